@@ -1,0 +1,20 @@
+"""swint: SwinT, a Swin Transformer layer shaped like ``paddle.nn.Conv2D``, and its CLI.
+
+``from swint_cli import SwinT`` imports Paddle; importing ``swint_cli`` alone does not, so the
+``swint`` command can set CPU environment variables before Paddle loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["SwinT", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SwinT":
+        from .nn import SwinT
+
+        return SwinT
+    raise AttributeError(f"module 'swint_cli' has no attribute {name!r}")

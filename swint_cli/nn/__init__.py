@@ -1,0 +1,10 @@
+"""The layer library: SwinT and its parts. Imports only Paddle and NumPy."""
+
+from .drop_path import DropPath
+from .flops import swint_flops
+from .patch_merging import PatchMerging
+from .swin_block import SwinBlock
+from .swint import SwinT
+from .window_attention import WindowAttention
+
+__all__ = ["DropPath", "PatchMerging", "SwinBlock", "SwinT", "WindowAttention", "swint_flops"]

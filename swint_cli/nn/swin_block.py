@@ -1,0 +1,100 @@
+"""One Swin Transformer block: (shifted) window attention and an MLP, each pre-norm residual."""
+
+from __future__ import annotations
+
+import paddle
+from paddle import nn
+from paddle.nn import functional as F
+
+from .drop_path import DropPath
+from .layers import LayerNorm
+from .mlp import Mlp
+from .window_attention import WindowAttention
+from .window_geometry import effective_window, padded_size, shifted_window_mask
+
+
+def window_partition(x: paddle.Tensor, window: int) -> paddle.Tensor:
+    """``(B, Hp, Wp, C)`` -> ``(B*nW, M*M, C)``, windows in row-major order per image."""
+    _, hp, wp, c = x.shape
+    x = x.reshape([-1, hp // window, window, wp // window, window, c])
+    return x.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, window * window, c])
+
+
+def window_reverse(windows: paddle.Tensor, window: int, hp: int, wp: int) -> paddle.Tensor:
+    """Inverse of :func:`window_partition`: ``(B*nW, M*M, C)`` -> ``(B, Hp, Wp, C)``."""
+    c = windows.shape[-1]
+    x = windows.reshape([-1, hp // window, wp // window, window, window, c])
+    return x.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, hp, wp, c])
+
+
+class SwinBlock(nn.Layer):
+    """``x + DropPath(Attn(LN(x)))`` then ``x + DropPath(MLP(LN(x)))`` on ``(B, H*W, C)`` tokens.
+
+    ``shift_size`` 0 gives W-MSA, ``window_size // 2`` gives SW-MSA. Any ``H x W`` works: the
+    normalised map is zero-padded at the bottom/right to a multiple of the window and cropped
+    back (as the official detection backbone does); a map whose smaller side is not larger
+    than the window uses that side as window and no shift.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        shift_size: int = 0,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.window_size = window_size
+        self.shift_size = shift_size
+        self.norm1 = LayerNorm(dim)
+        self.attn = WindowAttention(
+            dim, num_heads, window_size, qkv_bias, qk_scale, attn_drop, drop
+        )
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self._mask_cache: dict[tuple[int, int, int, int], paddle.Tensor] = {}
+
+    def attention_mask(self, hp: int, wp: int, window: int, shift: int) -> paddle.Tensor:
+        """The SW-MSA mask for a padded ``hp x wp`` map, cached per geometry."""
+        key = (hp, wp, window, shift)
+        mask = self._mask_cache.get(key) if paddle.in_dynamic_mode() else None
+        if mask is None:
+            mask = paddle.to_tensor(shifted_window_mask(hp, wp, window, shift))
+            if paddle.in_dynamic_mode():
+                self._mask_cache[key] = mask
+        return mask
+
+    def forward(self, x: paddle.Tensor, height: int, width: int) -> paddle.Tensor:
+        window, shift = effective_window(height, width, self.window_size, self.shift_size)
+        hp, wp = padded_size(height, window), padded_size(width, window)
+        c = self.dim
+
+        y = self.norm1(x).reshape([-1, height, width, c])
+        if (hp, wp) != (height, width):
+            y = F.pad(y, [0, wp - width, 0, hp - height], data_format="NHWC")
+        mask = None
+        if shift > 0:
+            y = paddle.roll(y, shifts=(-shift, -shift), axis=(1, 2))
+            mask = self.attention_mask(hp, wp, window, shift)
+        y = window_partition(y, window)  # (B*nW, M*M, C)
+        y = self.attn(y, window, mask)
+        y = window_reverse(y, window, hp, wp)  # (B, Hp, Wp, C)
+        if shift > 0:
+            y = paddle.roll(y, shifts=(shift, shift), axis=(1, 2))
+        if (hp, wp) != (height, width):
+            y = y[:, :height, :width, :]
+        x = x + self.drop_path(y.reshape([-1, height * width, c]))
+
+        y = self.mlp(self.norm2(x))
+        return x + self.drop_path(y)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, window_size={self.window_size}, shift_size={self.shift_size}"

@@ -1,0 +1,193 @@
+"""SwinT: a Swin Transformer stage with the calling convention of ``paddle.nn.Conv2D``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import paddle
+from paddle import nn
+
+from .flops import swint_flops
+from .layers import Linear
+from .patch_merging import PatchMerging
+from .swin_block import SwinBlock
+
+
+def _default_heads(channels: int) -> int:
+    """Swin's head width of 32 channels: the most heads of width >= 32 that divide ``channels``."""
+    for heads in range(max(channels // 32, 1), 0, -1):
+        if channels % heads == 0:
+            return heads
+    return 1
+
+
+def _resolution(value: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    size = (value, value) if isinstance(value, int) else tuple(value)
+    if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+        raise ValueError(
+            f"input_resolution must be None, a positive int or (height, width), got {value!r}"
+        )
+    return size  # type: ignore[return-value]
+
+
+def _rate(name: str, value: float | None) -> float:
+    value = 0.0 if value is None else float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+class SwinT(nn.Layer):
+    """Swin Transformer layer that maps ``[N, C_in, H, W]`` to ``[N, C_out, H', W']`` like Conv2D.
+
+    Inside: a W-MSA Swin block, an SW-MSA Swin block (shift ``window_size // 2``), then
+    PatchMerging to ``C_out`` when ``downsample`` (``H' = ceil(H/2)``, ``W' = ceil(W/2)``), else
+    a channel projection ``C_in -> C_out`` (none when they are equal; ``H' = H``, ``W' = W``).
+
+    Args:
+        in_channels: input channels ``C_in``; the token width of both blocks.
+        out_channels: output channels ``C_out``.
+        input_resolution: ``(H, W)`` (or one int) the layer is built for; inputs of another
+            size are refused. None accepts any size. When its smaller side is not larger than
+            ``window_size`` the window shrinks to it (and the bias table with it).
+        num_heads: attention heads; must divide ``in_channels``. None picks heads of width 32.
+        window_size: window side ``M``. Maps that are not a multiple of it are padded.
+        qkv_bias: learn a bias for q, k, v (None: True).
+        qk_scale: score scale (None: ``head_dim ** -0.5``).
+        dropout: dropout after the attention projection and in the MLP (None: 0).
+        attention_dropout: dropout on attention weights (None: 0).
+        droppath: stochastic depth rate of both blocks (None: 0).
+        downsample: end with PatchMerging (halves H and W) instead of a projection.
+        mlp_ratio: hidden width of the MLP relative to ``in_channels``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        input_resolution: int | Sequence[int] | None = None,
+        num_heads: int | None = None,
+        window_size: int = 7,
+        qkv_bias: bool | None = True,
+        qk_scale: float | None = None,
+        dropout: float | None = 0.0,
+        attention_dropout: float | None = 0.0,
+        droppath: float | None = 0.0,
+        downsample: bool = False,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if num_heads is None:
+            num_heads = _default_heads(in_channels)
+        if not isinstance(num_heads, int) or num_heads < 1:
+            raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
+        if in_channels % num_heads:
+            raise ValueError(f"num_heads ({num_heads}) must divide in_channels ({in_channels})")
+        if not isinstance(window_size, int) or window_size < 1:
+            raise ValueError(f"window_size must be a positive int, got {window_size!r}")
+        if not mlp_ratio > 0:
+            raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
+        if qk_scale is not None and not qk_scale > 0:
+            raise ValueError(f"qk_scale must be positive or None, got {qk_scale!r}")
+        dropout = _rate("dropout", dropout)
+        attention_dropout = _rate("attention_dropout", attention_dropout)
+        droppath = _rate("droppath", droppath)
+        self.input_resolution = _resolution(input_resolution)
+        if self.input_resolution is not None:
+            window_size = min(window_size, *self.input_resolution)
+
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.mlp_ratio = float(mlp_ratio)
+        self.downsample = bool(downsample)
+        self.blocks = nn.LayerList(
+            [
+                SwinBlock(
+                    in_channels,
+                    num_heads,
+                    window_size,
+                    shift_size=shift,
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=True if qkv_bias is None else bool(qkv_bias),
+                    qk_scale=qk_scale,
+                    drop=dropout,
+                    attn_drop=attention_dropout,
+                    drop_path=droppath,
+                )
+                for shift in (0, window_size // 2)
+            ]
+        )
+        self.merge = PatchMerging(in_channels, out_channels) if self.downsample else None
+        project = not self.downsample and in_channels != out_channels
+        self.proj = Linear(in_channels, out_channels) if project else None
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """Spatial size of the output for an ``height x width`` input."""
+        if self.downsample:
+            return (height + 1) // 2, (width + 1) // 2
+        return height, width
+
+    def _input_size(self, x: paddle.Tensor) -> tuple[int, int]:
+        if x.ndim != 4:
+            raise ValueError(f"SwinT expects [N, C, H, W] input, got shape {list(x.shape)}")
+        _, c, h, w = x.shape
+        if c != self.in_channels:
+            raise ValueError(
+                f"SwinT expects {self.in_channels} input channels, got {c} (shape {list(x.shape)})"
+            )
+        if self.input_resolution is not None:
+            if h < 0 or w < 0:  # unknown at static-graph trace time: trust the declaration
+                return self.input_resolution
+            if (h, w) != self.input_resolution:
+                raise ValueError(
+                    f"SwinT was built for input_resolution {self.input_resolution}, "
+                    f"got input {h}x{w}; pass input_resolution=None to accept any size"
+                )
+        elif h < 0 or w < 0:
+            raise ValueError(
+                "SwinT needs a known height and width when traced: give input_resolution or "
+                "a static input_spec"
+            )
+        return h, w
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        height, width = self._input_size(x)
+        x = x.flatten(2).transpose([0, 2, 1])  # (N, H*W, C_in)
+        for block in self.blocks:
+            x = block(x, height, width)
+        if self.merge is not None:
+            x = self.merge(x, height, width)  # (N, H/2*W/2, C_out)
+        elif self.proj is not None:
+            x = self.proj(x)  # (N, H*W, C_out)
+        out_h, out_w = self.output_size(height, width)
+        return x.transpose([0, 2, 1]).reshape([-1, self.out_channels, out_h, out_w])
+
+    def flops(self, height: int, width: int) -> int:
+        """Multiply-accumulates of one image's forward pass at ``height x width``.
+
+        See :mod:`swint_cli.nn.flops` for what is counted.
+        """
+        return swint_flops(
+            self.in_channels,
+            self.out_channels,
+            height,
+            width,
+            self.window_size,
+            self.mlp_ratio,
+            self.downsample,
+        )
+
+    def extra_repr(self) -> str:
+        res = self.input_resolution or "any"
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
+            f"input_resolution={res}, num_heads={self.num_heads}, "
+            f"window_size={self.window_size}, downsample={self.downsample}"
+        )

@@ -1,0 +1,88 @@
+"""Multi-head self-attention inside non-overlapping windows, with relative position bias."""
+
+from __future__ import annotations
+
+import paddle
+from paddle import nn
+
+from . import functional as SF
+from .layers import Linear, QKVLinear
+from .window_geometry import relative_position_index
+
+
+class WindowAttention(nn.Layer):
+    """W-MSA / SW-MSA core: attention among the ``M*M`` tokens of each window.
+
+    Args:
+        dim: channels ``C`` of the tokens.
+        num_heads: heads; must divide ``dim``.
+        window_size: the largest window ``M`` the bias table must cover; a smaller window
+            (for maps smaller than ``M``) uses the table's central part.
+        qkv_bias: learn a bias for q, k and v.
+        qk_scale: scale of ``q @ k^T``; ``head_dim ** -0.5`` when None.
+        attn_drop: dropout on the attention weights.
+        proj_drop: dropout after the output projection.
+
+    ``forward(x, window, mask)``: ``x`` is ``(B*nW, M*M, C)``; ``mask`` is ``(nW, M*M, M*M)``
+    (0 or a large negative number) or None. Returns ``(B*nW, M*M, C)``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: int,
+        qkv_bias: bool = True,
+        qk_scale: float | None = None,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.num_heads = num_heads
+        self.window_size = window_size
+        head_dim = dim // num_heads
+        self.scale = qk_scale if qk_scale is not None else head_dim**-0.5
+
+        self.relative_position_bias_table = self.create_parameter(
+            shape=[(2 * window_size - 1) ** 2, num_heads],
+            default_initializer=nn.initializer.TruncatedNormal(std=0.02),
+        )
+        self.qkv = QKVLinear(dim, self.scale, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self._index_cache: dict[int, paddle.Tensor] = {}
+
+    def relative_position_bias(self, window: int) -> paddle.Tensor:
+        """Bias added to the scores of a ``window x window`` window: ``(nH, M*M, M*M)``."""
+        index = self._index_cache.get(window) if paddle.in_dynamic_mode() else None
+        if index is None:
+            index = paddle.to_tensor(relative_position_index(window, self.window_size))
+            if paddle.in_dynamic_mode():
+                self._index_cache[window] = index
+        n = window * window
+        bias = paddle.index_select(self.relative_position_bias_table, index, axis=0)
+        return bias.reshape([n, n, self.num_heads]).transpose([2, 0, 1])  # (nH, N, N)
+
+    def forward(
+        self, x: paddle.Tensor, window: int, mask: paddle.Tensor | None = None
+    ) -> paddle.Tensor:
+        n, c, heads = window * window, self.dim, self.num_heads
+        qkv = self.qkv(x)  # (B*nW, N, 3C), q already scaled
+        qkv = qkv.reshape([-1, n, 3, heads, c // heads]).transpose([2, 0, 3, 1, 4])
+        q, k, v = paddle.unbind(qkv, axis=0)  # each (B*nW, nH, N, hd)
+        scores = paddle.matmul(q, k, transpose_y=True)  # (B*nW, nH, N, N)
+
+        score_bias = self.relative_position_bias(window)  # (nH, N, N)
+        if mask is not None:
+            score_bias = score_bias.unsqueeze(0) + mask.unsqueeze(1)  # (nW, nH, N, N)
+        scores = SF.add_broadcast_bias(scores, score_bias)
+        attn = self.attn_drop(nn.functional.softmax(scores, axis=-1))
+
+        out = paddle.matmul(attn, v)  # (B*nW, nH, N, hd)
+        out = out.transpose([0, 2, 1, 3]).reshape([-1, n, c])  # (B*nW, N, C)
+        return self.proj_drop(self.proj(out))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}"
