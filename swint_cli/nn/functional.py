@@ -1,35 +1,181 @@
-"""Functional forms of the layer's hot operations.
+"""Functional forms of the layer's hot operations, with faster CPU paths.
 
-Each one computes exactly what its Paddle counterpart computes; the functions exist so that
-the layers have one place where faster implementations can be swapped in.
+Each function computes what its Paddle counterpart computes. When gradients are needed on a
+CPU tensor in dynamic mode, it runs as a ``PyLayer`` whose backward does its reductions
+(bias and weight gradients, LayerNorm's row means) as matrix products against a ones vector:
+Paddle's CPU reduction kernels are single-threaded and slow, MKL's GEMMs are not. Elsewhere
+(static graphs, GPUs) the plain Paddle ops run; ``paddle.jit.to_static`` calls these functions
+as they are rather than converting them, since their branches depend only on the mode.
+
+:func:`permute` runs its transposes (forward and backward) with Paddle 3's stride kernels
+switched off for just that op: with them on, ``transpose`` returns a view that the next op
+copies through a generic strided loop about six times slower than the transpose kernel.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
 import paddle
+from paddle.autograd import PyLayer
 from paddle.nn import functional as F
 
+_STRIDE_FLAG = "FLAGS_use_stride_kernel"
 
+
+@contextmanager
+def _dense_kernels() -> Iterator[None]:
+    """Run the enclosed ops with Paddle's stride (view) kernels off, then restore the flag."""
+    flags = paddle.base.core.globals()
+    if _STRIDE_FLAG not in flags or not flags[_STRIDE_FLAG]:
+        yield
+        return
+    flags[_STRIDE_FLAG] = False
+    try:
+        yield
+    finally:
+        flags[_STRIDE_FLAG] = True
+
+
+def _use_custom_backward(*tensors: paddle.Tensor | None) -> bool:
+    present = [t for t in tensors if t is not None]
+    return (
+        paddle.in_dynamic_mode()
+        and paddle.is_grad_enabled()
+        and present[0].place.is_cpu_place()
+        and any(not t.stop_gradient for t in present)
+    )
+
+
+def _column_sums(rows: paddle.Tensor) -> paddle.Tensor:
+    """Sum of a 2-D tensor over its first axis, as ``ones(1, R) @ rows`` -> ``(C,)``."""
+    ones = paddle.ones([1, rows.shape[0]], dtype=rows.dtype)
+    return paddle.matmul(ones, rows).reshape([-1])
+
+
+def _row_means(rows: paddle.Tensor) -> paddle.Tensor:
+    """Mean of a 2-D tensor over its last axis, as ``rows @ (1/C)`` -> ``(R, 1)``."""
+    inverse = paddle.full([rows.shape[1], 1], 1.0 / rows.shape[1], dtype=rows.dtype)
+    return paddle.matmul(rows, inverse)
+
+
+class _Linear(PyLayer):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        y = paddle.matmul(x, weight)
+        if bias is not None:
+            y.add_(bias)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensor()
+        dy2d = dy.reshape([-1, dy.shape[-1]])  # (R, out)
+        dx = paddle.matmul(dy, weight, transpose_y=True)
+        dweight = paddle.matmul(x.reshape([-1, x.shape[-1]]), dy2d, transpose_x=True)
+        if ctx.has_bias:
+            return dx, dweight, _column_sums(dy2d)
+        return dx, dweight
+
+
+@paddle.jit.not_to_static
 def linear(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None) -> paddle.Tensor:
     """``x @ weight + bias`` with ``weight`` of shape ``(in, out)``."""
+    if _use_custom_backward(x, weight, bias):
+        return _Linear.apply(x, weight, bias)
+    if paddle.in_dynamic_mode() and not paddle.is_grad_enabled() and bias is not None:
+        return paddle.matmul(x, weight).add_(bias)  # F.linear's broadcast add is slower
     return F.linear(x, weight, bias)
 
 
+class _LayerNorm(PyLayer):
+    @staticmethod
+    def forward(ctx, x, weight, bias, epsilon):
+        ctx.save_for_backward(x, weight)
+        ctx.epsilon = epsilon
+        return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight = ctx.saved_tensor()
+        shape = x.shape
+        x = x.reshape([-1, shape[-1]])  # (R, C)
+        dy = dy.reshape([-1, shape[-1]])
+        centred = x - _row_means(x)
+        rstd = paddle.rsqrt(_row_means(centred * centred) + ctx.epsilon)  # (R, 1)
+        normed = centred * rstd
+        dweight = _column_sums(dy * normed)
+        dbias = _column_sums(dy)
+        g = dy * weight
+        dx = rstd * (g - _row_means(g) - normed * _row_means(g * normed))
+        return dx.reshape(shape), dweight, dbias
+
+
+@paddle.jit.not_to_static
 def layer_norm(
     x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor, epsilon: float = 1e-5
 ) -> paddle.Tensor:
     """LayerNorm over the last axis."""
-    return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
+    if not _use_custom_backward(x, weight, bias):
+        return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
+    return _LayerNorm.apply(x, weight, bias, epsilon)
 
 
+class _AddGroupBias(PyLayer):
+    @staticmethod
+    def forward(ctx, scores, bias):
+        ctx.bias_shape = bias.shape
+        ctx.bias_size = math.prod(bias.shape)
+        out = scores.reshape([-1, ctx.bias_size])  # (B, G*S)
+        out.add_(bias.reshape([1, -1]))
+        return out.reshape(scores.shape)
+
+    @staticmethod
+    def backward(ctx, dout):
+        dbias = _column_sums(dout.reshape([-1, ctx.bias_size]))
+        return dout, dbias.reshape(ctx.bias_shape)
+
+
+@paddle.jit.not_to_static
 def add_broadcast_bias(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     """``scores + bias`` where ``bias`` repeats over groups of leading rows of ``scores``.
 
-    ``scores`` is ``(B * G, *S)`` and ``bias`` is ``(G, *S)`` or ``S``-shaped; returns
-    ``scores`` shape.
+    ``scores`` is ``(B * G, *S)`` and ``bias`` is ``(G, *S)`` or ``S``-shaped; returns a
+    tensor of ``scores``' shape.
     """
-    if bias.ndim == scores.ndim:
-        groups = bias.shape[0]
-        shape = scores.shape
-        return (scores.reshape([-1, groups, *shape[1:]]) + bias.unsqueeze(0)).reshape(shape)
-    return scores + bias
+    if bias.ndim == scores.ndim - 1:
+        bias = bias.unsqueeze(0)  # (1, *S)
+    if _use_custom_backward(scores, bias):
+        return _AddGroupBias.apply(scores, bias)
+    groups = bias.shape[0]
+    grouped = scores.reshape([-1, groups, *scores.shape[1:]])  # (B, G, *S)
+    return (grouped + bias.unsqueeze(0)).reshape(scores.shape)
+
+
+class _Permute(PyLayer):
+    @staticmethod
+    def forward(ctx, x, perm):
+        ctx.inverse = [perm.index(axis) for axis in range(len(perm))]
+        with _dense_kernels():
+            return x.transpose(perm)
+
+    @staticmethod
+    def backward(ctx, dy):
+        with _dense_kernels():
+            return dy.transpose(ctx.inverse)
+
+
+@paddle.jit.not_to_static
+def permute(x: paddle.Tensor, perm: Sequence[int]) -> paddle.Tensor:
+    """``x.transpose(perm)`` as a contiguous copy made by the transpose kernel."""
+    perm = list(perm)
+    if _use_custom_backward(x):
+        return _Permute.apply(x, perm)
+    if paddle.in_dynamic_mode() and (x.stop_gradient or not paddle.is_grad_enabled()):
+        with _dense_kernels():
+            return x.transpose(perm)
+    return x.transpose(perm)

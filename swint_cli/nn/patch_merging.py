@@ -6,6 +6,7 @@ import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
+from . import functional as SF
 from .layers import LayerNorm, Linear
 
 
@@ -31,7 +32,7 @@ class PatchMerging(nn.Layer):
             x = F.pad(x, [0, width % 2, 0, height % 2], data_format="NHWC")
         h2, w2 = (height + 1) // 2, (width + 1) // 2
         # (B, H/2, dh, W/2, dw, C) -> (B, H/2, W/2, dw, dh, C): concatenation index 2*dw + dh.
-        x = x.reshape([-1, h2, 2, w2, 2, c]).transpose([0, 1, 3, 4, 2, 5])
+        x = SF.permute(x.reshape([-1, h2, 2, w2, 2, c]), [0, 1, 3, 4, 2, 5])
         x = x.reshape([-1, h2 * w2, 4 * c])  # (B, H/2*W/2, 4C)
         x = self.norm(x)
         return self.reduction(x)

@@ -6,6 +6,7 @@ import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
+from . import functional as SF
 from .drop_path import DropPath
 from .layers import LayerNorm
 from .mlp import Mlp
@@ -17,14 +18,14 @@ def window_partition(x: paddle.Tensor, window: int) -> paddle.Tensor:
     """``(B, Hp, Wp, C)`` -> ``(B*nW, M*M, C)``, windows in row-major order per image."""
     _, hp, wp, c = x.shape
     x = x.reshape([-1, hp // window, window, wp // window, window, c])
-    return x.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, window * window, c])
+    return SF.permute(x, [0, 1, 3, 2, 4, 5]).reshape([-1, window * window, c])
 
 
 def window_reverse(windows: paddle.Tensor, window: int, hp: int, wp: int) -> paddle.Tensor:
     """Inverse of :func:`window_partition`: ``(B*nW, M*M, C)`` -> ``(B, Hp, Wp, C)``."""
     c = windows.shape[-1]
     x = windows.reshape([-1, hp // window, wp // window, window, window, c])
-    return x.transpose([0, 1, 3, 2, 4, 5]).reshape([-1, hp, wp, c])
+    return SF.permute(x, [0, 1, 3, 2, 4, 5]).reshape([-1, hp, wp, c])
 
 
 class SwinBlock(nn.Layer):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import paddle
 from paddle import nn
 
+from . import functional as SF
 from .flops import swint_flops
 from .layers import Linear
 from .patch_merging import PatchMerging
@@ -159,7 +160,7 @@ class SwinT(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         height, width = self._input_size(x)
-        x = x.flatten(2).transpose([0, 2, 1])  # (N, H*W, C_in)
+        x = SF.permute(x.flatten(2), [0, 2, 1])  # (N, H*W, C_in)
         for block in self.blocks:
             x = block(x, height, width)
         if self.merge is not None:
@@ -167,7 +168,7 @@ class SwinT(nn.Layer):
         elif self.proj is not None:
             x = self.proj(x)  # (N, H*W, C_out)
         out_h, out_w = self.output_size(height, width)
-        return x.transpose([0, 2, 1]).reshape([-1, self.out_channels, out_h, out_w])
+        return SF.permute(x, [0, 2, 1]).reshape([-1, self.out_channels, out_h, out_w])
 
     def flops(self, height: int, width: int) -> int:
         """Multiply-accumulates of one image's forward pass at ``height x width``.

@@ -70,7 +70,7 @@ class WindowAttention(nn.Layer):
     ) -> paddle.Tensor:
         n, c, heads = window * window, self.dim, self.num_heads
         qkv = self.qkv(x)  # (B*nW, N, 3C), q already scaled
-        qkv = qkv.reshape([-1, n, 3, heads, c // heads]).transpose([2, 0, 3, 1, 4])
+        qkv = SF.permute(qkv.reshape([-1, n, 3, heads, c // heads]), [2, 0, 3, 1, 4])
         q, k, v = paddle.unbind(qkv, axis=0)  # each (B*nW, nH, N, hd)
         scores = paddle.matmul(q, k, transpose_y=True)  # (B*nW, nH, N, N)
 
@@ -81,7 +81,7 @@ class WindowAttention(nn.Layer):
         attn = self.attn_drop(nn.functional.softmax(scores, axis=-1))
 
         out = paddle.matmul(attn, v)  # (B*nW, nH, N, hd)
-        out = out.transpose([0, 2, 1, 3]).reshape([-1, n, c])  # (B*nW, N, C)
+        out = SF.permute(out, [0, 2, 1, 3]).reshape([-1, n, c])  # (B*nW, N, C)
         return self.proj_drop(self.proj(out))
 
     def extra_repr(self) -> str:

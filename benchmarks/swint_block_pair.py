@@ -1,0 +1,76 @@
+"""Forward+backward time of one SwinT (W-MSA + SW-MSA block pair) on the CPU.
+
+    python benchmarks/swint_block_pair.py --batch 8 --resolution 56 --channels 96 --heads 3
+
+prints the median, p10 and p90 step time over ``--repeat`` steps after ``--warmup``, and with
+``--profile`` Paddle's operator table for a few steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from swint_cli.runtime import prepare_environment
+
+prepare_environment()  # before Paddle loads
+
+import paddle  # noqa: E402
+
+from swint_cli import SwinT  # noqa: E402
+from swint_cli.runtime import mkl_cpu_type, set_cpu_threads  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--resolution", type=int, default=56)
+    parser.add_argument("--channels", type=int, default=96)
+    parser.add_argument("--heads", type=int, default=3)
+    parser.add_argument("--window", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+
+    threads = set_cpu_threads(args.threads)
+    c, r = args.channels, args.resolution
+    layer = SwinT(c, c, num_heads=args.heads, window_size=args.window)
+    x = paddle.randn([args.batch, c, r, r])
+    x.stop_gradient = False
+    grad = paddle.randn([args.batch, c, r, r])
+
+    def step() -> None:
+        layer.clear_gradients()
+        layer(x).backward(grad)
+
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p10, p90 = times[len(times) // 10], times[(len(times) * 9) // 10]
+    print(
+        f"paddle {paddle.__version__}, threads {threads}, MKL_DEBUG_CPU_TYPE={mkl_cpu_type()}: "
+        f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {args.window} fwd+bwd "
+        f"median {statistics.median(times):.0f} ms (p10 {p10:.0f}, p90 {p90:.0f})"
+    )
+    if args.profile:
+        import paddle.profiler as profiler
+
+        prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
+        prof.start()
+        for _ in range(3):
+            step()
+            prof.step()
+        prof.stop()
+        prof.summary(op_detail=True, sorted_by=profiler.SortedKeys.CPUTotal, time_unit="ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The hand-written backward passes in swint_cli.nn.functional against Paddle's own autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+from paddle.nn import functional as F
+
+from swint_cli.nn import functional as SF
+
+
+def _grads(fn, *inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Output and input gradients of ``sum(fn(*inputs) * probe)`` for a fixed random probe."""
+    tensors = [paddle.to_tensor(a, stop_gradient=False) for a in inputs]
+    out = fn(*tensors)
+    probe = paddle.to_tensor(np.random.default_rng(7).standard_normal(out.shape).astype("float32"))
+    (out * probe).sum().backward()
+    return out.numpy(), [t.grad.numpy() for t in tensors]
+
+
+def _assert_same(custom, plain, *inputs: np.ndarray) -> None:
+    out, grads = _grads(custom, *inputs)
+    ref_out, ref_grads = _grads(plain, *inputs)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+    for grad, ref_grad in zip(grads, ref_grads, strict=True):
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-4)
+
+
+rng = np.random.default_rng(0)
+
+
+def _randn(*shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype("float32")
+
+
+def test_linear_backward_matches_autograd() -> None:
+    _assert_same(SF.linear, F.linear, _randn(3, 5, 6), _randn(6, 4), _randn(4))
+
+
+def test_linear_without_bias_backward_matches_autograd() -> None:
+    _assert_same(
+        lambda x, w: SF.linear(x, w, None), lambda x, w: F.linear(x, w), _randn(7, 6), _randn(6, 4)
+    )
+
+
+def test_layer_norm_backward_matches_autograd() -> None:
+    x = 3.0 + 2.0 * _randn(4, 5, 8)  # off-centre rows test the centring
+    _assert_same(
+        SF.layer_norm,
+        lambda x, w, b: F.layer_norm(x, [8], w, b, 1e-5),
+        x,
+        1.0 + 0.1 * _randn(8),
+        _randn(8),
+    )
+
+
+@pytest.mark.parametrize("bias_shape", [(3, 2, 4, 4), (2, 4, 4)])
+def test_group_bias_add_backward_matches_autograd(bias_shape: tuple[int, ...]) -> None:
+    scores = _randn(6, 2, 4, 4)  # 2 images x 3 windows, or 6 windows with a shared bias
+
+    def plain(s: paddle.Tensor, b: paddle.Tensor) -> paddle.Tensor:
+        groups = 1 if b.ndim == 3 else b.shape[0]
+        grouped = s.reshape([-1, groups, 2, 4, 4])
+        return (grouped + b.reshape([groups, 2, 4, 4])).reshape(s.shape)
+
+    _assert_same(SF.add_broadcast_bias, plain, scores, _randn(*bias_shape))
+
+
+def test_custom_backward_is_skipped_without_gradients() -> None:
+    x = paddle.randn([2, 3])
+    with paddle.no_grad():
+        assert not SF._use_custom_backward(x, paddle.randn([3, 3]))
+
+
+def test_swint_gradients_equal_with_and_without_custom_backward(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from swint_cli import SwinT
+
+    layer = SwinT(8, 12, num_heads=2, window_size=3, downsample=True)
+    x = _randn(2, 8, 7, 6)
+
+    def run() -> dict[str, np.ndarray]:
+        layer.clear_gradients()
+        out, (dx,) = _grads(layer, x)
+        grads = {n: p.grad.numpy() for n, p in layer.named_parameters()}
+        return {"out": out, "x": dx, **grads}
+
+    custom = run()
+    monkeypatch.setattr(SF, "_use_custom_backward", lambda *tensors: False)
+    plain = run()
+    for name, value in plain.items():
+        np.testing.assert_allclose(custom[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
