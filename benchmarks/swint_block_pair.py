@@ -14,12 +14,11 @@ import time
 
 from swint_cli.runtime import prepare_environment
 
-prepare_environment()  # before Paddle loads
+prepare_environment()  # MKL's code path must be chosen before Paddle loads
 
 import paddle  # noqa: E402
 
-from swint_cli import SwinT  # noqa: E402
-from swint_cli.runtime import mkl_cpu_type, set_cpu_threads  # noqa: E402
+from swint_cli import SwinT, tune_cpu  # noqa: E402
 
 
 def main() -> None:
@@ -32,10 +31,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-tune", action="store_true", help="leave glibc malloc alone")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    threads = set_cpu_threads(args.threads)
+    runtime = tune_cpu(args.threads, malloc=not args.no_tune)
     c, r = args.channels, args.resolution
     layer = SwinT(c, c, num_heads=args.heads, window_size=args.window)
     x = paddle.randn([args.batch, c, r, r])
@@ -56,7 +56,9 @@ def main() -> None:
     times.sort()
     p10, p90 = times[len(times) // 10], times[(len(times) * 9) // 10]
     print(
-        f"paddle {paddle.__version__}, threads {threads}, MKL_DEBUG_CPU_TYPE={mkl_cpu_type()}: "
+        f"paddle {paddle.__version__}, threads {runtime['threads']}, "
+        f"MKL_DEBUG_CPU_TYPE={runtime['mkl_debug_cpu_type']}, malloc tuned "
+        f"{runtime['malloc_tuned']}: "
         f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {args.window} fwd+bwd "
         f"median {statistics.median(times):.0f} ms (p10 {p10:.0f}, p90 {p90:.0f})"
     )

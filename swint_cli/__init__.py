@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["SwinT", "__version__"]
+__all__ = ["SwinT", "__version__", "tune_cpu"]
+
+from .runtime import tune_cpu
 
 
 def __getattr__(name: str) -> Any:

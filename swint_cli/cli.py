@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 console = Console()
 
-_state: dict[str, int] = {}
+_state: dict[str, dict[str, object]] = {}
 
 
 @app.callback()
@@ -22,11 +22,16 @@ def main(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads for Paddle (default: all cores)."
     ),
+    no_tune: bool = typer.Option(
+        False,
+        "--no-tune",
+        help="Leave glibc malloc alone (it is tuned to keep freed memory for reuse).",
+    ),
 ) -> None:
-    """Use all CPU cores (or --threads) before any command runs."""
-    from .runtime import set_cpu_threads
+    """Apply the CPU settings (threads, MKL path, allocator) before any command runs."""
+    from .runtime import tune_cpu
 
-    _state["threads"] = set_cpu_threads(threads)
+    _state["runtime"] = tune_cpu(threads, malloc=not no_tune)
 
 
 @app.command("env")
@@ -35,6 +40,6 @@ def env_command() -> None:
     from .environment import describe
 
     table = Table(show_header=False)
-    for key, value in describe(_state["threads"]).items():
+    for key, value in {**describe(), **_state["runtime"]}.items():
         table.add_row(key, str(value))
     console.print(table)

@@ -5,11 +5,23 @@ from __future__ import annotations
 import platform
 
 from . import __version__
-from .runtime import available_cores, mkl_cpu_type
+from .runtime import available_cores
 
 
-def describe(threads: int) -> dict[str, object]:
-    """Paddle version and build, device, CPU threads in use and the MKL setting."""
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe() -> dict[str, object]:
+    """Paddle version and build, device, CPU cores and the MKL setting."""
     import paddle
 
     cuda = paddle.is_compiled_with_cuda()
@@ -21,8 +33,6 @@ def describe(threads: int) -> dict[str, object]:
         "paddle_build": "gpu" if cuda else "cpu",
         "device": paddle.device.get_device(),
         "gpus": gpus,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": available_cores(),
-        "threads": threads,
-        "mkl_debug_cpu_type": mkl_cpu_type(),
     }
