@@ -1,0 +1,105 @@
+"""The recipe schema: one YAML file describes model, data, training and output.
+
+Every section rejects unknown keys. Defaults are what a user gets when a key is left out;
+the resolved recipe (defaults filled in) is written to each run directory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Rate = Annotated[float, Field(ge=0, lt=1)]
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "small_cnn")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ReplaceRule(Section):
+    """Conv2D slots (sublayer paths, globs allowed) to become SwinT, and its settings."""
+
+    slots: list[str] = Field(min_length=1)
+    num_heads: PositiveInt | None = None
+    window_size: PositiveInt = 7
+    mlp_ratio: PositiveFloat = 4.0
+    qkv_bias: bool = True
+    qk_scale: PositiveFloat | None = None
+    dropout: Rate = 0.0
+    attention_dropout: Rate = 0.0
+    droppath: Rate = 0.0
+
+    @field_validator("slots", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class ModelSection(Section):
+    backbone: Literal[BACKBONES] = "resnet50"  # type: ignore[valid-type]
+    num_classes: PositiveInt = 10
+    head: Literal["linear", "article"] = "linear"
+    weights: str | None = None
+    replace: list[ReplaceRule] = Field(default_factory=list)
+
+
+class Transforms(Section):
+    random_crop: bool = False
+    crop_padding: Annotated[int, Field(ge=0)] = 4
+    horizontal_flip: bool = False
+    normalize: bool = True
+
+
+class DataSection(Section):
+    dataset: Literal["shapes", "cifar10", "image_folder"] = "shapes"
+    path: str | None = None
+    image_size: PositiveInt = 32
+    num_workers: Annotated[int, Field(ge=0)] = 2
+    transforms: Transforms = Field(default_factory=Transforms)
+    train_size: PositiveInt | None = None
+    val_size: PositiveInt | None = None
+
+
+class Optimizer(Section):
+    name: Literal["momentum", "sgd", "adamw"] = "momentum"
+    learning_rate: PositiveFloat = 0.01
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+
+
+class Schedule(Section):
+    name: Literal["constant", "step", "cosine"] = "constant"
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    step_size: PositiveInt = 30
+    gamma: PositiveFloat = 0.1
+
+
+class TrainingSection(Section):
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 64
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    schedule: Schedule = Field(default_factory=Schedule)
+    seed: Annotated[int, Field(ge=0)] = 0
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    amp: bool = False
+    limit_batches: PositiveInt | None = None
+    warmup_batches: Annotated[int, Field(ge=0)] = 5
+
+
+class OutputSection(Section):
+    runs_dir: str = "runs"
+    name: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class Recipe(Section):
+    """A whole experiment."""
+
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    output: OutputSection = Field(default_factory=OutputSection)
