@@ -177,3 +177,13 @@ def _paddle_flops_works() -> bool:
 def test_paddle_flops_runs_on_a_model_with_swint() -> None:
     conv_only = paddle.flops(paddle.nn.Conv2D(3, 8, 3, padding=1), [1, 3, 8, 8])
     assert paddle.flops(_model_with_swint(), [1, 3, 8, 8]) >= conv_only
+
+
+def test_linear_weights_start_as_in_swin() -> None:
+    layer = SwinT(64, 96, num_heads=2)
+    for name, param in layer.named_parameters():
+        if name.endswith("weight") and param.ndim == 2:  # Linear weights (in, out)
+            values = param.numpy()
+            assert abs(values.std() - 0.02) < 0.003, name
+        elif name.endswith("bias") and "norm" not in name:
+            assert not param.numpy().any(), name

@@ -40,6 +40,17 @@ def _rate(name: str, value: float | None) -> float:
     return value
 
 
+def _init_weights(layer: nn.Layer) -> None:
+    """Swin's initialisation: truncated-normal (std 0.02) Linear weights, zero biases."""
+    weight_init = nn.initializer.TruncatedNormal(std=0.02)
+    zeros = nn.initializer.Constant(0.0)
+    for sub in layer.sublayers():
+        if isinstance(sub, nn.Linear):
+            weight_init(sub.weight)
+            if sub.bias is not None:
+                zeros(sub.bias)
+
+
 class SwinT(nn.Layer):
     """Swin Transformer layer that maps ``[N, C_in, H, W]`` to ``[N, C_out, H', W']`` like Conv2D.
 
@@ -128,6 +139,7 @@ class SwinT(nn.Layer):
         self.merge = PatchMerging(in_channels, out_channels) if self.downsample else None
         project = not self.downsample and in_channels != out_channels
         self.proj = Linear(in_channels, out_channels) if project else None
+        _init_weights(self)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """Spatial size of the output for an ``height x width`` input."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from .slots import slots_command
+from .train import train_command
 
 app = typer.Typer(
     help="SwinT: Swin Transformer layers shaped like Conv2D, and experiments with them.",
@@ -19,27 +24,37 @@ _state: dict[str, dict[str, object]] = {}
 
 @app.callback()
 def main(
-    threads: int | None = typer.Option(
-        None, "--threads", min=1, help="CPU threads for Paddle (default: all cores)."
-    ),
-    no_tune: bool = typer.Option(
-        False,
-        "--no-tune",
-        help="Leave glibc malloc alone (it is tuned to keep freed memory for reuse).",
-    ),
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for Paddle (default: all cores).")
+    ] = None,
+    no_tune: Annotated[
+        bool,
+        typer.Option(
+            "--no-tune", help="Leave glibc malloc alone (it is tuned to keep freed memory)."
+        ),
+    ] = False,
 ) -> None:
     """Apply the CPU settings (threads, MKL path, allocator) before any command runs."""
-    from .runtime import tune_cpu
+    from ..runtime import tune_cpu
 
     _state["runtime"] = tune_cpu(threads, malloc=not no_tune)
+
+
+def runtime_settings() -> dict[str, object]:
+    """What the callback's ``tune_cpu`` applied (for env.json and bench records)."""
+    return dict(_state.get("runtime", {}))
 
 
 @app.command("env")
 def env_command() -> None:
     """Show the Paddle build, device, CPU threads and MKL setting in use."""
-    from .environment import describe
+    from ..environment import describe
 
     table = Table(show_header=False)
     for key, value in {**describe(), **_state["runtime"]}.items():
         table.add_row(key, str(value))
     console.print(table)
+
+
+app.command("train")(train_command)
+app.command("slots")(slots_command)

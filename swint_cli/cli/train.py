@@ -1,0 +1,62 @@
+"""``swint train``: build the recipe's model and train it into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import stderr, user_errors
+
+
+def train_command(
+    recipe: Annotated[
+        Path | None,
+        typer.Argument(help="Recipe YAML file (not needed with --resume).", show_default=False),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Override a recipe key, e.g. --set training.epochs=2 (repeatable)."
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the run in this directory from its last checkpoint."),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or gpu (default: the recipe's).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Train this many epochs.")] = None,
+    limit_batches: Annotated[
+        int | None, typer.Option(min=1, help="At most N train and N val batches per epoch.")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Plain log lines, no progress bar.")
+    ] = False,
+) -> None:
+    """Train the model a recipe describes; write tables and checkpoints to runs/."""
+    from ..recipe import load_recipe
+    from ..train import StopRequest, TrainOptions, train
+    from . import runtime_settings
+
+    if device not in (None, "cpu", "gpu"):
+        raise typer.BadParameter("expected cpu or gpu", param_hint="--device")
+    if recipe is None and resume is None:
+        raise typer.BadParameter("give a recipe file or --resume RUN_DIR", param_hint="RECIPE")
+    with user_errors():
+        overrides = overrides or []
+        loaded = load_recipe(recipe, overrides) if resume is None else None
+        if resume is not None and (recipe is not None or overrides):
+            stderr.print("note: --resume uses the run's own recipe.yaml; RECIPE/--set ignored")
+        options = TrainOptions(resume, quiet, device, epochs, limit_batches, runtime_settings())
+        stop = StopRequest()
+        stop.install()
+        try:
+            result = train(loaded, options, stop)  # type: ignore[arg-type]
+        finally:
+            stop.restore()
+    if result.message:
+        stderr.print(result.message)
+    if result.run_dir is not None:
+        typer.echo(f"{result.status}: {result.run_dir}")
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,7 @@
+"""The one exception of the data package."""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """A data set cannot be read: a one-line message naming the path and the expected format."""

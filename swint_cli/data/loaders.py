@@ -1,0 +1,188 @@
+"""Datasets and loaders for the training runner.
+
+Reproducibility: the batch order comes from ``default_rng((seed, epoch))`` in the main
+process (every rank draws the same permutation, then takes its shard), and each sample's
+augmentation from ``default_rng((seed, epoch, index))`` wherever it is loaded; batches are
+therefore identical for any ``num_workers``. No global random state is used.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Iterator
+
+import numpy as np
+import paddle
+
+from ..recipe.schema import DataSection
+from .cifar10 import read_cifar10
+from .errors import DataError
+from .image_folder import ImageFiles, read_image_folder
+from .shapes import CLASSES as SHAPE_CLASSES
+from .shapes import DEFAULT_SIZES, generate_shapes
+from .shapes import MEAN as SHAPES_MEAN
+from .shapes import STD as SHAPES_STD
+from .transforms import (
+    CIFAR10_NORMALIZATION,
+    IMAGENET_NORMALIZATION,
+    Normalization,
+    SampleTransform,
+)
+
+Images = np.ndarray | ImageFiles  # uint8 [N, H, W, 3], or files read on demand
+SHARED_MEMORY_MIN = 1 << 30  # bytes free in /dev/shm below which workers use pipes instead
+
+
+class ImageDataset(paddle.io.Dataset):
+    """``dataset[i]`` -> (image float32 [3, S, S], label int64).
+
+    When the transform is random, sample ``i`` draws from ``default_rng((seed, epoch, i))``;
+    :meth:`set_epoch` changes the epoch. Call it before creating the loader: worker processes
+    copy the dataset when iteration starts.
+    """
+
+    def __init__(
+        self, images: Images, labels: np.ndarray, transform: SampleTransform, seed: int
+    ) -> None:
+        super().__init__()
+        self.images, self.labels, self.transform, self.seed = images, labels, transform, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.int64]:
+        index = int(index)
+        rng = None
+        if self.transform.random:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+        return self.transform(self.images[index], rng), np.int64(self.labels[index])
+
+
+def _subset(
+    images: Images, labels: np.ndarray, size: int | None, seed: int, split: str
+) -> tuple[Images, np.ndarray]:
+    """``size`` samples picked by a seeded permutation (kept in file order), or all of them."""
+    if size is None:
+        return images, labels
+    if size > len(labels):
+        raise DataError(
+            f"data.{split}_size is {size} but the {split} split has only {len(labels)} images"
+        )
+    split_id = ("train", "val").index(split)
+    keep = np.sort(np.random.default_rng((seed, split_id)).permutation(len(labels))[:size])
+    chosen = images.subset(keep.tolist()) if isinstance(images, ImageFiles) else images[keep]
+    return chosen, labels[keep]
+
+
+def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDataset, list[str]]:
+    """(train, val, class_names) for the recipe's ``data`` section.
+
+    ``shapes`` generates ``train_size``/``val_size`` images (default 5,000 and 1,000) from
+    ``seed``; ``cifar10`` and ``image_folder`` read ``data.path`` and, when the sizes are set,
+    keep a subset chosen by ``seed``. Train augments as ``data.transforms`` says; val does not.
+    """
+    normalization: Normalization
+    if data.dataset == "shapes":
+        if data.path:
+            raise DataError(
+                f"data.path is {data.path!r} but data.dataset is shapes, which reads no files "
+                "(set data.dataset: cifar10 or image_folder)"
+            )
+        train = generate_shapes(data.train_size or DEFAULT_SIZES["train"], seed, "train")
+        val = generate_shapes(data.val_size or DEFAULT_SIZES["val"], seed, "val")
+        classes = list(SHAPE_CLASSES)
+        normalization = Normalization(SHAPES_MEAN, SHAPES_STD)
+    else:
+        if data.dataset == "cifar10":
+            (train, val, classes), normalization = read_cifar10(data.path), CIFAR10_NORMALIZATION
+        else:
+            (train, val, classes) = read_image_folder(data.path)
+            normalization = IMAGENET_NORMALIZATION
+        train = _subset(*train, data.train_size, seed, "train")
+        val = _subset(*val, data.val_size, seed, "val")
+
+    def dataset(split: tuple[Images, np.ndarray], augment: bool) -> ImageDataset:
+        transform = SampleTransform(data.image_size, data.transforms, normalization, augment)
+        return ImageDataset(*split, transform, seed)
+
+    return dataset(train, True), dataset(val, False), classes
+
+
+class ShardedBatchSampler(paddle.io.Sampler):
+    """Batches of indices of one rank's shard, in a fixed order per ``(seed, epoch)``.
+
+    The order (a permutation when ``shuffle``, else 0..N-1) is padded by repeating it from
+    the start to a multiple of ``world_size``, as ``paddle.io.DistributedBatchSampler`` does;
+    rank ``r`` takes every ``world_size``-th index from ``r``. Shards are equal in length,
+    disjoint when N is a multiple of ``world_size``, and together cover all N indices.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        epoch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world size {world_size}")
+        order = np.arange(size)
+        if shuffle:
+            order = np.random.default_rng((seed, epoch)).permutation(size)
+        padded = np.resize(order, math.ceil(size / world_size) * world_size)
+        self.indices: list[int] = padded[rank::world_size].tolist()
+        self.batch_size, self.drop_last = batch_size, drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in range(len(self)):
+            yield self.indices[batch * self.batch_size : (batch + 1) * self.batch_size]
+
+    def __len__(self) -> int:
+        count = len(self.indices) / self.batch_size
+        return math.floor(count) if self.drop_last else math.ceil(count)
+
+
+def build_loader(
+    dataset: paddle.io.Dataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world_size: int = 1,
+    drop_last: bool = False,
+) -> paddle.io.DataLoader:
+    """A loader over ``rank``'s shard of ``dataset`` (see :class:`ShardedBatchSampler`).
+
+    Batches are (images float32 [B, 3, S, S], labels int64 [B]); ``num_workers`` > 0 loads
+    them in that many processes, in the same order as without workers. Workers hand batches
+    over through shared memory only when /dev/shm has room (Docker's default 64 MB has not).
+    """
+    sampler = ShardedBatchSampler(
+        len(dataset), batch_size, shuffle, seed, epoch, rank, world_size, drop_last
+    )
+    return paddle.io.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        use_shared_memory=_shared_memory_free() >= SHARED_MEMORY_MIN,
+    )
+
+
+def _shared_memory_free() -> int:
+    """Free bytes in /dev/shm; 0 where there is none."""
+    try:
+        return shutil.disk_usage("/dev/shm").free
+    except OSError:
+        return 0

@@ -1,0 +1,98 @@
+"""Backbones by name, with a fresh head, and loading local weights into them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import paddle
+from paddle import nn
+from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
+
+from .errors import ModelError
+from .heads import build_head
+from .small_cnn import SmallCNN
+
+_FACTORIES: dict[str, Callable[[int], nn.Layer]] = {
+    "resnet18": lambda n: resnet18(pretrained=False, num_classes=n),
+    "resnet34": lambda n: resnet34(pretrained=False, num_classes=n),
+    "resnet50": lambda n: resnet50(pretrained=False, num_classes=n),
+    "resnet101": lambda n: resnet101(pretrained=False, num_classes=n),
+    "small_cnn": SmallCNN,
+}
+BACKBONES = tuple(_FACTORIES)
+HEAD = "fc"  # every backbone's head is this attribute, fed [N, features] pooled features
+
+
+def build_backbone(name: str, num_classes: int, head: str = "linear") -> nn.Layer:
+    """A randomly initialised backbone (nothing is downloaded) with ``head`` as its ``fc``.
+
+    The model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits. ResNets come from
+    ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101).
+    """
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        raise ModelError(f"unknown backbone {name!r} (valid: {', '.join(BACKBONES)})")
+    model = factory(num_classes)
+    in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
+    model.fc = build_head(head, in_features, num_classes)
+    return model
+
+
+def _is_head(key: str) -> bool:
+    return key.startswith(HEAD + ".")
+
+
+def _shape(value: object) -> list[int]:
+    return [int(d) for d in value.shape]  # type: ignore[attr-defined]
+
+
+def _more(items: list[str]) -> str:
+    return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
+
+
+def load_weights(model: nn.Layer, path: str) -> list[str]:
+    """Load the state dict in the local ``.pdparams`` file ``path`` into ``model``.
+
+    Outside the head (the ``fc`` sublayer) the file must match the model exactly: a key the
+    file lacks would leave a layer randomly initialised, a key the model lacks or a shape
+    that differs means the file is for another model; each is a :class:`ModelError` naming
+    the path and the first such key (with both shapes). Head keys load when the file has them
+    with the model's shape; the others keep their initialisation, the common case of
+    ImageNet weights loaded into a model with another number of classes or another head.
+
+    Returns:
+        The model's head keys that were not loaded (empty when everything was).
+    """
+    if not Path(path).is_file():
+        raise ModelError(f"weights file {path} not found")
+    try:
+        state = paddle.load(path)
+    except Exception as exc:  # paddle.load raises many types for files it cannot parse
+        raise ModelError(f"cannot read weights file {path}: {exc}".splitlines()[0]) from None
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise ModelError(
+            f"weights file {path} does not hold a state dict (parameter name -> tensor), "
+            "as paddle.save(model.state_dict(), path) writes"
+        )
+
+    own = model.state_dict()
+    problems, skipped = [], []
+    for key, value in own.items():
+        if key in state and _shape(state[key]) == _shape(value):
+            continue
+        if _is_head(key):
+            skipped.append(key)
+        elif key not in state:
+            problems.append(f"the file lacks {key}")
+        else:
+            problems.append(
+                f"{key} has shape {_shape(state[key])} in the file, {_shape(value)} in the model"
+            )
+    problems += [f"the model has no {key}" for key in state if key not in own and not _is_head(key)]
+    if problems:
+        first = f"{problems[0]}{_more(problems)}"
+        raise ModelError(f"weights file {path} does not fit the model: {first}")
+    # Skipped keys get their current value, so Paddle does not warn about them.
+    model.set_state_dict({key: own[key] if key in skipped else state[key] for key in own})
+    return skipped

@@ -1,0 +1,114 @@
+"""What a training run shows while it works: a rich progress bar, or plain log lines."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class PlainReporter:
+    """One line per ``every`` batches and one per epoch: for logs, pipes and ``--quiet``."""
+
+    def __init__(self, every: int = 50, stream=None) -> None:
+        self.every = every
+        self.stream = stream or sys.stdout
+        self._last = 0.0
+
+    def message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        self._epoch, self._epochs, self._steps = epoch, epochs, steps
+
+    def update(self, step: int, loss: float, acc1: float, images_per_second: float) -> None:
+        if (step + 1) % self.every == 0:
+            self.message(
+                f"epoch {self._epoch}/{self._epochs} step {step + 1}/{self._steps} "
+                f"loss {loss:.4f} acc1 {acc1:.3f} {images_per_second:.1f} img/s"
+            )
+
+    def end_epoch(self, row: Mapping[str, object]) -> None:
+        self.message(
+            f"epoch {row['epoch']}/{self._epochs}: train loss {row['train_loss']:.4f} "
+            f"acc1 {row['train_acc1']:.3f} | val loss {row['val_loss']:.4f} "
+            f"acc1 {row['val_acc1']:.3f} acc5 {row['val_acc5']:.3f} | "
+            f"{row['epoch_seconds']:.1f} s, {row['images_per_second']:.1f} img/s"
+        )
+
+    def close(self) -> None:
+        pass
+
+
+class RichReporter(PlainReporter):
+    """A progress bar per epoch with loss, accuracy and images/s, on a terminal."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__()
+        self.console = console or Console()
+        self._progress: Progress | None = None
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        super().start_epoch(epoch, epochs, steps)
+        self._progress = Progress(
+            TextColumn(f"epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} acc1 {task.fields[acc1]} {task.fields[ips]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=steps, loss="-", acc1="-", ips="")
+        self._last = 0.0
+
+    def update(self, step: int, loss: float, acc1: float, images_per_second: float) -> None:
+        now = time.monotonic()
+        if self._progress is None or (now - self._last < 0.1 and step + 1 < self._steps):
+            return
+        self._last = now
+        self._progress.update(
+            self._task,
+            completed=step + 1,
+            loss=f"{loss:.4f}",
+            acc1=f"{acc1:.3f}",
+            ips=f"{images_per_second:.0f} img/s",
+        )
+
+    def end_epoch(self, row: Mapping[str, object]) -> None:
+        self.close()
+        super().end_epoch(row)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class SilentReporter(PlainReporter):
+    """Reports nothing (data-parallel ranks other than 0)."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def update(self, step: int, loss: float, acc1: float, images_per_second: float) -> None:
+        pass
+
+    def end_epoch(self, row: Mapping[str, object]) -> None:
+        pass
+
+
+def make_reporter(quiet: bool, rank: int = 0) -> PlainReporter:
+    """Rich bar on a terminal, plain lines otherwise or with ``quiet``, nothing off rank 0."""
+    if rank != 0:
+        return SilentReporter()
+    if quiet or not sys.stdout.isatty():
+        return PlainReporter()
+    return RichReporter()

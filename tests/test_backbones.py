@@ -1,0 +1,182 @@
+"""Backbones by name, heads, and loading local weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+from paddle import nn
+
+from swint_cli.models import (
+    BACKBONES,
+    ModelError,
+    SmallCNN,
+    build_backbone,
+    build_head,
+    build_model,
+    find_conv_slots,
+    load_weights,
+)
+from swint_cli.nn import SwinT
+from swint_cli.recipe.schema import BACKBONES as RECIPE_BACKBONES
+from swint_cli.recipe.schema import ModelSection, ReplaceRule
+
+
+def logits(model: nn.Layer, size: int = 32) -> np.ndarray:
+    model.eval()
+    with paddle.no_grad():
+        return model(paddle.ones([1, 3, size, size])).numpy()
+
+
+def test_every_recipe_backbone_is_buildable() -> None:
+    assert set(BACKBONES) == set(RECIPE_BACKBONES)
+
+
+@pytest.mark.parametrize(
+    ("name", "features"),
+    [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048), ("resnet101", 2048)],
+)
+def test_resnet_gets_a_linear_head_of_its_feature_width(name: str, features: int) -> None:
+    model = build_backbone(name, 7, "linear")
+    assert isinstance(model.fc, nn.Linear)
+    assert model.fc.weight.shape == [features, 7]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "small_cnn"])
+def test_backbone_maps_images_to_logits(name: str) -> None:
+    assert logits(build_backbone(name, 7, "article")).shape == (1, 7)
+
+
+def test_article_head_is_the_swinresnet_head() -> None:
+    head = build_head("article", 2048, 10)
+    kinds = [type(layer) for layer in head.children()]
+    assert kinds == [nn.Dropout, nn.Linear, nn.LayerNorm, nn.Dropout, nn.LeakyReLU, nn.Linear]
+    assert [head[0].p, head[3].p] == [0.2, 0.2]
+    assert head[1].weight.shape == [2048, 256]
+    assert head[5].weight.shape == [256, 10]
+
+
+def test_unknown_backbone_lists_valid_names() -> None:
+    with pytest.raises(ModelError, match=r"unknown backbone 'resnet5' \(valid: resnet18, .*"):
+        build_backbone("resnet5", 10)
+
+
+def test_unknown_head_lists_valid_kinds() -> None:
+    with pytest.raises(ModelError, match=r"unknown head 'mlp' \(valid: linear, article\)"):
+        build_head("mlp", 8, 2)
+
+
+def test_small_cnn_is_small_with_stage_slots_for_32x32() -> None:
+    model = SmallCNN(10)
+    assert sum(int(np.prod(p.shape)) for p in model.parameters()) < 2_000_000
+    slots = {s.path: s for s in find_conv_slots(model, 32)}
+    assert list(slots) == [
+        "stem",
+        "stage1.conv1",
+        "stage1.conv2",
+        "stage2.conv1",
+        "stage2.conv2",
+        "stage3.conv1",
+        "stage3.conv2",
+    ]
+    assert (slots["stage2.conv1"].in_channels, slots["stage2.conv1"].stride) == (64, (2, 2))
+    assert slots["stage1.conv2"].input_size == (16, 16)
+    assert slots["stage2.conv2"].input_size == (8, 8)
+    assert (slots["stage3.conv2"].out_channels, slots["stage3.conv2"].input_size) == (256, (4, 4))
+
+
+def save(model: nn.Layer, path: Path, **changes: object) -> str:
+    state = dict(model.state_dict())
+    for key, value in changes.items():
+        if value is None:
+            del state[key]
+        else:
+            state[key] = value
+    paddle.save(state, str(path))
+    return str(path)
+
+
+def test_load_weights_round_trip_gives_same_outputs(tmp_path: Path) -> None:
+    source = build_backbone("small_cnn", 10)
+    target = build_backbone("small_cnn", 10)
+    assert load_weights(target, save(source, tmp_path / "w.pdparams")) == []
+    np.testing.assert_array_equal(logits(target), logits(source))
+
+
+def test_load_weights_skips_a_head_with_other_classes_and_returns_its_keys(
+    tmp_path: Path,
+) -> None:
+    source = build_backbone("small_cnn", 1000)
+    target = build_backbone("small_cnn", 10)
+    skipped = load_weights(target, save(source, tmp_path / "w.pdparams"))
+    assert skipped == ["fc.weight", "fc.bias"]
+    np.testing.assert_array_equal(target.stage3.conv2.weight.numpy(), source.stage3.conv2.weight)
+
+
+def test_load_weights_skips_linear_head_keys_for_an_article_head(tmp_path: Path) -> None:
+    path = save(build_backbone("small_cnn", 10, "linear"), tmp_path / "w.pdparams")
+    skipped = load_weights(build_backbone("small_cnn", 10, "article"), path)
+    assert skipped == [f"fc.{i}.{p}" for i in (1, 2, 5) for p in ("weight", "bias")]
+
+
+def test_missing_weights_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"weights file .*nope\.pdparams not found"):
+        load_weights(SmallCNN(2), str(tmp_path / "nope.pdparams"))
+
+
+def test_unreadable_weights_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "junk.pdparams"
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(ModelError, match=r"cannot read weights file .*junk\.pdparams: "):
+        load_weights(SmallCNN(2), str(path))
+
+
+def test_weights_file_without_a_state_dict_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "tensor.pdparams")
+    paddle.save(paddle.ones([2]), path)
+    with pytest.raises(ModelError, match=r"tensor\.pdparams does not hold a state dict"):
+        load_weights(SmallCNN(2), path)
+
+
+def test_shape_mismatch_names_the_first_key_and_both_shapes(tmp_path: Path) -> None:
+    path = save(SmallCNN(2), tmp_path / "w.pdparams", **{"stem.weight": paddle.ones([32, 3, 5, 5])})
+    with pytest.raises(
+        ModelError,
+        match=r"w\.pdparams does not fit the model: stem\.weight has shape \[32, 3, 5, 5\] in "
+        r"the file, \[32, 3, 3, 3\] in the model$",
+    ):
+        load_weights(SmallCNN(2), path)
+
+
+def test_backbone_key_missing_from_the_file_is_an_error(tmp_path: Path) -> None:
+    path = save(SmallCNN(2), tmp_path / "w.pdparams", **{"stage1.bn1.weight": None})
+    with pytest.raises(ModelError, match=r"the file lacks stage1\.bn1\.weight$"):
+        load_weights(SmallCNN(2), path)
+
+
+def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:
+    path = save(build_backbone("resnet18", 2), tmp_path / "r18.pdparams")
+    with pytest.raises(ModelError, match=r"r18\.pdparams does not fit .* \(\+\d+ more\)$"):
+        load_weights(SmallCNN(2), path)
+
+
+def test_unexpected_backbone_key_is_an_error(tmp_path: Path) -> None:
+    path = save(SmallCNN(2), tmp_path / "w.pdparams", **{"extra.weight": paddle.ones([1])})
+    with pytest.raises(ModelError, match=r"the model has no extra\.weight$"):
+        load_weights(SmallCNN(2), path)
+
+
+def test_build_model_loads_weights_before_surgery(tmp_path: Path) -> None:
+    source = build_backbone("small_cnn", 5)
+    section = ModelSection(
+        backbone="small_cnn",
+        num_classes=10,
+        weights=save(source, tmp_path / "w.pdparams"),
+        replace=[ReplaceRule(slots="stage3.conv2", num_heads=4, window_size=4)],
+    )
+    model, report = build_model(section, 32)
+    assert isinstance(model.stage3.conv2, SwinT)
+    np.testing.assert_array_equal(model.stage3.conv1.weight.numpy(), source.stage3.conv1.weight)
+    assert report.weights_skipped == ["fc.weight", "fc.bias"]

@@ -1,0 +1,114 @@
+"""Recipe loading: validation messages, YAML errors, --set overrides, shipped recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swint_cli.recipe import RecipeError, dump_recipe, load_recipe
+
+RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_negative_window_names_the_rule_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "model:\n  replace:\n    - slots: a\n    - slots: b\n      window_size: -3\n",
+    )
+    with pytest.raises(
+        RecipeError,
+        match=r"model\.replace\[1\]\.window_size: expected a "
+        r"positive integer, got -3",
+    ):
+        load_recipe(path)
+
+
+def test_unknown_key_suggests_the_closest_valid_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "training:\n  optimizer:\n    lerning_rate: 0.1\n")
+    with pytest.raises(
+        RecipeError,
+        match=r"training\.optimizer\.lerning_rate: unknown key; did you mean learning_rate\?",
+    ):
+        load_recipe(path)
+
+
+def test_unknown_section_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"modle: unknown key; did you mean model\?"):
+        load_recipe(write(tmp_path, "modle: {}\n"))
+
+
+def test_malformed_yaml_reports_file_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "model:\n  backbone: resnet50\n  replace: [a, b\n")
+    with pytest.raises(RecipeError, match=rf"{path}:\d+:\d+: malformed YAML"):
+        load_recipe(path)
+
+
+def test_missing_recipe_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"nope\.yaml: no such recipe file"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_wrong_choice_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"model\.backbone: expected one of .*resnet50"):
+        load_recipe(write(tmp_path, "model:\n  backbone: resnet5\n"))
+
+
+def test_set_overrides_nested_keys_and_list_items(tmp_path: Path) -> None:
+    path = write(tmp_path, "model:\n  replace:\n    - slots: layer1.*.conv2\n      num_heads: 2\n")
+    recipe = load_recipe(
+        path, ["training.epochs=2", "model.replace[0].num_heads=4", "data.path=/x/y.tar.gz"]
+    )
+    assert recipe.training.epochs == 2
+    assert recipe.model.replace[0].num_heads == 4
+    assert recipe.data.path == "/x/y.tar.gz"
+
+
+def test_set_values_are_validated_like_the_file(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match=r"training\.epochs: expected an integer, got 'two'"):
+        load_recipe(write(tmp_path, "{}\n"), ["training.epochs=two"])
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("training.epochs", "expected KEY=VALUE"),
+        ("model.replace[3].num_heads=2", r"model\.replace has 0 entries, no \[3\]"),
+        ("training..epochs=2", "expected a dotted key"),
+    ],
+)
+def test_bad_set_is_reported(tmp_path: Path, assignment: str, message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(write(tmp_path, "{}\n"), [assignment])
+
+
+def test_resolved_recipe_round_trips_with_defaults(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, "training:\n  epochs: 3\n"))
+    dumped = dump_recipe(recipe)
+    assert yaml.safe_load(dumped)["training"]["batch_size"] == recipe.training.batch_size
+    again = load_recipe(write(tmp_path, dumped))
+    assert again == recipe
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_shipped_recipes_validate(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe.output.name
+
+
+def test_swinresnet_recipe_is_the_articles_setting() -> None:
+    recipe = load_recipe(Path(__file__).parent.parent / "recipes" / "swinresnet.yaml")
+    heads = [rule.num_heads for rule in recipe.model.replace]
+    assert heads == [4, 8, 16, 32]
+    assert recipe.training.batch_size == 80 and recipe.training.epochs == 40
+    assert recipe.training.optimizer.name == "momentum"
+    assert recipe.training.optimizer.learning_rate == 0.01
+    assert recipe.training.optimizer.weight_decay == 1e-4
+    assert recipe.model.head == "article" and recipe.data.image_size == 224
