@@ -20,14 +20,17 @@ MKL_CPU_TYPE_VAR = "MKL_DEBUG_CPU_TYPE"
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 
 _applied: dict[str, object] = {}
+_threads: list[int] = []  # the last count given to Paddle by this module
 
 
 def prepare_environment() -> None:
     """Set ``MKL_DEBUG_CPU_TYPE=5`` unless the user set it; must run before ``import paddle``."""
     if "paddle" not in sys.modules:
         os.environ.setdefault(MKL_CPU_TYPE_VAR, "5")
-    # Paddle warns about a missing ccache on import, which concerns only C++ extension builds.
+    # Paddle warns about a missing ccache on import, which concerns only C++ extension builds,
+    # and on every BatchNorm call in training mode that it tracks global statistics.
     warnings.filterwarnings("ignore", message="No ccache found")
+    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
 
 
 def available_cores() -> int:
@@ -46,7 +49,13 @@ def set_cpu_threads(threads: int | None = None) -> int:
     if threads < 1:
         raise ValueError(f"threads must be a positive int, got {threads}")
     paddle.base.core.set_num_threads(threads)
+    _threads[:] = [threads]
     return threads
+
+
+def threads_in_use() -> int:
+    """Paddle's CPU thread count as last set here (Paddle's own default is 1)."""
+    return _threads[0] if _threads else 1
 
 
 def mkl_cpu_type() -> str | None:

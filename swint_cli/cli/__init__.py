@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .bench import bench_command
+from .compare import compare_command
 from .slots import slots_command
 from .train import train_command
 
@@ -58,3 +60,5 @@ def env_command() -> None:
 
 app.command("train")(train_command)
 app.command("slots")(slots_command)
+app.command("compare")(compare_command)
+app.command("bench")(bench_command)

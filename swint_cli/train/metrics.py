@@ -41,7 +41,8 @@ def evaluate(
         correct1 += correct_topk(logits, labels, 1)
         correct5 += correct_topk(logits, labels, 5)
         count += labels.shape[0]
-    model.train(was_training)
+    if was_training:
+        model.train()
     loss_sum, correct1, correct5, count = all_reduce_sums(
         [loss_sum, correct1, correct5, count], context
     )

@@ -18,6 +18,8 @@ from ..data import build_datasets, build_loader
 from ..environment import cpu_model, describe
 from ..models import build_model, model_flops
 from ..recipe import Recipe, dump_recipe, load_recipe
+from ..runtime import threads_in_use
+from .checkpoint import portable_optimizer_state, restore_optimizer_state, save_atomic
 from .distributed import ParallelContext, all_reduce_sums, init_parallel
 from .metrics import correct_topk, evaluate, step_time_summary
 from .optimizers import build_optimizer
@@ -143,6 +145,7 @@ class Trainer:
         device_name = paddle.device.cuda.get_device_name() if self.device == "gpu" else cpu_model()
         return {
             **describe(),
+            "threads": threads_in_use(),
             **self.options.runtime,
             "device": self.device,
             "device_name": device_name,
@@ -157,7 +160,8 @@ class Trainer:
         state = self.run.read_json("checkpoints/last.json")
         try:
             self.model.set_state_dict(paddle.load(str(self.run.checkpoints / "last.pdparams")))
-            self.optimizer.set_state_dict(paddle.load(str(self.run.checkpoints / "last.pdopt")))
+            optimizer_state = paddle.load(str(self.run.checkpoints / "last.pdopt"))
+            restore_optimizer_state(self.model, self.optimizer, optimizer_state)
         except Exception as exc:
             raise RunError(f"{self.run.checkpoints}: cannot load last checkpoint ({exc})") from None
         self.position = Position(**state)
@@ -172,15 +176,10 @@ class Trainer:
         if not self.context.is_main or self.run is None:
             return
         ckpt = self.run.checkpoints
-        for obj, name in (
-            (self.model.state_dict(), "last.pdparams"),
-            (self.optimizer.state_dict(), "last.pdopt"),
-        ):
-            paddle.save(obj, str(ckpt / (name + ".tmp")))
-            (ckpt / (name + ".tmp")).replace(ckpt / name)
+        save_atomic(self.model.state_dict(), ckpt / "last.pdparams")
+        save_atomic(portable_optimizer_state(self.model, self.optimizer), ckpt / "last.pdopt")
         if best:
-            paddle.save(self.model.state_dict(), str(ckpt / "best.pdparams.tmp"))
-            (ckpt / "best.pdparams.tmp").replace(ckpt / "best.pdparams")
+            save_atomic(self.model.state_dict(), ckpt / "best.pdparams")
         self.run.write_json("checkpoints/last.json", self.position.__dict__)
 
     def _write_summary(self, status: str) -> None:
@@ -374,7 +373,8 @@ class Trainer:
 
 def train(recipe: Recipe, options: TrainOptions, stop: StopRequest | None = None) -> TrainResult:
     """Build from ``recipe`` (or the resumed run's recipe) and train; see :class:`Trainer`."""
-    stop = stop or StopRequest()
+    if stop is None:
+        stop = StopRequest()
     if options.resume is not None:
         recipe = load_recipe(RunDirectory.existing(options.resume).path / "recipe.yaml")
     if options.device is not None:

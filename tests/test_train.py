@@ -1,0 +1,285 @@
+"""swint train end to end: run directory contents, resume, interrupts, failures, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from swint_cli.cli import app
+from swint_cli.recipe import load_recipe
+from swint_cli.train import StopRequest, TrainOptions, train
+from swint_cli.train.run_dir import BATCH_COLUMNS, EPOCH_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+CIFAR_MINI = ROOT.parent / "shared" / "data" / "cifar-10-mini-python.tar.gz"
+TIMING = ["epoch_seconds", "images_per_second"]
+SWINT_SCRIPT = Path(sys.executable).with_name("swint")  # the installed console script
+
+runner = CliRunner()
+
+
+def tiny(runs_dir: Path, *extra: str) -> list[str]:
+    """Overrides that shrink the quickstart to a few seconds."""
+    return [
+        f"output.runs_dir={runs_dir}",
+        "data.train_size=96",
+        "data.val_size=32",
+        "data.num_workers=0",
+        "training.batch_size=16",
+        "training.epochs=3",
+        "training.warmup_batches=2",
+        "model.replace[0].droppath=0.2",  # exercises the per-step random state
+        *extra,
+    ]
+
+
+def run_dir_of(runs_dir: Path) -> Path:
+    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return run
+
+
+def check_run_directory(run: Path, status: str = "finished") -> None:
+    for name in ("recipe.yaml", "env.json", "summary.json", "epochs.csv", "batches.csv"):
+        assert (run / name).is_file(), name
+    for name in ("last.pdparams", "last.pdopt", "best.pdparams"):
+        assert (run / "checkpoints" / name).is_file(), name
+    epochs = pd.read_csv(run / "epochs.csv")
+    batches = pd.read_csv(run / "batches.csv")
+    assert list(epochs.columns) == list(EPOCH_COLUMNS)
+    assert list(batches.columns) == list(BATCH_COLUMNS)
+    assert epochs.notna().all().all() and batches.notna().all().all()
+    for column in ("train_acc1", "val_acc1", "val_acc5"):
+        assert epochs[column].between(0, 1).all()
+    assert batches["acc1"].between(0, 1).all()
+    assert (batches[["data_ms", "step_ms"]] > 0).all().all()
+    assert (epochs[TIMING] > 0).all().all()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == status
+    assert summary["median_step_ms"] > 0 and summary["p90_step_ms"] >= summary["median_step_ms"]
+    assert summary["gflops_per_image"] > 0 and summary["params"] > 0
+    env = json.loads((run / "env.json").read_text())
+    assert env["paddle"] and env["threads"] >= 1
+
+
+def test_quickstart_cli_run_writes_the_run_directory(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(QUICKSTART),
+            *sum((["--set", o] for o in tiny(tmp_path)), []),
+            "--epochs",
+            "2",
+            "--limit-batches",
+            "3",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run = run_dir_of(tmp_path)
+    check_run_directory(run)
+    assert len(pd.read_csv(run / "epochs.csv")) == 2
+    batches = pd.read_csv(run / "batches.csv")
+    assert len(batches) == 6 and batches["warmup"].tolist()[:3] == [1, 1, 0]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["swint_slots"] == 2 and summary["epochs_done"] == 2
+    resolved = load_recipe(run / "recipe.yaml")
+    assert resolved.training.epochs == 2 and resolved.training.limit_batches == 3
+
+
+@pytest.mark.skipif(not CIFAR_MINI.exists(), reason="needs ../shared/data/cifar-10-mini")
+def test_swinresnet_on_mini_cifar_at_32(tmp_path: Path) -> None:
+    overrides = [
+        f"data.path={CIFAR_MINI}",
+        "data.image_size=32",
+        "data.num_workers=0",
+        "data.train_size=48",
+        "data.val_size=16",
+        "training.batch_size=8",
+        f"output.runs_dir={tmp_path}",
+    ]
+    args = [
+        "train",
+        str(ROOT / "recipes" / "swinresnet.yaml"),
+        "--epochs",
+        "1",
+        "--limit-batches",
+        "2",
+        "--quiet",
+    ]
+    result = runner.invoke(app, args + sum((["--set", o] for o in overrides), []))
+    assert result.exit_code == 0, result.output
+    run = run_dir_of(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["swint_slots"] == 16 and summary["status"] == "finished"
+    epochs = pd.read_csv(run / "epochs.csv")
+    assert epochs["val_loss"].map(math.isfinite).all()
+
+
+class StopAfter(StopRequest):
+    """Asks the trainer to stop once it has checked the flag ``checks`` times (one per batch)."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.left = checks
+
+    def __bool__(self) -> bool:
+        self.left -= 1
+        if self.left < 0:
+            self.set("test")
+        return super().__bool__()
+
+
+def learning_columns(run: Path) -> pd.DataFrame:
+    return pd.read_csv(run / "epochs.csv").drop(columns=TIMING)
+
+
+def test_same_seed_gives_the_same_epochs(tmp_path: Path) -> None:
+    first = train(load_recipe(QUICKSTART, tiny(tmp_path / "a")), TrainOptions(quiet=True))
+    second = train(load_recipe(QUICKSTART, tiny(tmp_path / "b")), TrainOptions(quiet=True))
+    pd.testing.assert_frame_equal(learning_columns(first.run_dir), learning_columns(second.run_dir))
+
+
+@pytest.mark.parametrize("checks", [6, 8], ids=["at_epoch_boundary", "mid_epoch"])
+def test_resumed_run_matches_uninterrupted_run(tmp_path: Path, checks: int) -> None:
+    straight = train(load_recipe(QUICKSTART, tiny(tmp_path / "a")), TrainOptions(quiet=True))
+    # 96 images / batch 16 = 6 batches per epoch: stop before batch 0 or 2 of epoch 2.
+    stopped = train(
+        load_recipe(QUICKSTART, tiny(tmp_path / "b")), TrainOptions(quiet=True), StopAfter(checks)
+    )
+    assert (stopped.status, stopped.exit_code) == ("interrupted", 130)
+    assert len(pd.read_csv(stopped.run_dir / "epochs.csv")) == 1
+    resumed = train(None, TrainOptions(resume=stopped.run_dir, quiet=True))  # type: ignore[arg-type]
+    assert resumed.run_dir == stopped.run_dir and resumed.status == "finished"
+
+    pd.testing.assert_frame_equal(
+        learning_columns(resumed.run_dir), learning_columns(straight.run_dir), atol=1e-5, rtol=0
+    )
+    batches = pd.read_csv(resumed.run_dir / "batches.csv")
+    assert (batches["epoch"].astype(str) != "epoch").all()  # one header
+    assert list(zip(batches["epoch"], batches["step"], strict=True)) == [
+        (e, s) for e in (1, 2, 3) for s in range(6)
+    ]
+    reference = pd.read_csv(straight.run_dir / "batches.csv")
+    pd.testing.assert_series_equal(batches["loss"], reference["loss"], atol=1e-5, rtol=0)
+    check_run_directory(resumed.run_dir)
+
+
+def test_sigint_checkpoints_and_exits_130(tmp_path: Path) -> None:
+    args = [
+        sys.executable,
+        "-m",
+        "swint_cli",
+        "train",
+        str(QUICKSTART),
+        "--quiet",
+        *sum((["--set", o] for o in tiny(tmp_path, "training.epochs=50")), []),
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    batches = None
+    while time.monotonic() < deadline:
+        found = [p for p in tmp_path.iterdir() if p.is_dir()] if tmp_path.exists() else []
+        if found and (found[0] / "batches.csv").exists():
+            batches = found[0] / "batches.csv"
+            if len(batches.read_text().splitlines()) >= 4:
+                break
+        time.sleep(0.2)
+    assert batches is not None, "training did not start"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    run = batches.parent
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert (run / "checkpoints" / "last.pdparams").is_file()
+    state = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert len(pd.read_csv(batches)) == (state["epoch"] - 1) * 6 + state["step"]
+
+
+def test_non_finite_loss_stops_with_status_and_files_kept(tmp_path: Path) -> None:
+    overrides = tiny(
+        tmp_path,
+        "training.optimizer.name=sgd",
+        "training.optimizer.learning_rate=1e30",
+        "training.schedule.warmup_epochs=0",
+    )
+    result = runner.invoke(
+        app, ["train", str(QUICKSTART), "--quiet", *sum((["--set", o] for o in overrides), [])]
+    )
+    assert result.exit_code == 1
+    assert "non-finite loss" in result.output and "at epoch" in result.output
+    run = run_dir_of(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed: non-finite loss"
+    pd.read_csv(run / "batches.csv")  # still a valid table
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.dataset=cifar10", "data.path=missing.tar.gz"], "missing.tar.gz"),
+        (["training.epochs=0"], "training.epochs: expected a positive integer, got 0"),
+        (["model.replace[0].slots=stage9.conv2"], "matches no Conv2D slot"),
+        (["model.num_classes=3"], "model.num_classes is 3 but the data has 10 classes"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_run_directory(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    runs = tmp_path / "runs"
+    args = ["train", str(QUICKSTART), "--set", f"output.runs_dir={runs}"]
+    result = runner.invoke(app, args + sum((["--set", o] for o in overrides), []))
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_unwritable_runs_dir_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["train", str(QUICKSTART), "--set", f"output.runs_dir={blocker}/runs", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "cannot create runs directory" in result.output
+
+
+def test_resume_of_a_non_run_is_reported(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "not a resumable run" in result.output
+
+
+def test_data_parallel_launch_trains_two_shards_and_rank0_writes(tmp_path: Path) -> None:
+    overrides = tiny(tmp_path / "runs", "training.epochs=1", "data.train_size=128")
+    args = [
+        sys.executable,
+        "-m",
+        "paddle.distributed.launch",
+        "--nproc_per_node",
+        "2",
+        "--log_dir",
+        str(tmp_path / "log"),
+        str(SWINT_SCRIPT),
+        "train",
+        str(QUICKSTART),
+        "--quiet",
+        *sum((["--set", o] for o in overrides), []),
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run = run_dir_of(tmp_path / "runs")
+    assert json.loads((run / "env.json").read_text())["world_size"] == 2
+    # 128 images over 2 ranks at batch 16: rank 0 logs 4 steps; validation sees all 32.
+    assert len(pd.read_csv(run / "batches.csv")) == 4
+    check_run_directory(run)
