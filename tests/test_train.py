@@ -43,6 +43,10 @@ def tiny(runs_dir: Path, *extra: str) -> list[str]:
     ]
 
 
+def set_args(overrides: list[str]) -> list[str]:
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
 def run_dir_of(runs_dir: Path) -> Path:
     (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
     return run
@@ -77,7 +81,7 @@ def test_quickstart_cli_run_writes_the_run_directory(tmp_path: Path) -> None:
         [
             "train",
             str(QUICKSTART),
-            *sum((["--set", o] for o in tiny(tmp_path)), []),
+            *set_args(tiny(tmp_path)),
             "--epochs",
             "2",
             "--limit-batches",
@@ -117,7 +121,7 @@ def test_swinresnet_on_mini_cifar_at_32(tmp_path: Path) -> None:
         "2",
         "--quiet",
     ]
-    result = runner.invoke(app, args + sum((["--set", o] for o in overrides), []))
+    result = runner.invoke(app, args + set_args(overrides))
     assert result.exit_code == 0, result.output
     run = run_dir_of(tmp_path)
     summary = json.loads((run / "summary.json").read_text())
@@ -183,7 +187,7 @@ def test_sigint_checkpoints_and_exits_130(tmp_path: Path) -> None:
         "train",
         str(QUICKSTART),
         "--quiet",
-        *sum((["--set", o] for o in tiny(tmp_path, "training.epochs=50")), []),
+        *set_args(tiny(tmp_path, "training.epochs=50")),
     ]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -197,7 +201,7 @@ def test_sigint_checkpoints_and_exits_130(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert batches is not None, "training did not start"
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     run = batches.parent
@@ -215,9 +219,7 @@ def test_non_finite_loss_stops_with_status_and_files_kept(tmp_path: Path) -> Non
         "training.optimizer.learning_rate=1e30",
         "training.schedule.warmup_epochs=0",
     )
-    result = runner.invoke(
-        app, ["train", str(QUICKSTART), "--quiet", *sum((["--set", o] for o in overrides), [])]
-    )
+    result = runner.invoke(app, ["train", str(QUICKSTART), "--quiet", *set_args(overrides)])
     assert result.exit_code == 1
     assert "non-finite loss" in result.output and "at epoch" in result.output
     run = run_dir_of(tmp_path)
@@ -240,7 +242,7 @@ def test_bad_input_is_one_line_exit_2_and_no_run_directory(
 ) -> None:
     runs = tmp_path / "runs"
     args = ["train", str(QUICKSTART), "--set", f"output.runs_dir={runs}"]
-    result = runner.invoke(app, args + sum((["--set", o] for o in overrides), []))
+    result = runner.invoke(app, args + set_args(overrides))
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
@@ -274,7 +276,7 @@ def test_data_parallel_launch_trains_two_shards_and_rank0_writes(tmp_path: Path)
         "train",
         str(QUICKSTART),
         "--quiet",
-        *sum((["--set", o] for o in overrides), []),
+        *set_args(overrides),
     ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
