@@ -1,0 +1,119 @@
+"""What ``swint bench`` measures: options, defaults, and one JSON spec per measurement.
+
+A spec is a flat dict, the worker's input and the identity part of a bench.csv row:
+``level`` (layer or model), ``name``, ``downsample``, ``batch_size``, ``resolution``,
+channels/heads/window (layers) or ``recipe`` (models), ``device``, ``amp``, ``repeat``,
+``warmup``, ``threads`` and ``malloc`` (the parent's CPU settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..recipe import RecipeError, load_recipe
+
+GPU_BATCH = 8
+CPU_TOKENS = 8 * 56 * 56  # the CPU default batch keeps B*H*W at or under batch 8 at 56x56
+RECIPE_DIRS = (Path("recipes"), Path(__file__).resolve().parents[2] / "recipes")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """The settings every measurement shares; ``device`` is resolved (cpu or gpu)."""
+
+    resolution: int
+    batch_size: int
+    in_channels: int
+    out_channels: int
+    heads: int | None
+    window_size: int
+    device: str
+    amp: bool
+    repeat: int
+    warmup: int
+    threads: int | None = None
+    malloc: bool = True
+
+
+def parse_channels(text: str) -> tuple[int, int]:
+    """``"96:192"`` -> ``(96, 192)``; ``"96"`` -> ``(96, 96)``. ValueError if malformed."""
+    parts = text.split(":")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise ValueError(f"expected IN:OUT positive channel counts like 96:96, got {text!r}")
+    return values[0], values[-1]
+
+
+def default_batch(device: str, resolution: int) -> int:
+    """8 on a GPU; on a CPU at most 8, fewer above 56x56 (1 at 224x224) to stay quick."""
+    if device == "gpu":
+        return GPU_BATCH
+    return max(1, min(GPU_BATCH, CPU_TOKENS // (resolution * resolution)))
+
+
+def _common(options: BenchOptions) -> dict[str, object]:
+    return {
+        "batch_size": options.batch_size,
+        "resolution": options.resolution,
+        "device": options.device,
+        "amp": options.amp,
+        "repeat": options.repeat,
+        "warmup": options.warmup,
+        "threads": options.threads,
+        "malloc": options.malloc,
+    }
+
+
+def layer_specs(options: BenchOptions) -> list[dict[str, object]]:
+    """SwinT and Conv2D(3x3, padding 1), each without and with downsampling (stride 2)."""
+    return [
+        {
+            "level": "layer",
+            "name": name,
+            "downsample": downsample,
+            "in_channels": options.in_channels,
+            "out_channels": options.out_channels,
+            "heads": options.heads,
+            "window_size": options.window_size,
+            **_common(options),
+        }
+        for downsample in (False, True)
+        for name in ("SwinT", "Conv2D")
+    ]
+
+
+def resolve_model(name: str, resolution: int, search: tuple[Path, ...] = RECIPE_DIRS) -> Path:
+    """A recipe file for ``--models`` entry ``name``: a path to a YAML file, or a name looked
+    up in ``search`` as ``NAME.yaml``, ``NAME-<resolution>.yaml``, then ``NAME-*.yaml``.
+
+    Raises:
+        RecipeError: no such file or name (listing the names found), or an invalid recipe.
+    """
+    path = Path(name)
+    if name.endswith((".yaml", ".yml")) or path.is_file():
+        load_recipe(path)  # fail early, in the parent, on a missing or invalid recipe
+        return path
+    for folder in dict.fromkeys(search):
+        for candidate in (folder / f"{name}.yaml", folder / f"{name}-{resolution}.yaml"):
+            if candidate.is_file():
+                load_recipe(candidate)
+                return candidate
+        others = sorted(folder.glob(f"{name}-*.yaml"))
+        if others:
+            load_recipe(others[0])
+            return others[0]
+    known = sorted({p.stem for folder in search for p in folder.glob("*.yaml")})
+    listing = ", ".join(known) if known else "none found"
+    raise RecipeError(f"--models: no recipe for {name!r} (recipes: {listing}; or a YAML path)")
+
+
+def model_specs(options: BenchOptions, models: list[tuple[str, Path]]) -> list[dict[str, object]]:
+    """One spec per ``(name, recipe path)``, at the options' resolution and batch."""
+    return [
+        {"level": "model", "name": name, "recipe": str(recipe), **_common(options)}
+        for name, recipe in models
+    ]

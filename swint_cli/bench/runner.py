@@ -1,0 +1,100 @@
+"""Run measurements in worker processes, retry out-of-memory at half the batch, write bench.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+BENCH_COLUMNS = (
+    "level",
+    "name",
+    "downsample",
+    "status",
+    "device",
+    "threads",
+    "amp",
+    "batch_size",
+    "resolution",
+    "in_channels",
+    "out_channels",
+    "heads",
+    "window_size",
+    "recipe",
+    "backbone",
+    "swint_slots",
+    "fwd_ms_median",
+    "fwd_ms_p10",
+    "fwd_ms_p90",
+    "fwd_images_per_s",
+    "train_ms_median",
+    "train_ms_p10",
+    "train_ms_p90",
+    "train_images_per_s",
+    "params",
+    "gflops",
+    "flops_source",
+    "peak_mem_mb",
+    "mem_source",
+    "achieved_gflops_per_s",
+    "matmul_gflops_per_s",
+    "matmul_fraction",
+    "matmul_n",
+    "repeat",
+    "warmup",
+    "error",
+)
+
+Runner = Callable[[dict], dict]
+
+
+def run_worker(spec: dict) -> dict:
+    """Measure ``spec`` in a fresh ``python -m swint_cli.bench.worker`` process.
+
+    Returns the worker's result (status ``ok``, ``oom`` or ``failed``). A worker killed by
+    SIGKILL counts as out of memory (Linux's OOM killer); any other death as failed, with
+    the last line it wrote to stderr.
+    """
+    with tempfile.TemporaryDirectory(prefix="swint-bench-") as tmp:
+        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        command = [sys.executable, "-m", "swint_cli.bench.worker", str(spec_path), str(result_path)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result_path.is_file():
+            return json.loads(result_path.read_text(encoding="utf-8"))
+    if done.returncode == -signal.SIGKILL:
+        return {"status": "oom", "error": "worker killed by SIGKILL (out of memory?)"}
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return {"status": "failed", "error": lines[-1] if lines else f"exit code {done.returncode}"}
+
+
+def measure_with_retry(spec: dict, run: Runner = run_worker) -> list[dict]:
+    """Rows for ``spec``: ``run`` at its batch size; after an out-of-memory result, a row
+    with status ``oom at batch N`` and another try at half the batch, down to batch 1.
+
+    Every row is the spec with the batch tried, merged with ``run``'s result; status is
+    ``ok``, ``oom at batch N`` or ``failed`` (with ``error``).
+    """
+    rows, batch = [], spec["batch_size"]
+    while True:
+        result = run({**spec, "batch_size": batch})
+        row = {**spec, **result, "batch_size": batch}
+        if result["status"] != "oom":
+            return [*rows, row]
+        rows.append({**row, "status": f"oom at batch {batch}"})
+        if batch == 1:
+            return rows
+        batch = max(1, batch // 2)
+
+
+def write_csv(path: Path, rows: Iterable[dict]) -> None:
+    """Write ``rows`` to ``path`` with :data:`BENCH_COLUMNS` (missing fields empty)."""
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, BENCH_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)

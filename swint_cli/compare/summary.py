@@ -1,0 +1,175 @@
+"""Per-run figures for the comparison table, and the diff of the runs' configurations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .runs import Run
+
+HIDDEN_KEYS = ("output.name", "output.runs_dir")  # differ between any two runs
+HIDDEN_ENV_KEYS = ("start_time",)
+BASE_METRICS = ("val_acc1", "val_acc5")
+COLUMNS = (
+    "run",
+    "path",
+    "backbone",
+    "swint_slots",
+    "params_m",
+    "gflops_per_image",
+    "epochs_done",
+    "epochs",
+    "best_val_acc1",
+    "final_val_acc1",
+    "best_val_acc5",
+    "final_val_acc5",
+    "final_train_loss",
+    "median_step_ms",
+    "p90_step_ms",
+    "images_per_s",
+    "wall_seconds",
+    "status",
+    "damaged",
+    "problems",
+    "missing_files",
+)
+MISSING = object()  # a key one run's recipe or env lacks
+UNKNOWN = object()  # a run without a recipe (or env) at all
+
+
+def _number(value: object) -> float | None:
+    """A finite float, or None (for NaN, None, text)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _first(*values: object) -> float | None:
+    """The first of ``values`` that is a finite number."""
+    return next((v for v in map(_number, values) if v is not None), None)
+
+
+def extra_metrics(runs: Sequence[Run]) -> list[str]:
+    """``val_*`` columns of epochs.csv beyond loss, acc1 and acc5 (e.g. a later mIoU)."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for column in run.epochs.columns:
+            if column.startswith("val_") and column not in ("val_loss", *BASE_METRICS):
+                seen[column] = None
+    return list(seen)
+
+
+def _best_final(run: Run, column: str) -> tuple[float | None, float | None]:
+    """Best (lowest for a loss, else highest) and last value of an epochs.csv column."""
+    if column not in run.epochs.columns:
+        return None, None
+    values = run.epochs[column].dropna()
+    if values.empty:
+        return None, None
+    best = values.min() if "loss" in column else values.max()
+    return _number(best), _number(values.iloc[-1])
+
+
+def _images_per_second(run: Run) -> float | None:
+    """Images over data + step time of the batches after warm-up (as the trainer counts)."""
+    batches = run.batches
+    needed = {"batch_size", "data_ms", "step_ms", "warmup"}
+    if batches.empty or not needed <= set(batches.columns):
+        return None
+    timed = batches[batches["warmup"] == 0].dropna(subset=list(needed))
+    seconds = (timed["data_ms"] + timed["step_ms"]).sum() / 1000
+    return _number(timed["batch_size"].sum() / seconds) if seconds > 0 else None
+
+
+def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
+    """The comparison row of one run (:data:`COLUMNS`, plus best/final of ``extras``).
+
+    Accuracies and losses come from epochs.csv and step times from batches.csv (median and
+    p90 of ``step_ms`` after warm-up), falling back to summary.json where the tables have no
+    rows; size, FLOPs, epochs done, wall time and status come from summary.json.
+    """
+    summary, recipe = run.summary, run.recipe
+    params = _number(summary.get("params"))
+    model = recipe.get("model") if isinstance(recipe.get("model"), dict) else {}
+    training = recipe.get("training") if isinstance(recipe.get("training"), dict) else {}
+    row: dict[str, object] = {
+        "run": run.name,
+        "path": str(run.path),
+        "backbone": summary.get("backbone") or model.get("backbone"),
+        "swint_slots": summary.get("swint_slots"),
+        "params_m": None if params is None else params / 1e6,
+        "gflops_per_image": _number(summary.get("gflops_per_image")),
+        "epochs_done": summary.get("epochs_done"),
+        "epochs": summary.get("epochs") or training.get("epochs"),
+    }
+    if row["epochs_done"] is None and "epoch" in run.epochs.columns:
+        row["epochs_done"] = int(run.epochs["epoch"].max()) if len(run.epochs) else 0
+    for metric in (*BASE_METRICS, *extras):
+        row[f"best_{metric}"], row[f"final_{metric}"] = _best_final(run, metric)
+    for key in ("best_val_acc1", "final_val_acc1"):
+        row[key] = _first(row[key], summary.get(key))
+    row["final_train_loss"] = _best_final(run, "train_loss")[1]
+    steps = run.step_times()
+    median, p90 = np.percentile(steps, [50, 90]) if steps.size else (None, None)
+    row["median_step_ms"] = _first(median, summary.get("median_step_ms"))
+    row["p90_step_ms"] = _first(p90, summary.get("p90_step_ms"))
+    epochs = run.epochs
+    row["images_per_s"] = _first(
+        _images_per_second(run),
+        epochs["images_per_second"].mean() if "images_per_second" in epochs.columns else None,
+    )
+    row["wall_seconds"] = _first(
+        summary.get("wall_seconds"),
+        epochs["epoch_seconds"].sum() if "epoch_seconds" in epochs.columns else None,
+    )
+    row["status"] = summary.get("status") or "unknown (no summary.json)"
+    row["damaged"] = run.damaged
+    row["problems"] = "; ".join(run.problems)
+    row["missing_files"] = " ".join(run.missing)
+    return row
+
+
+def flatten(data: object, prefix: str = "") -> dict[str, object]:
+    """Nested mappings and lists as dotted keys: ``{"a": {"b": [1]}}`` -> ``{"a.b[0]": 1}``.
+    Empty mappings and lists stay values."""
+    if isinstance(data, dict) and data:
+        items = [(f"{prefix}.{key}" if prefix else str(key), value) for key, value in data.items()]
+    elif isinstance(data, list) and data:
+        items = [(f"{prefix}[{index}]", value) for index, value in enumerate(data)]
+    else:
+        return {prefix: data}
+    flat: dict[str, object] = {}
+    for key, value in items:
+        flat.update(flatten(value, key))
+    return flat
+
+
+def _sections(run: Run) -> dict[str, dict[str, object] | None]:
+    """The run's flattened recipe and ``env.*`` keys; None for a file it lacks."""
+    recipe = {k: v for k, v in flatten(run.recipe).items() if k not in HIDDEN_KEYS}
+    env = {f"env.{k}": v for k, v in run.env.items() if k not in HIDDEN_ENV_KEYS}
+    return {"recipe": recipe if run.recipe else None, "env": env if run.env else None}
+
+
+def config_diff(runs: Sequence[Run]) -> list[tuple[str, list[object]]]:
+    """The recipe keys (dotted, lists as ``[i]``), then the ``env.json`` keys (``env.*``),
+    whose values differ between the runs, in first-seen order, with each run's value.
+
+    :data:`MISSING` marks a key a run's file lacks; :data:`UNKNOWN` a run without that file
+    (it does not count as a difference). ``output.name``, ``output.runs_dir`` and
+    ``env.start_time`` are left out.
+    """
+    sections = [_sections(run) for run in runs]
+    diff = []
+    for section in ("recipe", "env"):
+        flats = [entry[section] for entry in sections]
+        keys: dict[str, None] = {}
+        for flat in flats:
+            keys.update(dict.fromkeys(flat or {}))
+        for key in keys:
+            values = [UNKNOWN if flat is None else flat.get(key, MISSING) for flat in flats]
+            if len({repr(value) for value in values if value is not UNKNOWN}) > 1:
+                diff.append((key, values))
+    return diff

@@ -1,0 +1,187 @@
+"""swint bench: layer measurements in worker processes, a model, OOM retries, defaults.
+
+The analytic SwinT FLOP count the layer rows use is checked against a hand count in
+tests/test_swint_layer.py::test_analytic_flops_match_hand_count.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swint_cli.bench.plan import default_batch, parse_channels, resolve_model
+from swint_cli.bench.runner import BENCH_COLUMNS, measure_with_retry, run_worker, write_csv
+from swint_cli.bench.timing import summarize, time_steps
+from swint_cli.bench.worker import run_spec
+from swint_cli.cli import app
+from swint_cli.nn import swint_flops
+from swint_cli.recipe import RecipeError
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+POSITIVE = (
+    "fwd_ms_median",
+    "fwd_ms_p10",
+    "fwd_ms_p90",
+    "fwd_images_per_s",
+    "train_ms_median",
+    "train_ms_p10",
+    "train_ms_p90",
+    "train_images_per_s",
+    "params",
+    "gflops",
+    "achieved_gflops_per_s",
+    "matmul_gflops_per_s",
+    "matmul_fraction",
+)
+
+runner = CliRunner()
+
+
+def test_layer_bench_writes_csv_env_and_ratio_table(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    args = ["--channels", "8:8", "--heads", "2", "--window-size", "4", "--device", "cpu"]
+    args += ["--resolution", "64", "--repeat", "2", "--warmup", "1", "--out", str(out)]
+    result = runner.invoke(app, ["--threads", "1", "bench", *args])
+    assert result.exit_code == 0, result.output
+    assert "batch 6 chosen for CPU at 64; use --batch-size" in result.output
+    assert "SwinT/" in result.output and "--models" in result.output
+
+    with open(out / "bench.csv", encoding="utf-8", newline="") as table:
+        reader = csv.DictReader(table)
+        assert tuple(reader.fieldnames or ()) == BENCH_COLUMNS
+        rows = list(reader)
+    assert [(r["name"], r["downsample"]) for r in rows] == [
+        ("SwinT", "False"),
+        ("Conv2D", "False"),
+        ("SwinT", "True"),
+        ("Conv2D", "True"),
+    ]
+    for row in rows:
+        assert (row["status"], row["batch_size"], row["threads"]) == ("ok", "6", "1")
+        for column in POSITIVE:
+            assert float(row[column]) > 0, column
+        assert float(row["fwd_ms_p10"]) <= float(row["fwd_ms_median"]) <= float(row["fwd_ms_p90"])
+        assert float(row["peak_mem_mb"]) >= 0 and row["mem_source"].startswith("cpu peak RSS")
+    swint, conv, swint_down, conv_down = rows
+    assert float(swint["gflops"]) == pytest.approx(swint_flops(8, 8, 64, 64, 4) / 1e9)
+    assert float(swint_down["gflops"]) == pytest.approx(
+        swint_flops(8, 8, 64, 64, 4, downsample=True) / 1e9
+    )
+    assert float(conv["gflops"]) == pytest.approx(9 * 8 * 8 * 64 * 64 / 1e9)
+    assert float(conv_down["gflops"]) == pytest.approx(9 * 8 * 8 * 32 * 32 / 1e9)
+    assert (swint["flops_source"], conv["flops_source"]) == ("SwinT.flops", "conv formula")
+
+    env = json.loads((out / "env.json").read_text())
+    assert env["threads"] == 1 and env["device"] == "cpu" and env["options"]["batch_size"] == 6
+
+
+def test_model_bench_in_a_worker() -> None:
+    recipe = resolve_model("quickstart", 32, (RECIPES,))
+    spec = {
+        "level": "model",
+        "name": "quickstart",
+        "recipe": str(recipe),
+        "batch_size": 2,
+        "resolution": 32,
+        "device": "cpu",
+        "amp": False,
+        "repeat": 2,
+        "warmup": 1,
+        "threads": 1,
+        "malloc": True,
+    }
+    result = run_worker(spec)
+    assert result["status"] == "ok", result
+    assert (result["backbone"], result["swint_slots"], result["threads"]) == ("small_cnn", 2, 1)
+    assert result["gflops"] == pytest.approx(0.0764, abs=1e-4)  # as the quickstart's summary
+    assert result["flops_source"] == "model_flops"
+    for column in POSITIVE:
+        assert result[column] > 0, column
+
+
+def test_out_of_memory_is_recorded_and_retried_at_half_the_batch(tmp_path: Path) -> None:
+    def measurer(spec: dict) -> dict:
+        if spec["batch_size"] > 2:
+            raise MemoryError("fake: does not fit")
+        return {"fwd_ms_median": 1.0}
+
+    def run(spec: dict) -> dict:
+        return run_spec(spec, measurer)
+
+    rows = measure_with_retry({"level": "layer", "name": "SwinT", "batch_size": 8}, run)
+    assert [(r["batch_size"], r["status"]) for r in rows] == [
+        (8, "oom at batch 8"),
+        (4, "oom at batch 4"),
+        (2, "ok"),
+    ]
+    assert rows[0]["error"] == "MemoryError: fake: does not fit"
+
+    never = measure_with_retry({"name": "x", "batch_size": 3}, lambda s: {"status": "oom"})
+    assert [r["status"] for r in never] == ["oom at batch 3", "oom at batch 1"]
+
+    write_csv(tmp_path / "bench.csv", rows)
+    with open(tmp_path / "bench.csv", encoding="utf-8", newline="") as table:
+        assert [r["status"] for r in csv.DictReader(table)] == [r["status"] for r in rows]
+
+
+def test_worker_classifies_errors() -> None:
+    def raising(exc: Exception):
+        def measurer(spec: dict) -> dict:
+            raise exc
+
+        return measurer
+
+    gpu_oom = RuntimeError("\n\nC++ Traceback\n(ResourceExhausted) Out of memory error on GPU 0")
+    assert run_spec({}, raising(gpu_oom)) == {
+        "status": "oom",
+        "error": "RuntimeError: (ResourceExhausted) Out of memory error on GPU 0",
+    }
+    assert run_spec({}, raising(ValueError("bad\nmore"))) == {
+        "status": "failed",
+        "error": "ValueError: bad",
+    }
+
+
+def test_defaults_channels_and_model_names() -> None:
+    assert (default_batch("cpu", 224), default_batch("cpu", 56), default_batch("gpu", 224)) == (
+        1,
+        8,
+        8,
+    )
+    assert parse_channels("96:192") == (96, 192) and parse_channels("64") == (64, 64)
+    for bad in ("96:", "a:b", "0:8", "1:2:3"):
+        with pytest.raises(ValueError):
+            parse_channels(bad)
+    assert resolve_model("resnet50", 224, (RECIPES,)).name == "resnet50-224.yaml"
+    assert resolve_model("resnet50", 32, (RECIPES,)).name == "resnet50-32.yaml"
+    assert resolve_model("swinresnet", 224, (RECIPES,)).name == "swinresnet.yaml"
+    with pytest.raises(RecipeError, match="no recipe for 'resnet9'"):
+        resolve_model("resnet9", 224, (RECIPES,))
+
+
+def test_timing_loop_synchronises_and_summarises() -> None:
+    calls: list[str] = []
+    times = time_steps(lambda: calls.append("step"), 3, 2, lambda: calls.append("sync"))
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert calls == ["step", "step", "sync"] + ["step", "sync"] * 3
+    assert summarize([1.0, 2.0, 3.0, 4.0, 5.0]) == {"median": 3.0, "p10": 1.4, "p90": 4.6}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--channels", "8:x"], "expected IN:OUT"),
+        (["--heads", "5"], "5 heads do not divide 96 channels"),
+        (["--device", "tpu"], "expected auto, cpu or gpu"),
+        (["--models", "resnet9"], "error: --models: no recipe for 'resnet9'"),
+    ],
+)
+def test_bad_options_exit_2_before_measuring(args: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())  # unwrap rich's box
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,155 @@
+"""swint compare on real (tiny) runs: table, diff, compare.csv, report.md, plots, damage."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from swint_cli.cli import app
+from swint_cli.compare.report_dir import create_report_dir
+from swint_cli.compare.runs import read_run
+from swint_cli.compare.summary import COLUMNS, MISSING, config_diff, flatten
+from swint_cli.recipe import load_recipe
+from swint_cli.train import TrainOptions, train
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+runner = CliRunner()
+
+
+def _train(runs_dir: Path, name: str, learning_rate: float) -> Path:
+    recipe = load_recipe(
+        QUICKSTART,
+        [
+            f"output.runs_dir={runs_dir}",
+            f"output.name={name}",
+            "training.epochs=2",
+            "training.batch_size=16",
+            "training.warmup_batches=2",
+            f"training.optimizer.learning_rate={learning_rate}",
+            "data.train_size=64",
+            "data.val_size=32",
+            "data.num_workers=0",
+        ],
+    )
+    result = train(recipe, TrainOptions(quiet=True))
+    assert result.status == "finished", result.message
+    assert result.run_dir is not None
+    return result.run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two finished two-epoch runs that differ in the learning rate."""
+    root = tmp_path_factory.mktemp("runs")
+    return _train(root, "a", 0.002), _train(root, "b", 0.004)
+
+
+def check_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert path.stat().st_size > 10_000
+    assert matplotlib.image.imread(path).shape[:2] == (480, 1200)  # 10 x 4 in at 120 dpi
+
+
+def test_two_runs_give_table_diff_csv_report_and_plots(runs, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "best val acc1" in result.output
+    assert "training.optimizer.learning_rate" in result.output
+    assert "output.name" not in result.output
+
+    table = pd.read_csv(out / "compare.csv")
+    assert list(table.columns[: len(COLUMNS)]) == list(COLUMNS)
+    assert list(table["run"]) == [run.name for run in runs]
+    assert list(table["epochs_done"]) == [2, 2]
+    assert list(table["status"]) == ["finished", "finished"]
+    assert not table["damaged"].any()
+    assert (table["median_step_ms"] > 0).all() and (table["images_per_s"] > 0).all()
+    assert table["best_val_acc1"].between(0, 1).all()
+    assert list(table["training.optimizer.learning_rate"]) == [0.002, 0.004]
+
+    report = (out / "report.md").read_text()
+    assert "| training.optimizer.learning_rate | 0.002 | 0.004 |" in report
+    assert "![curves.png](curves.png)" in report
+    check_png(out / "curves.png")
+    check_png(out / "step_time.png")
+
+    # a glob like runs/* also matches report directories: they are skipped, not fatal
+    again = runner.invoke(app, ["compare", *map(str, runs), str(out), "--out", str(out)])
+    assert again.exit_code == 2
+    assert "not empty" in again.output
+    again = runner.invoke(app, ["compare", *map(str, runs), str(out), "--out", str(tmp_path / "2")])
+    assert again.exit_code == 0, again.output
+    assert f"skipping {out}: a swint compare report" in again.output
+
+
+def test_damaged_run_shows_what_is_readable_and_is_marked(runs, tmp_path: Path) -> None:
+    run = Path(shutil.copytree(runs[1], tmp_path / runs[1].name))
+    epochs = (run / "epochs.csv").read_bytes()
+    (run / "epochs.csv").write_bytes(epochs[:-7])  # the second epoch's row cut mid-line
+    with open(run / "batches.csv", "a", encoding="utf-8") as table:
+        table.write("garbage\n2,9,abc,0.5,16,1.0,2.0,3.0,0\n1,2,3,4,5,6,7,8,9,10,11\n")
+    (run / "env.json").unlink()
+
+    damaged = read_run(run)
+    assert len(damaged.epochs) == 1 and damaged.missing == ["env.json"]
+    assert damaged.problems == [
+        "epochs.csv: last line cut off (dropped)",
+        "batches.csv: 3 unreadable rows skipped",
+    ]
+    assert len(damaged.batches) == 8  # 2 epochs x 4 steps, all intact
+
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", str(runs[0]), str(run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "damaged" in result.output
+    row = pd.read_csv(out / "compare.csv").iloc[1]
+    assert bool(row["damaged"]) and "last line cut off" in row["problems"]
+    assert row["epochs_done"] == 2  # from summary.json
+    first_epoch = pd.read_csv(runs[1] / "epochs.csv").iloc[0]
+    assert row["final_val_acc1"] == pytest.approx(first_epoch["val_acc1"])
+    assert "missing env.json" in (out / "report.md").read_text()
+    check_png(out / "curves.png")
+
+
+def test_no_run_at_all_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bench-20260101-000000").mkdir()
+    (tmp_path / "bench-20260101-000000" / "bench.csv").write_text("level\n")
+    (tmp_path / "notes.txt").write_text("hello")
+    paths = [str(p) for p in sorted(tmp_path.iterdir())]
+    result = runner.invoke(app, ["compare", *paths, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "error: none of the 3 paths given is a readable run directory" in result.output
+    assert "a swint bench report" in result.output and "not a directory" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_flatten_and_config_diff(runs) -> None:
+    assert flatten({"a": {"b": [1, {"c": None}], "d": []}}) == {
+        "a.b[0]": 1,
+        "a.b[1].c": None,
+        "a.d": [],
+    }
+    a, b = read_run(runs[0]), read_run(runs[1])
+    b.recipe["model"]["replace"].pop()
+    diff = dict(config_diff([a, b]))
+    assert diff["training.optimizer.learning_rate"] == [0.002, 0.004]
+    assert diff["model.replace[1].num_heads"] == [4, MISSING]
+    assert not any(key.startswith(("output.", "env.")) for key in diff)
+
+
+def test_report_dirs_are_never_reused(tmp_path: Path) -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    first = create_report_dir(None, "compare", tmp_path, now)
+    second = create_report_dir(None, "compare", tmp_path, now)
+    assert (first.name, second.name) == ("compare-20260102-030405", "compare-20260102-030405-2")
