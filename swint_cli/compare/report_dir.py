@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..train.run_dir import RunError
+from ..train.run_dir import RunError, new_timestamped_dir
 
 DEFAULT_ROOT = Path("runs")
 
@@ -21,22 +21,12 @@ def create_report_dir(
     Raises:
         RunError: ``out`` holds files, or a directory cannot be created.
     """
+    if out is None:
+        return new_timestamped_dir(root, prefix, now)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"{out}: already exists and is not empty; choose another --out")
     try:
-        if out is not None:
-            if out.exists() and (not out.is_dir() or any(out.iterdir())):
-                raise RunError(f"{out}: already exists and is not empty; choose another --out")
-            out.mkdir(parents=True, exist_ok=True)
-            return out
-        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-        root.mkdir(parents=True, exist_ok=True)
-        for attempt in range(1, 1000):
-            path = root / (f"{prefix}-{stamp}" if attempt == 1 else f"{prefix}-{stamp}-{attempt}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            return path
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        where = exc.filename or out or root
-        raise RunError(f"{where}: cannot create report directory ({exc.strerror or exc})") from None
-    raise RunError(f"{root}: no free report directory name for {prefix}-{stamp}")
+        raise RunError(f"{out}: cannot create report directory ({exc.strerror or exc})") from None
+    return out

@@ -57,6 +57,30 @@ def write_atomic(path: Path, text: str) -> None:
         raise RunError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
+def new_timestamped_dir(root: Path, prefix: str, now: datetime | None = None) -> Path:
+    """Create ``<root>/<prefix>-<YYYYmmdd-HHMMSS>`` (suffixed ``-2``, ``-3``, ... if taken).
+
+    ``root`` is created if needed; an existing directory is never reused.
+    """
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"{root}: cannot create runs directory ({exc.strerror})") from None
+    if not os.access(root, os.W_OK):
+        raise RunError(f"{root}: runs directory is not writable")
+    for attempt in range(1, 1000):
+        path = root / (f"{prefix}-{stamp}" if attempt == 1 else f"{prefix}-{stamp}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create directory ({exc.strerror})") from None
+        return path
+    raise RunError(f"{root}: no free directory name for {prefix}-{stamp}")
+
+
 class RunDirectory:
     """Paths and writers of one run directory."""
 
@@ -69,25 +93,9 @@ class RunDirectory:
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, now: datetime | None = None) -> RunDirectory:
         """A new, empty ``<runs_dir>/<name>-<timestamp>`` (suffixed ``-2``, ... if taken)."""
-        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-        root = Path(runs_dir)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(f"{root}: cannot create runs directory ({exc.strerror})") from None
-        if not os.access(root, os.W_OK):
-            raise RunError(f"{root}: runs directory is not writable")
-        for attempt in range(1, 1000):
-            path = root / (f"{name}-{stamp}" if attempt == 1 else f"{name}-{stamp}-{attempt}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise RunError(f"{path}: cannot create run directory ({exc.strerror})") from None
-            (path / "checkpoints").mkdir()
-            return cls(path)
-        raise RunError(f"{root}: no free run directory name for {name}-{stamp}")
+        path = new_timestamped_dir(Path(runs_dir), name, now)
+        (path / "checkpoints").mkdir()
+        return cls(path)
 
     @classmethod
     def existing(cls, path: str | Path) -> RunDirectory:
