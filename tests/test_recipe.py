@@ -112,3 +112,20 @@ def test_swinresnet_recipe_is_the_articles_setting() -> None:
     assert recipe.training.optimizer.learning_rate == 0.01
     assert recipe.training.optimizer.weight_decay == 1e-4
     assert recipe.model.head == "article" and recipe.data.image_size == 224
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
+def test_shipped_recipes_build_and_give_logits_at_reduced_resolution(path: Path) -> None:
+    import paddle
+
+    from swint_cli.models import build_model
+
+    recipe = load_recipe(path)
+    model, report = build_model(recipe.model, 32)
+    assert report.swint_count == len(report.replaced)
+    model.eval()
+    with paddle.no_grad():
+        logits = model(paddle.randn([2, 3, 32, 32]))
+    assert logits.shape == [2, recipe.model.num_classes]
+    if path.name == "swinresnet.yaml":
+        assert report.swint_count == 16
