@@ -1,7 +1,8 @@
-"""Shared fixtures: deterministic seeds and helpers to copy SwinT weights into NumPy dicts."""
+"""Shared test setup: the tests folder on sys.path (for swin_reference), seeded RNGs."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,12 @@ import paddle
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+if os.environ.get("SWINT_TEST_TUNE_CPU") == "1":
+    # CI runs the layer tests once more with the process-wide CPU settings of `swint`.
+    from swint_cli import tune_cpu
+
+    tune_cpu()
 
 
 @pytest.fixture(autouse=True)
