@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 
 import paddle
@@ -11,7 +13,19 @@ from ..nn import SwinT
 from .measure import Subject
 
 CONV_FLOPS_SOURCE = "conv formula"  # k*k*Cin*Cout*Ho*Wo, as model_flops counts a Conv2D
+PADDLE_FLOPS_SOURCE = "paddle.flops"  # Paddle's counter (adds one op per output for the bias)
 SWINT_FLOPS_SOURCE = "SwinT.flops"  # the analytic count
+
+
+def paddle_conv_flops(layer: nn.Conv2D, size: int) -> int | None:
+    """Paddle's own count for ``layer`` on one ``size x size`` image, or None where
+    ``paddle.flops`` fails (it raises TypeError with NumPy >= 2.4, for any model)."""
+    quiet = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(quiet):
+            return int(paddle.flops(nn.Sequential(layer), [1, layer._in_channels, size, size]))
+    except TypeError:
+        return None
 
 
 def _build(spec: dict) -> tuple[nn.Layer, int, str, dict[str, object]]:
@@ -34,9 +48,13 @@ def _build(spec: dict) -> tuple[nn.Layer, int, str, dict[str, object]]:
     stride = 2 if downsample else 1
     layer = nn.Conv2D(c_in, c_out, 3, stride=stride, padding=1)
     out = (size - 1) // stride + 1  # (size + 2 * padding - kernel) // stride + 1
+    settings: dict[str, object] = {"heads": None, "window_size": None}
+    counted = paddle_conv_flops(layer, size)
+    if counted is not None:
+        return layer, counted, PADDLE_FLOPS_SOURCE, settings
     # weight (C_out, C_in, 3, 3) applied at every output position
     flops = math.prod(layer.weight.shape[1:]) * c_out * out * out
-    return layer, flops, CONV_FLOPS_SOURCE, {"heads": None, "window_size": None}
+    return layer, flops, CONV_FLOPS_SOURCE, settings
 
 
 def layer_subject(spec: dict) -> Subject:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from rich.table import Table
 
 LAYER_NOTE = (
-    "GFLOPs: multiply-accumulates per image (the Swin paper's count) from SwinT.flops or the "
-    "conv formula k*k*Cin*Cout*Ho*Wo; GFLOP/s: the forward pass's; of matmul: that over a "
+    "GFLOPs: multiply-accumulates per image (the Swin paper's count) from SwinT.flops, and "
+    "for Conv2D from paddle.flops or, where it fails, the formula k*k*Cin*Cout*Ho*Wo; "
+    "GFLOP/s: the forward pass's; of matmul: that over a "
     "square paddle.matmul of similar size in the same process; ratios of times per image."
 )
 MODEL_NOTE = "train: forward, cross-entropy, backward, Momentum step; GFLOPs from model_flops"
