@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from datetime import datetime
 
 from . import __version__
 from .runtime import available_cores
@@ -35,4 +36,23 @@ def describe() -> dict[str, object]:
         "gpus": gpus,
         "cpu": cpu_model(),
         "cores": available_cores(),
+    }
+
+
+def describe_session(device: str, runtime: dict[str, object]) -> dict[str, object]:
+    """:func:`describe` plus what a run or benchmark records of its session: the CPU
+    settings applied (``runtime``, from ``tune_cpu``), the device used and its name, and the
+    start time."""
+    import paddle
+
+    from .runtime import threads_in_use
+
+    gpu = device == "gpu"
+    return {
+        **describe(),
+        "threads": threads_in_use(),
+        **runtime,
+        "device": device,
+        "device_name": paddle.device.cuda.get_device_name() if gpu else cpu_model(),
+        "start_time": datetime.now().isoformat(timespec="seconds"),
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,18 +30,11 @@ def _announced(spec: dict) -> dict:
 
 def _environment(options: BenchOptions, models: list[tuple[str, Path]]) -> dict[str, object]:
     """env.json: Paddle and machine, the CPU settings the workers inherit, the options."""
-    import paddle
-
-    from ..environment import cpu_model, describe
+    from ..environment import describe_session
     from . import runtime_settings
 
-    gpu = options.device == "gpu"
     return {
-        **describe(),
-        **runtime_settings(),
-        "device": options.device,
-        "device_name": paddle.device.cuda.get_device_name() if gpu else cpu_model(),
-        "start_time": datetime.now().isoformat(timespec="seconds"),
+        **describe_session(options.device, runtime_settings()),
         "options": asdict(options),
         "models": {name: str(path) for name, path in models},
     }

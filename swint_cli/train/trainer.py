@@ -7,7 +7,6 @@ import random
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,9 @@ import paddle
 from paddle.nn import functional as F
 
 from ..data import build_datasets, build_loader
-from ..environment import cpu_model, describe
+from ..environment import describe_session
 from ..models import build_model, model_flops
 from ..recipe import Recipe, dump_recipe, load_recipe
-from ..runtime import threads_in_use
 from .checkpoint import portable_optimizer_state, restore_optimizer_state, save_atomic
 from .distributed import ParallelContext, all_reduce_sums, init_parallel
 from .metrics import correct_topk, evaluate, step_time_summary
@@ -142,16 +140,10 @@ class Trainer:
         self.run.batches.open()
 
     def _environment(self) -> dict:
-        device_name = paddle.device.cuda.get_device_name() if self.device == "gpu" else cpu_model()
         return {
-            **describe(),
-            "threads": threads_in_use(),
-            **self.options.runtime,
-            "device": self.device,
-            "device_name": device_name,
+            **describe_session(self.device, self.options.runtime),
             "world_size": self.context.world_size,
             "git_commit": _git_commit(),
-            "start_time": datetime.now().isoformat(timespec="seconds"),
             "resumed": self.options.resume is not None,
         }
 
