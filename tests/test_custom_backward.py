@@ -67,6 +67,10 @@ def test_group_bias_add_backward_matches_autograd(bias_shape: tuple[int, ...]) -
     _assert_same(SF.add_broadcast_bias, plain, scores, _randn(*bias_shape))
 
 
+def test_crop_backward_matches_autograd() -> None:
+    _assert_same(lambda x: SF.crop(x, 5, 3), lambda x: x[:, :5, :3, :] * 1.0, _randn(2, 7, 6, 4))
+
+
 def test_custom_backward_is_skipped_without_gradients() -> None:
     x = paddle.randn([2, 3])
     with paddle.no_grad():

@@ -179,3 +179,27 @@ def permute(x: paddle.Tensor, perm: Sequence[int]) -> paddle.Tensor:
         with _dense_kernels():
             return x.transpose(perm)
     return x.transpose(perm)
+
+
+class _Crop(PyLayer):
+    @staticmethod
+    def forward(ctx, x, height, width):
+        ctx.padding = [0, x.shape[2] - width, 0, x.shape[1] - height]
+        with _dense_kernels():
+            return paddle.slice(x, axes=[1, 2], starts=[0, 0], ends=[height, width])
+
+    @staticmethod
+    def backward(ctx, dy):
+        return F.pad(dy, ctx.padding, data_format="NHWC")  # zeros where the crop cut
+
+
+@paddle.jit.not_to_static
+def crop(x: paddle.Tensor, height: int, width: int) -> paddle.Tensor:
+    """``x[:, :height, :width, :]`` of an NHWC tensor, as a contiguous copy.
+
+    Its backward zero-pads the gradient instead of Paddle's slice gradient, which fills a
+    full-size zero tensor and copies through a strided loop.
+    """
+    if _use_custom_backward(x):
+        return _Crop.apply(x, height, width)
+    return x[:, :height, :width, :]

@@ -91,7 +91,7 @@ class SwinBlock(nn.Layer):
         if shift > 0:
             y = paddle.roll(y, shifts=(shift, shift), axis=(1, 2))
         if (hp, wp) != (height, width):
-            y = y[:, :height, :width, :]
+            y = SF.crop(y, height, width)  # (B, H, W, C)
         x = x + self.drop_path(y.reshape([-1, height * width, c]))
 
         y = self.mlp(self.norm2(x))
