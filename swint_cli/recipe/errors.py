@@ -29,16 +29,13 @@ def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
         field = current.model_fields.get(part)
         if field is None:
             return []
-        annotation = field.annotation
+        annotation = field.annotation  # a section, a list of them, or a union with None
         for arg in getattr(annotation, "__args__", ()) or (annotation,):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 current = arg
                 break
         else:
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                current = annotation
-            else:
-                return []
+            return []
     return list(current.model_fields)
 
 
