@@ -23,29 +23,29 @@ def slots_command(
     ] = None,
 ) -> None:
     """List Conv2D slots: path, channels, kernel, stride, input size, params, replaced."""
-    from ..models import build_backbone, build_model, find_conv_slots, match_rules, slots_table
+    from ..models import build_backbone, find_conv_slots, replace_slots, slots_table
     from ..recipe import load_recipe
-    from ..recipe.schema import ModelSection
     from . import console
 
     with user_errors():
         is_recipe = target.endswith((".yaml", ".yml")) or Path(target).is_file()
         if is_recipe:
             recipe = load_recipe(target, overrides or [])
-            section = recipe.model
+            model = recipe.model
+            name, num_classes, head = model.backbone, model.num_classes, model.head
             size = resolution or recipe.data.image_size
         else:
-            section = ModelSection.model_construct(backbone=target, num_classes=10, replace=[])
-            size = resolution or 224
-        backbone = build_backbone(section.backbone, section.num_classes)
-        slots = find_conv_slots(backbone, size)
-        replaced = set(match_rules(backbone, slots, section.replace)) if is_recipe else None
-        console.print(slots_table(slots, replaced))
-        line = f"{len(slots)} Conv2D slots of {section.backbone} at {size}x{size}"
+            name, num_classes, head, size = target, 10, "linear", resolution or 224
+        backbone = build_backbone(name, num_classes, head)
+        slots = find_conv_slots(backbone, size)  # before any slot is replaced
+        line = f"{len(slots)} Conv2D slots of {name} at {size}x{size}"
+        replaced = None
         if is_recipe:
-            _, report = build_model(section, size)
+            report = replace_slots(backbone, recipe.model.replace, size)
+            replaced = {path for path, _, _ in report.replaced}
             line += (
                 f"; the recipe replaces {report.swint_count}; params "
                 f"{report.params_before:,} -> {report.params_after:,}"
             )
+        console.print(slots_table(slots, replaced))
         console.print(line, highlight=False)
