@@ -6,6 +6,7 @@ import platform
 from datetime import datetime
 
 from . import __version__
+from .nn import kernels
 from .runtime import available_cores
 
 
@@ -21,8 +22,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_kernels() -> str:
+    """The compiled CPU kernels in use: their library, ``off``, or why they are unavailable."""
+    state = kernels.status()
+    if not state["enabled"]:
+        return "off"
+    return str(state["origin"]) if state["built"] else f"unavailable: {state['origin']}"
+
+
 def describe() -> dict[str, object]:
-    """Paddle version and build, device, CPU cores and the MKL setting."""
+    """Paddle version and build, device, CPU cores and the compiled CPU kernels."""
     import paddle
 
     cuda = paddle.is_compiled_with_cuda()
@@ -36,6 +45,7 @@ def describe() -> dict[str, object]:
         "gpus": gpus,
         "cpu": cpu_model(),
         "cores": available_cores(),
+        "cpu_kernels": cpu_kernels(),
     }
 
 

@@ -112,3 +112,16 @@ def test_malloc_tuning_is_on_by_default_and_off_with_no_tune() -> None:
     )
     assert "True" in _row(tuned.stdout, "malloc_tuned")
     assert "False" in _row(untuned.stdout, "malloc_tuned")
+
+
+def test_env_reports_the_compiled_kernels_and_their_off_switch() -> None:
+    result = runner.invoke(app, ["env"])
+    row = next(line for line in result.output.splitlines() if "cpu_kernels" in line)
+    assert ".so" in row or "unavailable" in row
+    env = {**os.environ, "SWINT_CPU_KERNELS": "0"}
+    out = subprocess.run(
+        [sys.executable, "-m", "swint_cli", "env"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if "cpu_kernels" in line)
+    assert row.split("│")[2].strip() == "off"

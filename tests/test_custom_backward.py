@@ -1,4 +1,5 @@
-"""The hand-written backward passes in swint_cli.nn.functional against Paddle's own autograd."""
+"""The hand-written forward and backward passes of swint_cli.nn.functional against Paddle's own
+ops and autograd, with the compiled CPU kernels on and off."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ import pytest
 from paddle.nn import functional as F
 
 from swint_cli.nn import functional as SF
+from swint_cli.nn import kernels
+
+
+@pytest.fixture(autouse=True, params=["kernels", "paddle-ops"])
+def cpu_kernels(request: pytest.FixtureRequest):
+    """Runs each test with the compiled kernels and with the pure Paddle path."""
+    wanted = request.param == "kernels"
+    if wanted and not kernels.status()["built"]:
+        pytest.skip(f"compiled kernels unavailable: {kernels.status()['origin']}")
+    previous = kernels.set_enabled(wanted)
+    yield wanted
+    kernels.set_enabled(previous)
 
 
 def _grads(fn, *inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -55,16 +68,33 @@ def test_layer_norm_backward_matches_autograd() -> None:
     )
 
 
-@pytest.mark.parametrize("bias_shape", [(3, 2, 4, 4), (2, 4, 4)])
-def test_group_bias_add_backward_matches_autograd(bias_shape: tuple[int, ...]) -> None:
-    scores = _randn(6, 2, 4, 4)  # 2 images x 3 windows, or 6 windows with a shared bias
+def test_linear_gelu_matches_gelu_of_linear() -> None:
+    _assert_same(
+        SF.linear_gelu,
+        lambda x, w, b: F.gelu(F.linear(x, w, b)),
+        2.0 * _randn(3, 5, 6),
+        _randn(6, 19),  # 19 columns: not a multiple of the vector width
+        _randn(19),
+    )
+
+
+def test_linear_gelu_without_gradients_matches_gelu_of_linear() -> None:
+    x, w, b = (paddle.to_tensor(a) for a in (_randn(4, 6), _randn(6, 9), _randn(9)))
+    np.testing.assert_allclose(
+        SF.linear_gelu(x, w, b).numpy(), F.gelu(F.linear(x, w, b)).numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("bias_shape", [(3, 2, 5, 5), (2, 5, 5)])
+def test_bias_softmax_matches_softmax_of_grouped_sum(bias_shape: tuple[int, ...]) -> None:
+    scores = 3.0 * _randn(6, 2, 5, 5)  # 2 images x 3 windows, or 6 windows with a shared bias
 
     def plain(s: paddle.Tensor, b: paddle.Tensor) -> paddle.Tensor:
         groups = 1 if b.ndim == 3 else b.shape[0]
-        grouped = s.reshape([-1, groups, 2, 4, 4])
-        return (grouped + b.reshape([groups, 2, 4, 4])).reshape(s.shape)
+        grouped = s.reshape([-1, groups, 2, 5, 5])
+        return F.softmax((grouped + b.reshape([groups, 2, 5, 5])).reshape(s.shape), axis=-1)
 
-    _assert_same(SF.add_broadcast_bias, plain, scores, _randn(*bias_shape))
+    _assert_same(SF.bias_softmax, plain, scores, _randn(*bias_shape))
 
 
 def test_crop_backward_matches_autograd() -> None:
@@ -93,6 +123,7 @@ def test_swint_gradients_equal_with_and_without_custom_backward(
 
     custom = run()
     monkeypatch.setattr(SF, "_use_custom_backward", lambda *tensors: False)
+    kernels.set_enabled(False)
     plain = run()
     for name, value in plain.items():
         np.testing.assert_allclose(custom[name], value, rtol=1e-4, atol=1e-5, err_msg=name)

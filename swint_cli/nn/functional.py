@@ -3,9 +3,12 @@
 Each function computes what its Paddle counterpart computes. When gradients are needed on a
 CPU tensor in dynamic mode, it runs as a ``PyLayer`` whose backward does its reductions
 (bias and weight gradients, LayerNorm's row means) as matrix products against a ones vector:
-Paddle's CPU reduction kernels are single-threaded and slow, MKL's GEMMs are not. Elsewhere
-(static graphs, GPUs) the plain Paddle ops run; ``paddle.jit.to_static`` calls these functions
-as they are rather than converting them, since their branches depend only on the mode.
+Paddle's CPU reduction kernels are single-threaded and slow, MKL's GEMMs are not. On float32
+CPU tensors in dynamic mode the elementwise and row-wise parts (bias adds, GELU, softmax,
+LayerNorm backward) run in the compiled kernels of :mod:`swint_cli.nn.kernels` when they are
+available. Elsewhere (static graphs, GPUs) the plain Paddle ops run; ``paddle.jit.to_static``
+calls these functions as they are rather than converting them, since their branches depend
+only on the mode.
 
 :func:`permute` runs its transposes (forward and backward) with Paddle 3's stride kernels
 switched off for just that op: with them on, ``transpose`` returns a view that the next op
@@ -21,6 +24,8 @@ from contextlib import contextmanager
 import paddle
 from paddle.autograd import PyLayer
 from paddle.nn import functional as F
+
+from . import kernels
 
 _STRIDE_FLAG = "FLAGS_use_stride_kernel"
 
@@ -39,14 +44,13 @@ def _dense_kernels() -> Iterator[None]:
         flags[_STRIDE_FLAG] = True
 
 
+def _needs_grad(*tensors: paddle.Tensor | None) -> bool:
+    return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
+
+
 def _use_custom_backward(*tensors: paddle.Tensor | None) -> bool:
     present = [t for t in tensors if t is not None]
-    return (
-        paddle.in_dynamic_mode()
-        and paddle.is_grad_enabled()
-        and present[0].place.is_cpu_place()
-        and any(not t.stop_gradient for t in present)
-    )
+    return paddle.in_dynamic_mode() and present[0].place.is_cpu_place() and _needs_grad(*present)
 
 
 def _column_sums(rows: paddle.Tensor) -> paddle.Tensor:
@@ -61,25 +65,37 @@ def _row_means(rows: paddle.Tensor) -> paddle.Tensor:
     return paddle.matmul(rows, inverse)
 
 
+def _add_bias_(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """``y += bias`` over the last axis, in place."""
+    if kernels.usable(y, bias):
+        return kernels.add_row_bias_(y, bias)
+    return y.add_(bias)
+
+
+def _linear_grads(
+    x: paddle.Tensor, weight: paddle.Tensor, has_bias: bool, dy: paddle.Tensor
+) -> tuple[paddle.Tensor, ...]:
+    """Gradients of ``x @ weight (+ bias)`` for the output gradient ``dy``."""
+    dy2d = dy.reshape([-1, dy.shape[-1]])  # (R, out)
+    dx = paddle.matmul(dy, weight, transpose_y=True)
+    dweight = paddle.matmul(x.reshape([-1, x.shape[-1]]), dy2d, transpose_x=True)
+    if has_bias:
+        return dx, dweight, _column_sums(dy2d)
+    return dx, dweight
+
+
 class _Linear(PyLayer):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         y = paddle.matmul(x, weight)
-        if bias is not None:
-            y.add_(bias)
-        return y
+        return _add_bias_(y, bias) if bias is not None else y
 
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
-        dy2d = dy.reshape([-1, dy.shape[-1]])  # (R, out)
-        dx = paddle.matmul(dy, weight, transpose_y=True)
-        dweight = paddle.matmul(x.reshape([-1, x.shape[-1]]), dy2d, transpose_x=True)
-        if ctx.has_bias:
-            return dx, dweight, _column_sums(dy2d)
-        return dx, dweight
+        return _linear_grads(x, weight, ctx.has_bias, dy)
 
 
 @paddle.jit.not_to_static
@@ -87,9 +103,37 @@ def linear(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None) 
     """``x @ weight + bias`` with ``weight`` of shape ``(in, out)``."""
     if _use_custom_backward(x, weight, bias):
         return _Linear.apply(x, weight, bias)
-    if paddle.in_dynamic_mode() and not paddle.is_grad_enabled() and bias is not None:
-        return paddle.matmul(x, weight).add_(bias)  # F.linear's broadcast add is slower
+    if paddle.in_dynamic_mode() and not _needs_grad(x, weight, bias) and bias is not None:
+        return _add_bias_(paddle.matmul(x, weight), bias)  # F.linear's broadcast add is slower
     return F.linear(x, weight, bias)
+
+
+class _LinearGelu(PyLayer):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        h = paddle.matmul(x, weight)
+        y = kernels.bias_gelu(h, bias)  # h += bias
+        ctx.save_for_backward(x, weight, h)
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, h = ctx.saved_tensor()
+        return _linear_grads(x, weight, ctx.has_bias, kernels.gelu_backward(h, dy))
+
+
+@paddle.jit.not_to_static
+def linear_gelu(
+    x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None
+) -> paddle.Tensor:
+    """Exact (erf) ``gelu(x @ weight + bias)``."""
+    if kernels.usable(x, weight):
+        if not _needs_grad(x, weight, bias):
+            return kernels.bias_gelu(paddle.matmul(x, weight), bias)
+        if _use_custom_backward(x, weight, bias):
+            return _LinearGelu.apply(x, weight, bias)
+    return F.gelu(linear(x, weight, bias))
 
 
 class _LayerNorm(PyLayer):
@@ -102,6 +146,8 @@ class _LayerNorm(PyLayer):
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
+        if kernels.usable(x, dy):
+            return kernels.layer_norm_backward(x, weight, dy, ctx.epsilon)
         shape = x.shape
         x = x.reshape([-1, shape[-1]])  # (R, C)
         dy = dy.reshape([-1, shape[-1]])
@@ -140,20 +186,45 @@ class _AddGroupBias(PyLayer):
         return dout, dbias.reshape(ctx.bias_shape)
 
 
+def _add_broadcast_bias(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    if _use_custom_backward(scores, bias):
+        return _AddGroupBias.apply(scores, bias)
+    groups = bias.shape[0]
+    grouped = scores.reshape([-1, groups, *scores.shape[1:]])  # (B, G, *S)
+    return (grouped + bias.unsqueeze(0)).reshape(scores.shape)
+
+
+class _BiasSoftmax(PyLayer):
+    @staticmethod
+    def forward(ctx, scores, bias):
+        probs = kernels.bias_softmax(scores, bias)
+        ctx.save_for_backward(probs)
+        ctx.bias_shape = bias.shape
+        return probs
+
+    @staticmethod
+    def backward(ctx, dprobs):
+        (probs,) = ctx.saved_tensor()
+        dscores = kernels.softmax_backward(probs, dprobs)
+        dbias = _column_sums(dscores.reshape([-1, math.prod(ctx.bias_shape)]))
+        return dscores, dbias.reshape(ctx.bias_shape)
+
+
 @paddle.jit.not_to_static
-def add_broadcast_bias(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
-    """``scores + bias`` where ``bias`` repeats over groups of leading rows of ``scores``.
+def bias_softmax(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """``softmax(scores + bias)`` over the last axis, ``bias`` repeating over groups of rows.
 
     ``scores`` is ``(B * G, *S)`` and ``bias`` is ``(G, *S)`` or ``S``-shaped; returns a
     tensor of ``scores``' shape.
     """
     if bias.ndim == scores.ndim - 1:
         bias = bias.unsqueeze(0)  # (1, *S)
-    if _use_custom_backward(scores, bias):
-        return _AddGroupBias.apply(scores, bias)
-    groups = bias.shape[0]
-    grouped = scores.reshape([-1, groups, *scores.shape[1:]])  # (B, G, *S)
-    return (grouped + bias.unsqueeze(0)).reshape(scores.shape)
+    if kernels.usable(scores, bias):
+        if not _needs_grad(scores, bias):
+            return kernels.bias_softmax(scores, bias)
+        if _use_custom_backward(scores, bias):
+            return _BiasSoftmax.apply(scores, bias)
+    return F.softmax(_add_broadcast_bias(scores, bias), axis=-1)
 
 
 class _Permute(PyLayer):

@@ -1,4 +1,4 @@
-"""Drop-in ``Linear`` and ``LayerNorm``: Paddle's parameters, this package's functional ops.
+"""``Linear``, ``LayerNorm`` and a Linear fused with GELU computed by this package's ops.
 
 They keep Paddle's parameter layout and names (so checkpoints, ``paddle.summary`` and
 optimisers see ordinary layers) and route the computation through
@@ -18,6 +18,16 @@ class Linear(nn.Linear):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return SF.linear(x, self.weight, self.bias)
+
+
+class LinearGELU(nn.Linear):
+    """``gelu(Linear(x))`` with exact GELU, computed in one pass by :func:`functional.linear_gelu`.
+
+    Its parameters are those of ``paddle.nn.Linear``.
+    """
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return SF.linear_gelu(x, self.weight, self.bias)
 
 
 class LayerNorm(nn.LayerNorm):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
-from .layers import Linear
+from .layers import Linear, LinearGELU
 
 
 class Mlp(nn.Layer):
@@ -13,11 +13,10 @@ class Mlp(nn.Layer):
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden_dim)
+        self.fc1 = LinearGELU(dim, hidden_dim)  # fc1 and its GELU
         self.fc2 = Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = nn.functional.gelu(self.fc1(x))
-        x = self.drop(x)
+        x = self.drop(self.fc1(x))
         return self.drop(self.fc2(x))

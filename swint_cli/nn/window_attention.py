@@ -77,8 +77,7 @@ class WindowAttention(nn.Layer):
         score_bias = self.relative_position_bias(window)  # (nH, N, N)
         if mask is not None:
             score_bias = score_bias.unsqueeze(0) + mask.unsqueeze(1)  # (nW, nH, N, N)
-        scores = SF.add_broadcast_bias(scores, score_bias)
-        attn = self.attn_drop(nn.functional.softmax(scores, axis=-1))
+        attn = self.attn_drop(SF.bias_softmax(scores, score_bias))  # (B*nW, nH, N, N)
 
         out = paddle.matmul(attn, v)  # (B*nW, nH, N, hd)
         out = SF.permute(out, [0, 2, 1, 3]).reshape([-1, n, c])  # (B*nW, N, C)

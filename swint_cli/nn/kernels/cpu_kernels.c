@@ -1,0 +1,159 @@
+/* Fused CPU kernels for SwinT's elementwise and row-wise work (float32, contiguous, row-major).
+ *
+ * Paddle's CPU kernels for these ops run on one thread and make one pass over memory per
+ * elementary operation; each function here makes one or two passes on `threads` OpenMP
+ * threads. Built and loaded by swint_cli/nn/kernels/loader.py; every function has a pure
+ * Paddle equivalent in swint_cli/nn/functional.py that the tests compare it with.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifdef SWINT_VECTOR_MATH
+/* glibc's libmvec has vector erff/expf; declaring them lets GCC vectorize the GELU loops. */
+#pragma omp declare simd notinbranch
+extern float erff(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
+#endif
+
+#define SQRT1_2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+
+/* x[r, c] += bias[c] in place. */
+void swint_add_row_bias(float *x, const float *bias, int64_t rows, int64_t cols, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) row[c] += bias[c];
+    }
+}
+
+/* h[r, c] += bias[c] in place (bias may be NULL), then y = h * Phi(h) (exact, erf) GELU. */
+void swint_bias_gelu(float *h, const float *bias, float *y, int64_t rows, int64_t cols,
+                     int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        float *hr = h + r * cols;
+        float *yr = y + r * cols;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) {
+            float v = bias ? hr[c] + bias[c] : hr[c];
+            hr[c] = v;
+            yr[c] = 0.5f * v * (1.0f + erff(v * SQRT1_2));
+        }
+    }
+}
+
+/* dx = dy * GELU'(h), GELU'(h) = Phi(h) + h * phi(h). */
+void swint_gelu_backward(const float *h, const float *dy, float *dx, int64_t n, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float v = h[i];
+        float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+/* LayerNorm backward over rows of `cols`: dx (rows, cols), and dweight, dbias (cols,).
+ * Recomputes each row's mean and 1/std from x; dweight and dbias are summed in double. */
+void swint_layer_norm_backward(const float *x, const float *weight, const float *dy, float *dx,
+                               float *dweight, float *dbias, int64_t rows, int64_t cols,
+                               float epsilon, int threads) {
+    double *partial = calloc((size_t)threads * 2 * cols, sizeof(double));
+    float *normed_all = malloc((size_t)threads * cols * sizeof(float));
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        double *dw = partial + (size_t)t * 2 * cols;
+        double *db = dw + cols;
+        float *normed = normed_all + (size_t)t * cols; /* this row's (x - mean) / std */
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * cols;
+            const float *dyr = dy + r * cols;
+            float *dxr = dx + r * cols;
+            float mean = 0.0f, var = 0.0f;
+            for (int64_t c = 0; c < cols; c++) mean += xr[c];
+            mean /= (float)cols;
+            for (int64_t c = 0; c < cols; c++) {
+                float d = xr[c] - mean;
+                var += d * d;
+            }
+            float rstd = 1.0f / sqrtf(var / (float)cols + epsilon);
+            float g_sum = 0.0f, gn_sum = 0.0f;
+            for (int64_t c = 0; c < cols; c++) {
+                float n = (xr[c] - mean) * rstd;
+                float g = dyr[c] * weight[c];
+                normed[c] = n;
+                g_sum += g;
+                gn_sum += g * n;
+                dw[c] += (double)(dyr[c] * n);
+                db[c] += (double)dyr[c];
+            }
+            g_sum /= (float)cols;
+            gn_sum /= (float)cols;
+            for (int64_t c = 0; c < cols; c++)
+                dxr[c] = rstd * (dyr[c] * weight[c] - g_sum - normed[c] * gn_sum);
+        }
+    }
+    for (int64_t c = 0; c < cols; c++) {
+        double w = 0.0, b = 0.0;
+        for (int t = 0; t < threads; t++) {
+            w += partial[(size_t)t * 2 * cols + c];
+            b += partial[(size_t)t * 2 * cols + cols + c];
+        }
+        dweight[c] = (float)w;
+        dbias[c] = (float)b;
+    }
+    free(normed_all);
+    free(partial);
+}
+
+/* out = softmax(scores + bias) over rows of `len`. scores and out are (batch, bias_size) and
+ * bias (bias_size,) repeats over the batch; bias_size is a multiple of len. */
+void swint_bias_softmax(const float *scores, const float *bias, float *out, int64_t batch,
+                        int64_t bias_size, int64_t len, int threads) {
+    int64_t rows_per_item = bias_size / len;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < batch * rows_per_item; r++) {
+        const float *s = scores + r * len;
+        const float *b = bias + (r % rows_per_item) * len;
+        float *o = out + r * len;
+        float max = -INFINITY;
+        for (int64_t i = 0; i < len; i++) {
+            o[i] = s[i] + b[i];
+            max = o[i] > max ? o[i] : max;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < len; i++) {
+            o[i] = expf(o[i] - max);
+            sum += o[i];
+        }
+        float inv = 1.0f / sum;
+        for (int64_t i = 0; i < len; i++) o[i] *= inv;
+    }
+}
+
+/* ds = p * (dp - sum(dp * p)) over rows of `len`. */
+void swint_softmax_backward(const float *p, const float *dp, float *ds, int64_t rows,
+                            int64_t len, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *pr = p + r * len;
+        const float *dpr = dp + r * len;
+        float *dsr = ds + r * len;
+        float dot = 0.0f;
+        for (int64_t i = 0; i < len; i++) dot += pr[i] * dpr[i];
+        for (int64_t i = 0; i < len; i++) dsr[i] = pr[i] * (dpr[i] - dot);
+    }
+}

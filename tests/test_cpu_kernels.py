@@ -1,0 +1,131 @@
+"""The optional compiled CPU kernels: build and cache, fallback, and numerics against NumPy."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from swint_cli import SwinT
+from swint_cli.nn import kernels
+from swint_cli.nn.kernels import build
+
+rng = np.random.default_rng(0)
+
+
+@pytest.fixture
+def built() -> None:
+    if not kernels.status()["built"]:
+        pytest.skip(f"compiled kernels unavailable: {kernels.status()['origin']}")
+
+
+def _randn(*shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype("float32")
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
+
+
+def test_kernels_build_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWINT_CACHE_DIR", str(tmp_path))
+    library, origin = build.load_library()
+    if library is None:
+        pytest.skip(f"no build here: {origin}")
+    built_file = Path(origin)
+    assert built_file.parent == tmp_path and built_file.suffix == ".so"
+    stamp = built_file.stat().st_mtime_ns
+    _, again = build.load_library()
+    assert again == origin and built_file.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [built_file.name]  # no leftovers
+
+
+def test_missing_compiler_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    assert build.load_library() == (None, "no C compiler (/nonexistent/cc) found")
+
+
+def test_failed_compile_reports_the_compilers_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiler = tmp_path / "broken-cc"
+    compiler.write_text("#!/bin/sh\necho 'cpu_kernels.c:1:1: error: no such thing' >&2\nexit 1\n")
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CC", str(compiler))
+    monkeypatch.setenv("SWINT_CACHE_DIR", str(tmp_path / "cache"))
+    library, reason = build.load_library()
+    assert library is None
+    assert reason == f"{compiler} failed: cpu_kernels.c:1:1: error: no such thing"
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_layer_falls_back_to_paddle_ops_with_one_notice(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setattr(kernels, "_state", {"enabled": True, "loaded": False, "library": None})
+    layer = SwinT(4, 4, num_heads=2, window_size=2)
+    for _ in range(2):
+        x = paddle.randn([1, 4, 4, 4])
+        x.stop_gradient = False
+        layer(x).sum().backward()
+        assert x.grad.shape == [1, 4, 4, 4]
+    lines = capfd.readouterr().err.splitlines()
+    assert lines == [
+        "swint: compiled CPU kernels unavailable (no C compiler (/nonexistent/cc) found); "
+        "using Paddle ops"
+    ]
+
+
+def test_layer_norm_backward_matches_numpy_on_several_threads(
+    built: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernels, "threads_in_use", lambda: 3)
+    x = (5.0 + 3.0 * _randn(37, 21)).astype(np.float64)  # 37 rows over 3 threads
+    w, dy = 1.0 + 0.1 * _randn(21), _randn(37, 21)
+    eps = 1e-5
+    normed = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps)
+    g = dy * w
+    dx = (g - g.mean(1, keepdims=True) - normed * (g * normed).mean(1, keepdims=True)) / np.sqrt(
+        x.var(1, keepdims=True) + eps
+    )
+    out = kernels.layer_norm_backward(*(paddle.to_tensor(a, "float32") for a in (x, w, dy)), eps)
+    for got, want in zip(out, (dx, (dy * normed).sum(0), dy.sum(0)), strict=True):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_kernels_match_the_erf_formula(built: None) -> None:
+    h = 4.0 * _randn(7, 33)
+    bias, dy = _randn(33), _randn(7, 33)
+    z = (h + bias).astype(np.float64)
+    cdf = 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+    pre = paddle.to_tensor(h)
+    y = kernels.bias_gelu(pre, paddle.to_tensor(bias))
+    np.testing.assert_allclose(pre.numpy(), z, rtol=1e-6, atol=1e-6)  # bias added in place
+    np.testing.assert_allclose(y.numpy(), z * cdf, rtol=1e-5, atol=1e-6)
+    dx = kernels.gelu_backward(pre, paddle.to_tensor(dy))
+    np.testing.assert_allclose(dx.numpy(), dy * (cdf + z * pdf), rtol=1e-5, atol=1e-6)
+
+
+def test_bias_softmax_accepts_a_transposed_view(built: None) -> None:
+    scores, bias = _randn(6, 4), _randn(2, 6)
+    view = paddle.to_tensor(scores).transpose([1, 0])  # (4, 6), a strided view on Paddle 3
+    z = scores.T.reshape(2, 2, 6) + bias
+    want = np.exp(z - z.max(-1, keepdims=True))
+    want /= want.sum(-1, keepdims=True)
+    got = kernels.bias_softmax(view, paddle.to_tensor(bias))
+    np.testing.assert_allclose(got.numpy(), want.reshape(4, 6), rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_backward_matches_numpy(built: None) -> None:
+    p = np.exp(_randn(5, 7))
+    p /= p.sum(-1, keepdims=True)
+    dp = _randn(5, 7)
+    want = p * (dp - (dp * p).sum(-1, keepdims=True))
+    got = kernels.softmax_backward(paddle.to_tensor(p), paddle.to_tensor(dp))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
