@@ -3,18 +3,23 @@
     python benchmarks/swint_block_pair.py --batch 8 --resolution 56 --channels 96 --heads 3
 
 prints the median, p10 and p90 step time over ``--repeat`` steps after ``--warmup``, and with
-``--profile`` Paddle's operator table for a few steps.
+``--profile`` Paddle's operator table for a few steps. ``--no-tune`` leaves glibc malloc
+alone; ``--library-defaults`` applies no process setting at all (no ``tune_cpu``, no
+``MKL_DEBUG_CPU_TYPE``: Paddle's one thread), as for a library user who never calls it.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 from swint_cli.runtime import prepare_environment
 
-prepare_environment()  # MKL's code path must be chosen before Paddle loads
+LIBRARY_DEFAULTS = "--library-defaults" in sys.argv
+if not LIBRARY_DEFAULTS:
+    prepare_environment()  # MKL's code path must be chosen before Paddle loads
 
 import paddle  # noqa: E402
 
@@ -32,10 +37,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-tune", action="store_true", help="leave glibc malloc alone")
+    parser.add_argument("--library-defaults", action="store_true", help="no process settings")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    runtime = tune_cpu(args.threads, malloc=not args.no_tune)
+    if LIBRARY_DEFAULTS:
+        runtime = {"threads": 1, "mkl_debug_cpu_type": None, "malloc_tuned": False}
+    else:
+        runtime = tune_cpu(args.threads, malloc=not args.no_tune)
     c, r = args.channels, args.resolution
     layer = SwinT(c, c, num_heads=args.heads, window_size=args.window)
     x = paddle.randn([args.batch, c, r, r])

@@ -9,6 +9,7 @@ import paddle
 from paddle import nn
 from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
+from .batched_conv import batch_small_convs
 from .errors import ModelError
 from .heads import build_head
 from .small_cnn import SmallCNN
@@ -28,7 +29,9 @@ def build_backbone(name: str, num_classes: int, head: str = "linear") -> nn.Laye
     """A randomly initialised backbone (nothing is downloaded) with ``head`` as its ``fc``.
 
     The model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits. ResNets come from
-    ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101).
+    ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101). Their
+    convolutions are :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path
+    for small maps.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
@@ -36,6 +39,7 @@ def build_backbone(name: str, num_classes: int, head: str = "linear") -> nn.Laye
     model = factory(num_classes)
     in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
     model.fc = build_head(head, in_features, num_classes)
+    batch_small_convs(model)
     return model
 
 
