@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import paddle
 import pytest
+from conftest import skip_unless_kernels_built
 from paddle.nn import functional as F
 
 from swint_cli.nn import functional as SF
@@ -16,8 +17,8 @@ from swint_cli.nn import kernels
 def cpu_kernels(request: pytest.FixtureRequest):
     """Runs each test with the compiled kernels and with the pure Paddle path."""
     wanted = request.param == "kernels"
-    if wanted and not kernels.status()["built"]:
-        pytest.skip(f"compiled kernels unavailable: {kernels.status()['origin']}")
+    if wanted:
+        skip_unless_kernels_built()
     previous = kernels.set_enabled(wanted)
     yield wanted
     kernels.set_enabled(previous)

@@ -33,10 +33,11 @@ def slots_command(
             recipe = load_recipe(target, overrides or [])
             model = recipe.model
             name, num_classes, head = model.backbone, model.num_classes, model.head
-            size = resolution or recipe.data.image_size
+            patch_size, size = model.patch_size, resolution or recipe.data.image_size
         else:
             name, num_classes, head, size = target, 10, "linear", resolution or 224
-        backbone = build_backbone(name, num_classes, head)
+            patch_size = None
+        backbone = build_backbone(name, num_classes, head, patch_size)
         slots = find_conv_slots(backbone, size)  # before any slot is replaced
         line = f"{len(slots)} Conv2D slots of {name} at {size}x{size}"
         replaced = None
@@ -44,7 +45,8 @@ def slots_command(
             report = replace_slots(backbone, recipe.model.replace, size)
             replaced = {path for path, _, _ in report.replaced}
             line += (
-                f"; the recipe replaces {report.swint_count}; params "
+                f"; the recipe replaces {len(report.replaced)} (SwinT layers in the model: "
+                f"{report.swint_count}); params "
                 f"{report.params_before:,} -> {report.params_after:,}"
             )
         console.print(slots_table(slots, replaced))

@@ -13,30 +13,42 @@ from .batched_conv import batch_small_convs
 from .errors import ModelError
 from .heads import build_head
 from .small_cnn import SmallCNN
+from .swin_transformer import SWIN_CONFIGS, SwinTransformer
 
-_FACTORIES: dict[str, Callable[[int], nn.Layer]] = {
+_FACTORIES: dict[str, Callable[..., nn.Layer]] = {
     "resnet18": lambda n: resnet18(pretrained=False, num_classes=n),
     "resnet34": lambda n: resnet34(pretrained=False, num_classes=n),
     "resnet50": lambda n: resnet50(pretrained=False, num_classes=n),
     "resnet101": lambda n: resnet101(pretrained=False, num_classes=n),
     "small_cnn": SmallCNN,
+    **{
+        name: lambda n, patch_size=4, config=config: SwinTransformer(n, config, patch_size)
+        for name, config in SWIN_CONFIGS.items()
+    },
 }
 BACKBONES = tuple(_FACTORIES)
 HEAD = "fc"  # every backbone's head is this attribute, fed [N, features] pooled features
 
 
-def build_backbone(name: str, num_classes: int, head: str = "linear") -> nn.Layer:
+def build_backbone(
+    name: str, num_classes: int, head: str = "linear", patch_size: int | None = None
+) -> nn.Layer:
     """A randomly initialised backbone (nothing is downloaded) with ``head`` as its ``fc``.
 
     The model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits. ResNets come from
-    ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101). Their
+    ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101);
+    swin_t/s/b are :class:`SwinTransformer` with ``patch_size`` (default 4). Their
     convolutions are :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path
     for small maps.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
         raise ModelError(f"unknown backbone {name!r} (valid: {', '.join(BACKBONES)})")
-    model = factory(num_classes)
+    if patch_size is not None and name not in SWIN_CONFIGS:
+        raise ModelError(
+            f"model.patch_size applies to {', '.join(SWIN_CONFIGS)} only, not to {name}"
+        )
+    model = factory(num_classes) if patch_size is None else factory(num_classes, patch_size)
     in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
     model.fc = build_head(head, in_features, num_classes)
     batch_small_convs(model)

@@ -14,7 +14,16 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "small_cnn")
+BACKBONES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "small_cnn",
+    "swin_t",
+    "swin_s",
+    "swin_b",
+)
 
 
 class Section(BaseModel):
@@ -44,6 +53,7 @@ class ModelSection(Section):
     backbone: Literal[BACKBONES] = "resnet50"  # type: ignore[valid-type]
     num_classes: PositiveInt = 10
     head: Literal["linear", "article"] = "linear"
+    patch_size: PositiveInt | None = None  # swin_t/s/b: patch embedding side (default 4)
     weights: str | None = None
     replace: list[ReplaceRule] = Field(default_factory=list)
 
