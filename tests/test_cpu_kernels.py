@@ -129,3 +129,12 @@ def test_softmax_backward_matches_numpy(built: None) -> None:
     want = p * (dp - (dp * p).sum(-1, keepdims=True))
     got = kernels.softmax_backward(paddle.to_tensor(p), paddle.to_tensor(dp))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_kernels_stand_aside_when_the_current_device_is_a_gpu(
+    built: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = paddle.randn([2, 3])  # a CPU tensor; the kernels' outputs would go to the GPU
+    assert kernels.usable(x)
+    monkeypatch.setattr(paddle.device, "get_device", lambda: "gpu:0")
+    assert not kernels.usable(x)

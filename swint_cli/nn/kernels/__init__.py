@@ -54,11 +54,14 @@ def status() -> dict[str, object]:
 
 
 def usable(*tensors: paddle.Tensor) -> bool:
-    """True when the kernels may compute with these tensors (float32, CPU, dynamic mode)."""
+    """True when the kernels may compute with these tensors (float32, CPU, dynamic mode,
+    CPU as the current device)."""
     return (
         bool(_state["enabled"])
         and paddle.in_dynamic_mode()
         and all(t.dtype == paddle.float32 and t.place.is_cpu_place() for t in tensors)
+        # outputs are allocated on the current device: it must be the CPU too
+        and paddle.device.get_device() == "cpu"
         and _library() is not None
     )
 
