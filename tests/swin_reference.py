@@ -329,6 +329,31 @@ def patch_merging(x: np.ndarray, H: int, W: int, p: Params) -> np.ndarray:
     return linear(merged, p["reduction.weight"])
 
 
+def patch_expanding(x: np.ndarray, H: int, W: int, p: Params) -> np.ndarray:
+    """Swin-Unet's patch expanding: (B, H*W, C) -> (B, 2H * 2W, C_out).
+
+    ``expand.weight`` (C, 4 C_out), no bias, then the rearrangement
+    ``b h w (p1 p2 c) -> b (h p1) (w p2) c``: output pixel (2h + p1, 2w + p2) takes channels
+    ``[(2 p1 + p2) C_out, (2 p1 + p2 + 1) C_out)`` of token (h, w); then LayerNorm
+    (``norm.weight``, ``norm.bias``).
+    """
+    x = np.asarray(x, np.float64)
+    B, L, _ = x.shape
+    if L != H * W:
+        raise ValueError(f"token count {L} != H*W = {H * W}")
+    y = linear(x, p["expand.weight"]).reshape(B, H, W, -1)
+    c_out = y.shape[-1] // 4
+    out = np.zeros((B, 2 * H, 2 * W, c_out), dtype=np.float64)
+    for h in range(H):
+        for w in range(W):
+            for p1 in range(2):
+                for p2 in range(2):
+                    k = 2 * p1 + p2
+                    out[:, 2 * h + p1, 2 * w + p2, :] = y[:, h, w, k * c_out : (k + 1) * c_out]
+    out = out.reshape(B, 4 * H * W, c_out)
+    return layer_norm(out, p["norm.weight"], p["norm.bias"])
+
+
 def swint(
     x_nchw: np.ndarray,
     p_block1: Params,
@@ -339,11 +364,13 @@ def swint(
     downsample: bool = False,
     p_merge: Params | None = None,
     p_proj: Params | None = None,
+    p_expand: Params | None = None,
 ) -> np.ndarray:
     """Two Swin blocks (shift 0, then shift ``window_size // 2``) on an NCHW tensor.
 
     Then: patch merging (``downsample=True``, params ``p_merge``) giving
-    (N, C_out, ceil(H/2), ceil(W/2)); else a linear projection ``tokens @ p_proj['weight'] +
+    (N, C_out, ceil(H/2), ceil(W/2)); else patch expanding (``p_expand`` given) giving
+    (N, C_out, 2H, 2W); else a linear projection ``tokens @ p_proj['weight'] +
     p_proj['bias']`` if ``p_proj`` is given; else identity. Returns NCHW.
     """
     x_nchw = np.asarray(x_nchw, np.float64)
@@ -356,6 +383,9 @@ def swint(
             raise ValueError("downsample=True requires p_merge")
         tokens = patch_merging(tokens, H, W, p_merge)
         H, W = (H + 1) // 2, (W + 1) // 2
+    elif p_expand is not None:
+        tokens = patch_expanding(tokens, H, W, p_expand)
+        H, W = 2 * H, 2 * W
     elif p_proj is not None:
         tokens = linear(tokens, p_proj["weight"], p_proj["bias"])
     c_out = tokens.shape[-1]

@@ -48,6 +48,15 @@ def test_any_resolution_gives_conv_shaped_output(
     assert out.shape == [2, 6, *expected]
 
 
+def test_upsample_doubles_resolution_like_a_transposed_conv() -> None:
+    layer = SwinT(16, 8, num_heads=2, window_size=4, upsample=True)  # Swin-Unet: C -> C/2
+    assert layer.proj is None and layer.merge is None
+    assert layer.expand.expand.weight.shape == [16, 32]  # Linear(C -> 2C), no bias
+    assert layer.expand.expand.bias is None
+    assert layer(paddle.randn([2, 16, 5, 3])).shape == [2, 8, 10, 6]
+    assert layer.output_size(5, 3) == (10, 6)
+
+
 def test_equal_channels_have_no_projection() -> None:
     assert SwinT(8, 8, num_heads=2).proj is None
     assert SwinT(8, 16, num_heads=2).proj is not None
@@ -69,6 +78,7 @@ def test_default_heads_are_32_channels_wide() -> None:
         ({"mlp_ratio": 0}, "mlp_ratio must be positive"),
         ({"input_resolution": (0, 4)}, "input_resolution"),
         ({"qk_scale": -1.0}, "qk_scale"),
+        ({"downsample": True, "upsample": True}, "downsample and upsample cannot both be True"),
     ],
 )
 def test_impossible_settings_raise_value_error(kwargs: dict, message: str) -> None:
@@ -150,6 +160,8 @@ def test_analytic_flops_match_hand_count() -> None:
     mlp = 2 * 25 * 4 * 16
     merge = 9 * 16 * 8
     assert swint_flops(4, 8, 5, 5, 2, downsample=True) == 2 * (attn + mlp) + merge
+    expand = 25 * 4 * (4 * 8)  # every token: Linear(4 -> 4 * 8)
+    assert swint_flops(4, 8, 5, 5, 2, upsample=True) == 2 * (attn + mlp) + expand
 
 
 def _model_with_swint() -> paddle.nn.Layer:

@@ -51,7 +51,7 @@ def block_params(layer: SwinT, index: int, window: int) -> dict[str, np.ndarray]
 
 
 def reference_output(layer: SwinT, x: np.ndarray, window: int) -> np.ndarray:
-    merge = proj = None
+    merge = proj = expand = None
     if layer.merge is not None:
         merge = {
             "norm.weight": layer.merge.norm.weight.numpy(),
@@ -60,6 +60,12 @@ def reference_output(layer: SwinT, x: np.ndarray, window: int) -> np.ndarray:
         }
     if layer.proj is not None:
         proj = {"weight": layer.proj.weight.numpy(), "bias": layer.proj.bias.numpy()}
+    if layer.expand is not None:
+        expand = {
+            "expand.weight": layer.expand.expand.weight.numpy(),
+            "norm.weight": layer.expand.norm.weight.numpy(),
+            "norm.bias": layer.expand.norm.bias.numpy(),
+        }
     return ref.swint(
         x.astype("float64"),
         block_params(layer, 0, window),
@@ -69,11 +75,13 @@ def reference_output(layer: SwinT, x: np.ndarray, window: int) -> np.ndarray:
         downsample=layer.downsample,
         p_merge=merge,
         p_proj=proj,
+        p_expand=expand,
     )
 
 
 CASES = {
-    # name: (C_in, C_out, heads, window, H, W, downsample, input_resolution given)
+    # name: (C_in, C_out, heads, window, H, W, True (downsample) / "upsample" / False,
+    #        input_resolution given)
     "window_equals_height_no_shift": (8, 8, 2, 4, 4, 8, False, True),
     "shifted_windows": (8, 12, 2, 3, 9, 6, False, True),
     "padded_15x20": (8, 8, 2, 7, 15, 20, False, False),
@@ -81,19 +89,22 @@ CASES = {
     "small_5x5_built_for_it": (8, 16, 4, 7, 5, 5, False, True),
     "downsample_odd_7x9": (8, 16, 2, 3, 7, 9, True, False),
     "downsample_even_shifted": (12, 24, 3, 2, 8, 8, True, True),
+    "upsample_swin_unet_halves_channels": (16, 8, 2, 3, 5, 7, "upsample", False),
+    "upsample_to_more_channels": (8, 12, 2, 2, 4, 4, "upsample", True),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_swint_matches_numpy_reference(case: str) -> None:
-    c_in, c_out, heads, window, h, w, downsample, fixed = CASES[case]
+    c_in, c_out, heads, window, h, w, resample, fixed = CASES[case]
     layer = SwinT(
         c_in,
         c_out,
         input_resolution=(h, w) if fixed else None,
         num_heads=heads,
         window_size=window,
-        downsample=downsample,
+        downsample=resample is True,
+        upsample=resample == "upsample",
     )
     randomise(layer)
     layer.eval()

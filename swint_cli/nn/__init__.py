@@ -2,9 +2,18 @@
 
 from .drop_path import DropPath
 from .flops import swint_flops
+from .patch_expanding import PatchExpanding
 from .patch_merging import PatchMerging
 from .swin_block import SwinBlock
 from .swint import SwinT
 from .window_attention import WindowAttention
 
-__all__ = ["DropPath", "PatchMerging", "SwinBlock", "SwinT", "WindowAttention", "swint_flops"]
+__all__ = [
+    "DropPath",
+    "PatchExpanding",
+    "PatchMerging",
+    "SwinBlock",
+    "SwinT",
+    "WindowAttention",
+    "swint_flops",
+]

@@ -1,9 +1,9 @@
 """Analytic multiply-accumulate counts of SwinT, following the Swin paper's accounting.
 
 Counted: every matrix product (q/k/v and output projections, ``q @ k^T``, ``attn @ v``, the
-MLP, PatchMerging's reduction or the channel projection). Not counted, as in the paper:
-LayerNorm, softmax, GELU, bias and residual additions. Padded tokens are counted where the
-attention actually computes on them.
+MLP, PatchMerging's reduction, PatchExpanding's expansion or the channel projection). Not
+counted, as in the paper: LayerNorm, softmax, GELU, bias and residual additions. Padded
+tokens are counted where the attention actually computes on them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def swint_flops(
     window_size: int,
     mlp_ratio: float = 4.0,
     downsample: bool = False,
+    upsample: bool = False,
 ) -> int:
     """Multiply-accumulates of one SwinT forward pass for one ``height x width`` image."""
     total = sum(
@@ -43,6 +44,8 @@ def swint_flops(
     if downsample:
         merged = ((height + 1) // 2) * ((width + 1) // 2)
         total += merged * 4 * in_channels * out_channels
+    elif upsample:
+        total += height * width * in_channels * 4 * out_channels
     elif in_channels != out_channels:
         total += height * width * in_channels * out_channels
     return total

@@ -10,6 +10,7 @@ from paddle import nn
 from . import functional as SF
 from .flops import swint_flops
 from .layers import Linear
+from .patch_expanding import PatchExpanding
 from .patch_merging import PatchMerging
 from .swin_block import SwinBlock
 
@@ -55,8 +56,9 @@ class SwinT(nn.Layer):
     """Swin Transformer layer that maps ``[N, C_in, H, W]`` to ``[N, C_out, H', W']`` like Conv2D.
 
     Inside: a W-MSA Swin block, an SW-MSA Swin block (shift ``window_size // 2``), then
-    PatchMerging to ``C_out`` when ``downsample`` (``H' = ceil(H/2)``, ``W' = ceil(W/2)``), else
-    a channel projection ``C_in -> C_out`` (none when they are equal; ``H' = H``, ``W' = W``).
+    PatchMerging to ``C_out`` when ``downsample`` (``H' = ceil(H/2)``, ``W' = ceil(W/2)``),
+    PatchExpanding to ``C_out`` when ``upsample`` (``H' = 2H``, ``W' = 2W``), else a channel
+    projection ``C_in -> C_out`` (none when they are equal; ``H' = H``, ``W' = W``).
 
     Args:
         in_channels: input channels ``C_in``; the token width of both blocks.
@@ -72,6 +74,7 @@ class SwinT(nn.Layer):
         attention_dropout: dropout on attention weights (None: 0).
         droppath: stochastic depth rate of both blocks (None: 0).
         downsample: end with PatchMerging (halves H and W) instead of a projection.
+        upsample: end with PatchExpanding (doubles H and W; Swin-Unet's decoder) instead.
         mlp_ratio: hidden width of the MLP relative to ``in_channels``.
     """
 
@@ -89,6 +92,7 @@ class SwinT(nn.Layer):
         droppath: float | None = 0.0,
         downsample: bool = False,
         mlp_ratio: float = 4.0,
+        upsample: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -102,6 +106,8 @@ class SwinT(nn.Layer):
             raise ValueError(f"num_heads ({num_heads}) must divide in_channels ({in_channels})")
         if not isinstance(window_size, int) or window_size < 1:
             raise ValueError(f"window_size must be a positive int, got {window_size!r}")
+        if downsample and upsample:
+            raise ValueError("downsample and upsample cannot both be True")
         if not mlp_ratio > 0:
             raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
         if qk_scale is not None and not qk_scale > 0:
@@ -119,6 +125,7 @@ class SwinT(nn.Layer):
         self.window_size = window_size
         self.mlp_ratio = float(mlp_ratio)
         self.downsample = bool(downsample)
+        self.upsample = bool(upsample)
         self.blocks = nn.LayerList(
             [
                 SwinBlock(
@@ -137,7 +144,8 @@ class SwinT(nn.Layer):
             ]
         )
         self.merge = PatchMerging(in_channels, out_channels) if self.downsample else None
-        project = not self.downsample and in_channels != out_channels
+        self.expand = PatchExpanding(in_channels, out_channels) if self.upsample else None
+        project = not (self.downsample or self.upsample) and in_channels != out_channels
         self.proj = Linear(in_channels, out_channels) if project else None
         _init_weights(self)
 
@@ -145,6 +153,8 @@ class SwinT(nn.Layer):
         """Spatial size of the output for an ``height x width`` input."""
         if self.downsample:
             return (height + 1) // 2, (width + 1) // 2
+        if self.upsample:
+            return 2 * height, 2 * width
         return height, width
 
     def _input_size(self, x: paddle.Tensor) -> tuple[int, int]:
@@ -177,6 +187,8 @@ class SwinT(nn.Layer):
             x = block(x, height, width)
         if self.merge is not None:
             x = self.merge(x, height, width)  # (N, H/2*W/2, C_out)
+        elif self.expand is not None:
+            x = self.expand(x, height, width)  # (N, 2H*2W, C_out)
         elif self.proj is not None:
             x = self.proj(x)  # (N, H*W, C_out)
         out_h, out_w = self.output_size(height, width)
@@ -195,6 +207,7 @@ class SwinT(nn.Layer):
             self.window_size,
             self.mlp_ratio,
             self.downsample,
+            self.upsample,
         )
 
     def extra_repr(self) -> str:
@@ -202,5 +215,6 @@ class SwinT(nn.Layer):
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
             f"input_resolution={res}, num_heads={self.num_heads}, "
-            f"window_size={self.window_size}, downsample={self.downsample}"
+            f"window_size={self.window_size}, downsample={self.downsample}, "
+            f"upsample={self.upsample}"
         )
