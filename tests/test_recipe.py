@@ -116,6 +116,7 @@ def test_swinresnet_recipe_is_the_articles_setting() -> None:
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
 def test_shipped_recipes_build_and_give_logits_at_reduced_resolution(path: Path) -> None:
+    """Every recipe's model at 32x32: image logits, or per-pixel logits for segmentation."""
     import paddle
 
     from swint_cli.models import build_model
@@ -127,6 +128,7 @@ def test_shipped_recipes_build_and_give_logits_at_reduced_resolution(path: Path)
     model.eval()
     with paddle.no_grad():
         logits = model(paddle.randn([2, 3, 32, 32]))
-    assert logits.shape == [2, recipe.model.num_classes]
+    per_pixel = [32, 32] if recipe.task == "segmentation" else []
+    assert logits.shape == [2, recipe.model.num_classes, *per_pixel]
     if path.name == "swinresnet.yaml":
         assert report.swint_count == 16

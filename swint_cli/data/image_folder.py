@@ -41,7 +41,8 @@ class ImageFiles:
         return ImageFiles([self.paths[i] for i in indices])
 
 
-def _check_header(path: Path) -> None:
+def check_header(path: Path) -> None:
+    """Open ``path``'s header; a :class:`DataError` naming it when it is not an image."""
     try:
         with Image.open(path):
             pass
@@ -72,7 +73,7 @@ def _scan(root: Path, split: str, classes: list[str]) -> tuple[ImageFiles, np.nd
         if not files:
             raise DataError(f"{folder / name}: no .png/.jpg/.jpeg images; expected {EXPECTED}")
         for file in files:
-            _check_header(file)
+            check_header(file)
         paths += files
         labels += [label] * len(files)
     return ImageFiles(paths), np.asarray(labels, dtype=np.int64)

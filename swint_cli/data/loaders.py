@@ -15,12 +15,18 @@ from collections.abc import Iterator
 import numpy as np
 import paddle
 
-from ..recipe.schema import DataSection
+from ..recipe.schema import SEGMENTATION_DATASETS, DataSection
 from .cifar10 import read_cifar10
 from .errors import DataError
 from .image_folder import ImageFiles, read_image_folder
+from .segmentation_folder import MaskFiles, read_segmentation_folder
 from .shapes import CLASSES as SHAPE_CLASSES
-from .shapes import DEFAULT_SIZES, generate_shapes
+from .shapes import (
+    DEFAULT_SIZES,
+    SEGMENTATION_CLASSES,
+    generate_segmentation_shapes,
+    generate_shapes,
+)
 from .shapes import MEAN as SHAPES_MEAN
 from .shapes import STD as SHAPES_STD
 from .transforms import (
@@ -31,6 +37,7 @@ from .transforms import (
 )
 
 Images = np.ndarray | ImageFiles  # uint8 [N, H, W, 3], or files read on demand
+Targets = np.ndarray | MaskFiles  # int64 [N] labels, uint8 [N, H, W] masks, or mask files
 SHARED_MEMORY_MIN = 1 << 30  # bytes free in /dev/shm below which workers use pipes instead
 
 
@@ -43,7 +50,7 @@ class ImageDataset(paddle.io.Dataset):
     """
 
     def __init__(
-        self, images: Images, labels: np.ndarray, transform: SampleTransform, seed: int
+        self, images: Images, labels: Targets, transform: SampleTransform, seed: int
     ) -> None:
         super().__init__()
         self.images, self.labels, self.transform, self.seed = images, labels, transform, seed
@@ -55,17 +62,31 @@ class ImageDataset(paddle.io.Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
+    def _rng(self, index: int) -> np.random.Generator | None:
+        if not self.transform.random:
+            return None
+        return np.random.default_rng((self.seed, self.epoch, index))
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.int64]:
         index = int(index)
-        rng = None
-        if self.transform.random:
-            rng = np.random.default_rng((self.seed, self.epoch, index))
-        return self.transform(self.images[index], rng), np.int64(self.labels[index])
+        return self.transform(self.images[index], self._rng(index)), np.int64(self.labels[index])
+
+
+class SegmentationDataset(ImageDataset):
+    """``dataset[i]`` -> (image float32 [3, S, S], mask int64 [S, S]); masks as labels."""
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        index = int(index)
+        return self.transform.pair(self.images[index], self.labels[index], self._rng(index))
+
+
+def _take(items: Images | Targets, keep: np.ndarray) -> Images | Targets:
+    return items.subset(keep.tolist()) if isinstance(items, ImageFiles | MaskFiles) else items[keep]
 
 
 def _subset(
-    images: Images, labels: np.ndarray, size: int | None, seed: int, split: str
-) -> tuple[Images, np.ndarray]:
+    images: Images, labels: Targets, size: int | None, seed: int, split: str
+) -> tuple[Images, Targets]:
     """``size`` samples picked by a seeded permutation (kept in file order), or all of them."""
     if size is None:
         return images, labels
@@ -75,40 +96,48 @@ def _subset(
         )
     split_id = ("train", "val").index(split)
     keep = np.sort(np.random.default_rng((seed, split_id)).permutation(len(labels))[:size])
-    chosen = images.subset(keep.tolist()) if isinstance(images, ImageFiles) else images[keep]
-    return chosen, labels[keep]
+    return _take(images, keep), _take(labels, keep)
 
 
 def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDataset, list[str]]:
     """(train, val, class_names) for the recipe's ``data`` section.
 
-    ``shapes`` generates ``train_size``/``val_size`` images (default 5,000 and 1,000) from
-    ``seed``; ``cifar10`` and ``image_folder`` read ``data.path`` and, when the sizes are set,
-    keep a subset chosen by ``seed``. Train augments as ``data.transforms`` says; val does not.
+    ``shapes`` and ``segmentation_shapes`` generate ``train_size``/``val_size`` images
+    (default 5,000 and 1,000) from ``seed``; ``cifar10``, ``image_folder`` and
+    ``segmentation_folder`` read ``data.path`` and, when the sizes are set, keep a subset
+    chosen by ``seed``. Train augments as ``data.transforms`` says; val does not. The
+    segmentation sets are :class:`SegmentationDataset` s of (image, mask).
     """
     normalization: Normalization
-    if data.dataset == "shapes":
+    generated = {"shapes": generate_shapes, "segmentation_shapes": generate_segmentation_shapes}
+    if data.dataset in generated:
         if data.path:
             raise DataError(
-                f"data.path is {data.path!r} but data.dataset is shapes, which reads no files "
-                "(set data.dataset: cifar10 or image_folder)"
+                f"data.path is {data.path!r} but data.dataset is {data.dataset}, which reads no "
+                "files (set data.dataset to a dataset that reads data.path)"
             )
-        train = generate_shapes(data.train_size or DEFAULT_SIZES["train"], seed, "train")
-        val = generate_shapes(data.val_size or DEFAULT_SIZES["val"], seed, "val")
-        classes = list(SHAPE_CLASSES)
+        generate = generated[data.dataset]
+        train = generate(data.train_size or DEFAULT_SIZES["train"], seed, "train")
+        val = generate(data.val_size or DEFAULT_SIZES["val"], seed, "val")
+        classes = list(SHAPE_CLASSES if data.dataset == "shapes" else SEGMENTATION_CLASSES)
         normalization = Normalization(SHAPES_MEAN, SHAPES_STD)
     else:
         if data.dataset == "cifar10":
             (train, val, classes), normalization = read_cifar10(data.path), CIFAR10_NORMALIZATION
+        elif data.dataset == "segmentation_folder":
+            (train, val, classes) = read_segmentation_folder(data.path)
+            normalization = IMAGENET_NORMALIZATION
         else:
             (train, val, classes) = read_image_folder(data.path)
             normalization = IMAGENET_NORMALIZATION
         train = _subset(*train, data.train_size, seed, "train")
         val = _subset(*val, data.val_size, seed, "val")
 
-    def dataset(split: tuple[Images, np.ndarray], augment: bool) -> ImageDataset:
+    kind = SegmentationDataset if data.dataset in SEGMENTATION_DATASETS else ImageDataset
+
+    def dataset(split: tuple[Images, Targets], augment: bool) -> ImageDataset:
         transform = SampleTransform(data.image_size, data.transforms, normalization, augment)
-        return ImageDataset(*split, transform, seed)
+        return kind(*split, transform, seed)
 
     return dataset(train, True), dataset(val, False), classes
 
@@ -165,9 +194,10 @@ def build_loader(
 ) -> paddle.io.DataLoader:
     """A loader over ``rank``'s shard of ``dataset`` (see :class:`ShardedBatchSampler`).
 
-    Batches are (images float32 [B, 3, S, S], labels int64 [B]); ``num_workers`` > 0 loads
-    them in that many processes, in the same order as without workers. Workers hand batches
-    over through shared memory only when /dev/shm has room (Docker's default 64 MB has not).
+    Batches are (images float32 [B, 3, S, S], labels int64 [B] or masks int64 [B, S, S]);
+    ``num_workers`` > 0 loads them in that many processes, in the same order as without
+    workers. Workers hand batches over through shared memory only when /dev/shm has room
+    (Docker's default 64 MB has not).
     """
     sampler = ShardedBatchSampler(
         len(dataset), batch_size, shuffle, seed, epoch, rank, world_size, drop_last

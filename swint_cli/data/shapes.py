@@ -9,6 +9,10 @@ the class) and Gaussian noise of random strength. Edges are anti-aliased.
 Image ``i`` of a split depends only on ``(seed, split, i)``: parameters and noise come from
 one NumPy stream each per ``(seed, split)``, filled row by row, so the first ``n`` images are
 the same whatever the requested count. Labels are ``i % 10``: classes are balanced.
+
+The segmentation variant (:func:`generate_segmentation_shapes`) draws the same images and
+gives each pixel a class: 0 for background, ``1 + label`` where the shape or texture covers
+at least half of the pixel.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ CLASSES = (
     "checkerboard",
     "dots",
 )
+SEGMENTATION_CLASSES = ("background", *CLASSES)
 NATIVE_SIZE = 32
 DEFAULT_SIZES = {"train": 5000, "val": 1000}
 # Per-channel pixel mean and std (in [0, 1]), rounded from 20,000 images: 0.499-0.502, 0.293-0.296.
@@ -160,12 +165,8 @@ def _colours(params: _Array) -> tuple[_Array, _Array]:
     return background, np.where(farther[:, None], plus, minus)
 
 
-def generate_shapes(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``count`` images of ``split`` (``"train"`` or ``"val"``).
-
-    Returns images uint8 [count, 32, 32, 3] (RGB, HWC) and labels int64 [count] indexing
-    :data:`CLASSES`. Image ``i`` depends only on ``(seed, split, i)``.
-    """
+def _render(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images uint8 [count, 32, 32, 3], coverage float32 [count, 32, 32] and labels."""
     split_id = _SPLITS[split]
     params = np.random.default_rng((seed, split_id, 0)).random((count, _PARAMS))
     noise = np.random.default_rng((seed, split_id, 1)).standard_normal(
@@ -186,4 +187,27 @@ def generate_shapes(count: int, seed: int, split: str) -> tuple[np.ndarray, np.n
     np.clip(image, 0, 1, out=image)
     image *= 255
     image += 0.5
-    return image.astype(np.uint8), labels
+    return image.astype(np.uint8), coverage[..., 0], labels
+
+
+def generate_shapes(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``count`` images of ``split`` (``"train"`` or ``"val"``).
+
+    Returns images uint8 [count, 32, 32, 3] (RGB, HWC) and labels int64 [count] indexing
+    :data:`CLASSES`. Image ``i`` depends only on ``(seed, split, i)``.
+    """
+    images, _, labels = _render(count, seed, split)
+    return images, labels
+
+
+def generate_segmentation_shapes(
+    count: int, seed: int, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images of :func:`generate_shapes` and their masks.
+
+    Returns images uint8 [count, 32, 32, 3] and masks uint8 [count, 32, 32] indexing
+    :data:`SEGMENTATION_CLASSES` (0 background, ``1 + label`` on the drawn shape).
+    """
+    images, coverage, labels = _render(count, seed, split)
+    masks = np.where(coverage >= 0.5, labels[:, None, None] + 1, 0).astype(np.uint8)
+    return images, masks

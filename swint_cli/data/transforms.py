@@ -5,6 +5,8 @@ non-square images are stretched), random crop from the zero-padded image (``rand
 ``crop_padding`` pixels per side, at the output size), horizontal flip with probability 1/2
 (``horizontal_flip``), scaling to [0, 1], and per-channel ``(x - mean) / std`` (``normalize``).
 Random choices come only from the generator passed in, never from global state.
+:meth:`SampleTransform.pair` applies the same geometry to a segmentation mask (nearest-
+neighbour resizing, the same crop, with background 0 in the padding, and the same flip).
 """
 
 from __future__ import annotations
@@ -38,8 +40,15 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized)
 
 
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [H, W] class indices -> [size, size], nearest neighbour."""
+    if mask.shape[:2] == (size, size):
+        return mask
+    return np.asarray(Image.fromarray(mask).resize((size, size), Image.Resampling.NEAREST))
+
+
 def random_crop(image: np.ndarray, padding: int, rng: np.random.Generator) -> np.ndarray:
-    """Crop [H, W, 3] at a random offset out of the image zero-padded by ``padding``."""
+    """Crop [H, W, C] at a random offset out of the image zero-padded by ``padding``."""
     height, width = image.shape[:2]
     padded = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
     top, left = rng.integers(0, 2 * padding + 1, size=2)
@@ -69,13 +78,29 @@ class SampleTransform:
         """Whether the transform draws from ``rng``."""
         return self.crop_padding is not None or self.flip
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        image = resize(image, self.size)  # [S, S, 3] uint8
+    def _augment(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Random crop and flip of an [S, S, C] array (any C)."""
         if self.crop_padding is not None:
             image = random_crop(image, self.crop_padding, rng)
         if self.flip and rng.random() < 0.5:
             image = image[:, ::-1]
+        return image
+
+    def _to_chw(self, image: np.ndarray) -> np.ndarray:
         chw = image.transpose(2, 0, 1).astype(np.float32, order="C")  # [3, S, S]
         chw *= self.scale
         chw -= self.shift
         return chw
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        return self._to_chw(self._augment(resize(image, self.size), rng))  # [3, S, S]
+
+    def pair(
+        self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 [H, W, 3], uint8 [H, W]) -> (float32 [3, S, S], int64 [S, S] mask)."""
+        stacked = np.concatenate(
+            [resize(image, self.size), resize_mask(mask, self.size)[:, :, None]], axis=2
+        )  # [S, S, 4]: one crop and flip for both
+        stacked = self._augment(stacked, rng)
+        return self._to_chw(stacked[:, :, :3]), stacked[:, :, 3].astype(np.int64)

@@ -14,6 +14,7 @@ from .errors import ModelError
 from .heads import build_head
 from .small_cnn import SmallCNN
 from .swin_transformer import SWIN_CONFIGS, SwinTransformer
+from .unet import UNet
 
 _FACTORIES: dict[str, Callable[..., nn.Layer]] = {
     "resnet18": lambda n: resnet18(pretrained=False, num_classes=n),
@@ -21,6 +22,7 @@ _FACTORIES: dict[str, Callable[..., nn.Layer]] = {
     "resnet50": lambda n: resnet50(pretrained=False, num_classes=n),
     "resnet101": lambda n: resnet101(pretrained=False, num_classes=n),
     "small_cnn": SmallCNN,
+    "unet": UNet,
     **{
         name: lambda n, patch_size=4, config=config: SwinTransformer(n, config, patch_size)
         for name, config in SWIN_CONFIGS.items()
@@ -37,7 +39,8 @@ def build_backbone(
 
     The model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits. ResNets come from
     ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101);
-    swin_t/s/b are :class:`SwinTransformer` with ``patch_size`` (default 4). Their
+    swin_t/s/b are :class:`SwinTransformer` with ``patch_size`` (default 4). ``unet`` is a
+    segmentation model (per-pixel logits, its own 1x1 ``head``; ``head`` must be linear). Their
     convolutions are :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path
     for small maps.
     """
@@ -49,8 +52,12 @@ def build_backbone(
             f"model.patch_size applies to {', '.join(SWIN_CONFIGS)} only, not to {name}"
         )
     model = factory(num_classes) if patch_size is None else factory(num_classes, patch_size)
-    in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
-    model.fc = build_head(head, in_features, num_classes)
+    if isinstance(model, UNet):
+        if head != "linear":
+            raise ModelError(f"model.head: unet predicts per pixel; expected linear, got {head!r}")
+    else:
+        in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
+        model.fc = build_head(head, in_features, num_classes)
     batch_small_convs(model)
     return model
 

@@ -1,4 +1,4 @@
-"""A rich table of a model's Conv2D slots, for ``swint slots``."""
+"""A rich table of a model's Conv2D (and Conv2DTranspose) slots, for ``swint slots``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def slots_table(slots: list[ConvSlot], replaced: set[str] | None = None) -> Tabl
         table.add_column("replaced")
     for slot in slots:
         stride = str(slot.stride[0]) if slot.stride[0] == slot.stride[1] else _pair(slot.stride)
+        if slot.transposed:
+            stride += " (transposed)"
         row = [
             slot.path,
             str(slot.in_channels),

@@ -1,8 +1,9 @@
 """Conv2D -> SwinT surgery: find a model's Conv2D slots, replace the ones recipe rules name.
 
-A slot is a ``paddle.nn.Conv2D`` sublayer, named by its dotted path (``layer2.0.conv2``).
-Its input and output sizes come from one forward pass of a dummy image, so a SwinT can be
-built for exactly the resolution the convolution sees.
+A slot is a ``paddle.nn.Conv2D`` sublayer (or a ``Conv2DTranspose``, whose stride-2 form a
+SwinT with ``upsample=True`` replaces), named by its dotted path (``layer2.0.conv2``). Its
+input and output sizes come from one forward pass of a dummy image, so a SwinT can be built
+for exactly the resolution the convolution sees.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 Hook = Callable[[nn.Layer, tuple[paddle.Tensor, ...], paddle.Tensor], None]  # forward post hook
+SLOT_TYPES = (nn.Conv2D, nn.Conv2DTranspose)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ConvSlot:
     input_size: tuple[int, int]  # (H, W)
     output_size: tuple[int, int]  # (H, W)
     params: int
+    transposed: bool = False  # a Conv2DTranspose
 
 
 @dataclass
@@ -98,15 +101,17 @@ def _probe(model: nn.Layer, image_size: int, hooks: Iterable[tuple[nn.Layer, Hoo
 
 
 def find_conv_slots(model: nn.Layer, image_size: int) -> list[ConvSlot]:
-    """Every ``paddle.nn.Conv2D`` of ``model`` that a ``3 x image_size x image_size`` image
-    reaches, in ``named_sublayers`` order (definition order, as ``print(model)`` and the
-    state dict list them; not forward order).
+    """Every ``paddle.nn.Conv2D`` and ``Conv2DTranspose`` of ``model`` that a
+    ``3 x image_size x image_size`` image reaches, in ``named_sublayers`` order (definition
+    order, as ``print(model)`` and the state dict list them; not forward order).
 
     One eval-mode, no-grad forward pass of a batch-1 dummy image records each Conv2D's input
     and output size (its first call, if it runs more than once); the hooks are removed and
     the training flags restored afterwards. A Conv2D the forward pass never calls is left out.
     """
-    convs = {path: layer for path, layer in model.named_sublayers() if isinstance(layer, nn.Conv2D)}
+    convs = {
+        path: layer for path, layer in model.named_sublayers() if isinstance(layer, SLOT_TYPES)
+    }
     sizes: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
 
     def recorder(path: str) -> Hook:
@@ -129,6 +134,7 @@ def find_conv_slots(model: nn.Layer, image_size: int) -> list[ConvSlot]:
             input_size=sizes[path][0],
             output_size=sizes[path][1],
             params=_count_params(layer),
+            transposed=isinstance(layer, nn.Conv2DTranspose),
         )
         for path, layer in convs.items()
         if path in sizes
@@ -137,8 +143,9 @@ def find_conv_slots(model: nn.Layer, image_size: int) -> list[ConvSlot]:
 
 def _no_match(model: nn.Layer, slots: list[ConvSlot], where: str, pattern: str) -> ModelError:
     layer = dict(model.named_sublayers()).get(pattern)
-    if isinstance(layer, nn.Conv2D):
-        return ModelError(f"{where}: {pattern!r} is a Conv2D the forward pass never calls")
+    if isinstance(layer, SLOT_TYPES):
+        kind = type(layer).__name__
+        return ModelError(f"{where}: {pattern!r} is a {kind} the forward pass never calls")
     if layer is not None:
         return ModelError(f"{where}: {pattern!r} is a {type(layer).__name__}, not a Conv2D")
     closest = difflib.get_close_matches(pattern, [s.path for s in slots], n=3, cutoff=0)
@@ -153,7 +160,8 @@ def _refusal(slot: ConvSlot) -> str | None:
     if slot.dilation != (1, 1):
         return f"dilation={slot.dilation}; SwinT replaces only undilated convolutions"
     if slot.stride not in ((1, 1), (2, 2)):
-        return f"stride={slot.stride}; SwinT keeps the size (stride 1) or halves it (stride 2)"
+        scale = "doubles it (transposed" if slot.transposed else "halves it ("
+        return f"stride={slot.stride}; SwinT keeps the size (stride 1) or {scale} stride 2)"
     return None
 
 
@@ -212,7 +220,8 @@ def _swint_for(slot: ConvSlot, rule: ReplaceRule, where: str) -> SwinT:
             dropout=rule.dropout,
             attention_dropout=rule.attention_dropout,
             droppath=rule.droppath,
-            downsample=slot.stride == (2, 2),
+            downsample=slot.stride == (2, 2) and not slot.transposed,
+            upsample=slot.stride == (2, 2) and slot.transposed,
             mlp_ratio=rule.mlp_ratio,
         )
     except ValueError as exc:
@@ -227,7 +236,8 @@ def _verify(model: nn.Layer, expected: list[tuple[str, SwinT, list[int]]], image
             if list(output.shape) != shape:
                 raise ModelError(
                     f"{where}: SwinT gives {list(output.shape)} where the Conv2D gave {shape}; "
-                    "only convolutions that keep or halve the map (padding k//2) can be replaced"
+                    "only convolutions that keep the map (padding k//2), halve it (stride 2) or, "
+                    "transposed, double it can be replaced"
                 )
 
         return hook
@@ -242,7 +252,8 @@ def replace_slots(model: nn.Layer, rules: list[ReplaceRule], image_size: int) ->
     Slots are found on a ``3 x image_size x image_size`` image (:func:`find_conv_slots`) and
     matched as :func:`match_rules` says (globs or exact paths; the LAST matching rule wins).
     Each SwinT takes the slot's channels and input size as ``input_resolution``,
-    ``downsample=True`` for a stride-2 slot, and the rule's settings; the kernel size plays no
+    ``downsample=True`` for a stride-2 slot (``upsample=True`` for a stride-2 transposed
+    one), and the rule's settings; the kernel size plays no
     part. A dummy forward pass then checks every SwinT gives its Conv2D's output shape.
 
     Raises:
@@ -286,9 +297,9 @@ def build_model(section: ModelSection, image_size: int) -> tuple[nn.Layer, Surge
 
 
 def _counted_layers(layer: nn.Layer) -> Iterator[nn.Layer]:
-    """Conv2D, Linear and SwinT sublayers, not descending into SwinT."""
+    """Conv2D, Conv2DTranspose, Linear and SwinT sublayers, not descending into SwinT."""
     for child in layer.children():
-        if isinstance(child, (SwinT, nn.Conv2D, nn.Linear)):
+        if isinstance(child, (SwinT, *SLOT_TYPES, nn.Linear)):
             yield child
         else:
             yield from _counted_layers(child)
@@ -298,7 +309,8 @@ def model_flops(model: nn.Layer, image_size: int) -> int:
     """Multiply-accumulates of one forward pass of one ``3 x image_size x image_size`` image.
 
     Counted through hooks on one dummy forward pass: Conv2D as
-    ``k_h * k_w * C_in / groups * C_out * H_out * W_out``; Linear as ``in * out`` per row
+    ``k_h * k_w * C_in / groups * C_out * H_out * W_out``; Conv2DTranspose as
+    ``k_h * k_w * C_in * C_out / groups * H_in * W_in``; Linear as ``in * out`` per row
     (per token for ``[..., in]`` inputs); SwinT by its analytic ``flops(H, W)`` (its own
     Linear layers are not counted again). Everything else (normalisation, activations,
     pooling, additions) counts zero, as in the Swin paper's accounting.
@@ -312,6 +324,9 @@ def model_flops(model: nn.Layer, image_size: int) -> int:
         elif isinstance(layer, nn.Conv2D):
             # weight (C_out, C_in / groups, kh, kw) x output positions (C_out, H_out, W_out)
             total += math.prod(layer.weight.shape[1:]) * math.prod(output.shape[1:])
+        elif isinstance(layer, nn.Conv2DTranspose):
+            # weight (C_in, C_out / groups, kh, kw) x input positions (C_in, H_in, W_in)
+            total += math.prod(layer.weight.shape[1:]) * math.prod(inputs[0].shape[1:])
         else:
             total += math.prod(inputs[0].shape[:-1]) * math.prod(layer.weight.shape)
 

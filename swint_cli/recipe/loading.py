@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import RecipeError, describe_validation_error
-from .schema import Recipe
+from .schema import Recipe, task_mismatch
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -95,9 +95,13 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 def validate(data: dict[str, Any], source: str) -> Recipe:
     """Validate raw recipe data; a failure is a :class:`RecipeError` naming the field."""
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError(f"{source}: {describe_validation_error(Recipe, exc)}") from None
+    mismatch = task_mismatch(recipe)
+    if mismatch is not None:
+        raise RecipeError(f"{source}: {mismatch}")
+    return recipe
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:

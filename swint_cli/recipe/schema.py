@@ -23,7 +23,11 @@ BACKBONES = (
     "swin_t",
     "swin_s",
     "swin_b",
+    "unet",
 )
+SEGMENTATION_BACKBONES = ("unet",)
+CLASSIFICATION_DATASETS = ("shapes", "cifar10", "image_folder")
+SEGMENTATION_DATASETS = ("segmentation_shapes", "segmentation_folder")
 
 
 class Section(BaseModel):
@@ -66,7 +70,7 @@ class Transforms(Section):
 
 
 class DataSection(Section):
-    dataset: Literal["shapes", "cifar10", "image_folder"] = "shapes"
+    dataset: Literal[CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS] = "shapes"  # type: ignore[valid-type]
     path: str | None = None
     image_size: PositiveInt = 32
     num_workers: Annotated[int, Field(ge=0)] = 2
@@ -109,7 +113,30 @@ class OutputSection(Section):
 class Recipe(Section):
     """A whole experiment."""
 
+    task: Literal["classification", "segmentation"] = "classification"
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
     output: OutputSection = Field(default_factory=OutputSection)
+
+
+def task_mismatch(recipe: Recipe) -> str | None:
+    """Why the recipe's backbone or data does not fit its ``task``, or None when they do."""
+    segmentation = recipe.task == "segmentation"
+    datasets = SEGMENTATION_DATASETS if segmentation else CLASSIFICATION_DATASETS
+    backbones = (
+        SEGMENTATION_BACKBONES
+        if segmentation
+        else tuple(b for b in BACKBONES if b not in SEGMENTATION_BACKBONES)
+    )
+    if recipe.data.dataset not in datasets:
+        return (
+            f"data.dataset: task {recipe.task} needs one of {', '.join(datasets)}, "
+            f"got {recipe.data.dataset!r}"
+        )
+    if recipe.model.backbone not in backbones:
+        return (
+            f"model.backbone: task {recipe.task} needs one of {', '.join(backbones)}, "
+            f"got {recipe.model.backbone!r}"
+        )
+    return None

@@ -1,24 +1,16 @@
-"""Accuracy, evaluation and timing summaries."""
+"""Validation metrics and timing summaries."""
 
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import paddle
-from paddle.nn import functional as F
 
 from .distributed import ParallelContext, all_reduce_sums
-
-
-def correct_topk(logits: paddle.Tensor, labels: paddle.Tensor, k: int) -> int:
-    """How many rows have their label among the ``k`` largest logits."""
-    k = min(k, logits.shape[-1])
-    top = paddle.topk(logits, k, axis=-1)[1]  # (B, k)
-    return int((top == labels.reshape([-1, 1])).astype("int32").sum())
+from .tasks import Classification
 
 
 @paddle.no_grad()
@@ -27,32 +19,24 @@ def evaluate(
     batches: Iterable,
     context: ParallelContext,
     limit: int | None = None,
+    task: Classification | None = None,
 ) -> dict[str, float]:
-    """Mean cross-entropy, top-1 and top-5 accuracy over ``batches`` (all ranks combined)."""
+    """The task's validation metrics over ``batches``, all ranks combined: mean cross-entropy
+    and top-1/top-5 accuracy (per image, or per pixel for segmentation, which adds mIoU)."""
+    task = task or Classification()
     was_training = model.training
     model.eval()
-    loss_sum = correct1 = correct5 = count = 0.0
+    sums: list[float] | None = None
     for i, (images, labels) in enumerate(batches):
         if limit is not None and i >= limit:
             break
-        logits = model(images)
-        labels = labels.reshape([-1])
-        loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-        correct1 += correct_topk(logits, labels, 1)
-        correct5 += correct_topk(logits, labels, 5)
-        count += labels.shape[0]
+        batch = task.eval_sums(model(images), task.labels(labels))
+        sums = batch if sums is None else [a + b for a, b in zip(sums, batch, strict=True)]
     if was_training:
         model.train()
-    loss_sum, correct1, correct5, count = all_reduce_sums(
-        [loss_sum, correct1, correct5, count], context
-    )
-    if count == 0:
-        return {"val_loss": math.nan, "val_acc1": math.nan, "val_acc5": math.nan}
-    return {
-        "val_loss": loss_sum / count,
-        "val_acc1": correct1 / count,
-        "val_acc5": correct5 / count,
-    }
+    if sums is None:  # an empty shard still joins the all-reduce with zeros
+        sums = [0.0] * task.eval_size
+    return task.eval_metrics(all_reduce_sums(sums, context))
 
 
 def step_time_summary(batches_csv: Path) -> dict[str, float | None]:

@@ -32,10 +32,11 @@ class PlainReporter:
             )
 
     def end_epoch(self, row: Mapping[str, object]) -> None:
+        miou = f" mIoU {row['val_miou']:.3f}" if "val_miou" in row else ""
         self.message(
             f"epoch {row['epoch']}/{self._epochs}: train loss {row['train_loss']:.4f} "
             f"acc1 {row['train_acc1']:.3f} | val loss {row['val_loss']:.4f} "
-            f"acc1 {row['val_acc1']:.3f} acc5 {row['val_acc5']:.3f} | "
+            f"acc1 {row['val_acc1']:.3f} acc5 {row['val_acc5']:.3f}{miou} | "
             f"{row['epoch_seconds']:.1f} s, {row['images_per_second']:.1f} img/s"
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -84,23 +85,32 @@ def new_timestamped_dir(root: Path, prefix: str, now: datetime | None = None) ->
 class RunDirectory:
     """Paths and writers of one run directory."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS) -> None:
         self.path = path
         self.checkpoints = path / "checkpoints"
-        self.epochs = CsvTable(path / "epochs.csv", EPOCH_COLUMNS)
+        self.epochs = CsvTable(path / "epochs.csv", epoch_columns)
         self.batches = CsvTable(path / "batches.csv", BATCH_COLUMNS)
 
     @classmethod
-    def create(cls, runs_dir: str | Path, name: str, now: datetime | None = None) -> RunDirectory:
+    def create(
+        cls,
+        runs_dir: str | Path,
+        name: str,
+        now: datetime | None = None,
+        *,
+        epoch_columns: Sequence[str] = EPOCH_COLUMNS,
+    ) -> RunDirectory:
         """A new, empty ``<runs_dir>/<name>-<timestamp>`` (suffixed ``-2``, ... if taken)."""
         path = new_timestamped_dir(Path(runs_dir), name, now)
         (path / "checkpoints").mkdir()
-        return cls(path)
+        return cls(path, epoch_columns)
 
     @classmethod
-    def existing(cls, path: str | Path) -> RunDirectory:
+    def existing(
+        cls, path: str | Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS
+    ) -> RunDirectory:
         """An earlier run to resume; it must hold its recipe and a ``last`` checkpoint."""
-        run = cls(Path(path))
+        run = cls(Path(path), epoch_columns)
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run directory")
         for needed in (run.path / "recipe.yaml", run.checkpoints / "last.json"):

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import paddle
-from paddle.nn import functional as F
 
 from ..data import build_datasets, build_loader
 from ..environment import describe_session
@@ -19,12 +18,13 @@ from ..models import build_model, model_flops
 from ..recipe import Recipe, dump_recipe, load_recipe
 from .checkpoint import portable_optimizer_state, restore_optimizer_state, save_atomic
 from .distributed import ParallelContext, all_reduce_sums, init_parallel
-from .metrics import correct_topk, evaluate, step_time_summary
+from .metrics import evaluate, step_time_summary
 from .optimizers import build_optimizer
 from .progress import PlainReporter, make_reporter
 from .run_dir import RunDirectory, RunError
 from .schedule import learning_rate
 from .signals import StopRequest
+from .tasks import task_for
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -59,10 +59,13 @@ class Position:
 
     epoch: int = 1
     step: int = 0
-    best_val_acc1: float = -1.0
-    final_val_acc1: float | None = None
+    best_score: float = -1.0  # best value so far of the task's key metric
+    final_score: float | None = None
     partial: dict = field(default_factory=dict)  # sums of the interrupted epoch
     wall_seconds: float = 0.0
+
+
+_LEGACY_POSITION_KEYS = {"best_val_acc1": "best_score", "final_val_acc1": "final_score"}
 
 
 def step_seed(seed: int, epoch: int, step: int) -> int:
@@ -114,6 +117,7 @@ class Trainer:
                 f"model.num_classes is {recipe.model.num_classes} but the data has "
                 f"{len(self.classes)} classes (--set model.num_classes={len(self.classes)})"
             )
+        self.task = task_for(recipe.task, recipe.model.num_classes)
         self.model, self.surgery = build_model(recipe.model, size)
         self.gflops = model_flops(self.model, size) / 1e9
         self.params = sum(int(np.prod(p.shape)) for p in self.model.parameters())
@@ -127,11 +131,13 @@ class Trainer:
     def open_run_directory(self) -> None:
         """Create the run directory (or reopen the resumed one) and record recipe and env."""
         if self.options.resume is not None:
-            self.run = RunDirectory.existing(self.options.resume)
+            self.run = RunDirectory.existing(self.options.resume, self.task.epoch_columns)
             self._load_checkpoint()
         elif self.context.is_main:
             output = self.recipe.output
-            self.run = RunDirectory.create(output.runs_dir, output.name)
+            self.run = RunDirectory.create(
+                output.runs_dir, output.name, epoch_columns=self.task.epoch_columns
+            )
         if not self.context.is_main or self.run is None:
             return
         self.run.write_json("env.json", self._environment())
@@ -156,7 +162,7 @@ class Trainer:
             restore_optimizer_state(self.model, self.optimizer, optimizer_state)
         except Exception as exc:
             raise RunError(f"{self.run.checkpoints}: cannot load last checkpoint ({exc})") from None
-        self.position = Position(**state)
+        self.position = Position(**{_LEGACY_POSITION_KEYS.get(k, k): v for k, v in state.items()})
         epoch, step = self.position.epoch, self.position.step
         if self.context.is_main:
             self.run.epochs.repair(lambda row: int(row["epoch"]) < epoch)
@@ -177,19 +183,20 @@ class Trainer:
     def _write_summary(self, status: str) -> None:
         if not self.context.is_main or self.run is None:
             return
-        best = self.position.best_val_acc1
+        best, key = self.position.best_score, self.task.key_metric
         self.run.write_json(
             "summary.json",
             {
                 "run": self.run.path.name,
+                "task": self.task.name,
                 "backbone": self.recipe.model.backbone,
                 "params": self.params,
                 "swint_slots": self.surgery.swint_count,
                 "gflops_per_image": round(self.gflops, 4),
                 "epochs_done": self.position.epoch - 1,
                 "epochs": self.epochs,
-                "best_val_acc1": best if best >= 0 else None,
-                "final_val_acc1": self.position.final_val_acc1,
+                f"best_{key}": best if best >= 0 else None,
+                f"final_{key}": self.position.final_score,
                 **step_time_summary(self.run.batches.path),
                 "wall_seconds": round(self.position.wall_seconds, 2),
                 "status": status,
@@ -223,7 +230,7 @@ class Trainer:
     def _train_step(self, model: paddle.nn.Layer, images, labels) -> tuple[paddle.Tensor, float]:
         with paddle.amp.auto_cast(enable=self.amp):
             logits = model(images)
-            loss = F.cross_entropy(logits, labels)
+            loss = self.task.loss(logits, labels)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -243,7 +250,7 @@ class Trainer:
         self.train_set.set_epoch(epoch)
         loader = self._loader(self.train_set, True, epoch)
         steps = min(len(loader), self.limit) if self.limit else len(loader)
-        sums = dict.fromkeys(("loss", "correct", "seen", "seconds"), 0.0)
+        sums = dict.fromkeys(("loss", "correct", "targets", "seen", "seconds"), 0.0)
         sums.update(self.position.partial)
         self.reporter.start_epoch(epoch, self.epochs, steps)
         model.train()
@@ -258,7 +265,7 @@ class Trainer:
                 return None
             start = time.perf_counter()
             images, labels = next(iterator)
-            labels = labels.reshape([-1])
+            labels = self.task.labels(labels)
             loaded = time.perf_counter()
             paddle.seed(step_seed(training.seed, epoch, step))
             lr = learning_rate(
@@ -270,10 +277,11 @@ class Trainer:
             if not math.isfinite(loss):
                 raise NonFiniteLoss(f"non-finite loss ({loss}) at epoch {epoch} step {step}")
             batch = labels.shape[0]
-            correct = correct_topk(logits, labels, 1)
+            correct, targets = self.task.counts(logits, labels)
             for key, value in (
                 ("loss", loss * batch),
                 ("correct", correct),
+                ("targets", targets),
                 ("seen", batch),
                 ("seconds", done - start),
             ):
@@ -285,7 +293,7 @@ class Trainer:
                         "epoch": epoch,
                         "step": step,
                         "loss": loss,
-                        "acc1": correct / batch,
+                        "acc1": correct / targets if targets else math.nan,
                         "batch_size": batch,
                         "data_ms": (loaded - start) * 1000,
                         "step_ms": (done - loaded) * 1000,
@@ -293,16 +301,17 @@ class Trainer:
                         "warmup": self._batches_seen <= training.warmup_batches,
                     }
                 )
-            self.reporter.update(step, loss, correct / batch, sums["seen"] / sums["seconds"])
+            accuracy = correct / targets if targets else math.nan
+            self.reporter.update(step, loss, accuracy, sums["seen"] / sums["seconds"])
         self.position.step = steps
-        loss, correct, seen, seconds = all_reduce_sums(
-            [sums["loss"], sums["correct"], sums["seen"], sums["seconds"]], self.context
+        loss, correct, targets, seen, seconds = all_reduce_sums(
+            [sums[k] for k in ("loss", "correct", "targets", "seen", "seconds")], self.context
         )
         seconds /= self.context.world_size  # ranks train side by side
         return {
             "lr": lr,
             "train_loss": loss / seen if seen else math.nan,
-            "train_acc1": correct / seen if seen else math.nan,
+            "train_acc1": correct / targets if targets else math.nan,
             "images_per_second": seen / seconds if seconds else math.nan,
         }
 
@@ -327,15 +336,16 @@ class Trainer:
                 row = {
                     "epoch": epoch,
                     **train_row,
-                    **evaluate(model, val_loader, self.context, self.limit),
+                    **evaluate(model, val_loader, self.context, self.limit, self.task),
                 }
                 row["epoch_seconds"] = time.perf_counter() - epoch_start
-                improved = row["val_acc1"] > self.position.best_val_acc1
+                score = row[self.task.key_metric]
+                improved = score > self.position.best_score
                 self.position = Position(
                     epoch + 1,
                     0,
-                    max(self.position.best_val_acc1, row["val_acc1"]),
-                    row["val_acc1"],
+                    max(self.position.best_score, score),
+                    score,
                     {},
                     time.perf_counter() - started,
                 )

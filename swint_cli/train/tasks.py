@@ -1,0 +1,129 @@
+"""What classification and segmentation training differ in: loss, accuracy, validation metrics.
+
+Classification: logits ``[B, K]``, labels ``[B]``; top-1/top-5 accuracy per image.
+Segmentation: logits ``[B, K, H, W]``, masks ``[B, H, W]`` with 255 for pixels to ignore;
+cross-entropy and top-1/top-5 accuracy per (non-ignored) pixel, and mean IoU over the classes
+present in the predictions or the masks. Both report ``acc1``/``acc5`` columns (per pixel for
+segmentation); segmentation adds ``val_miou`` and keeps its best checkpoint by it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import paddle
+from paddle.nn import functional as F
+
+from ..data.segmentation_folder import IGNORE_INDEX
+from .run_dir import EPOCH_COLUMNS
+
+
+def correct_topk(logits: paddle.Tensor, labels: paddle.Tensor, k: int, axis: int = -1) -> int:
+    """How many targets have their label among the ``k`` largest logits along ``axis``.
+
+    ``labels`` has the shape of ``logits`` without ``axis``; labels equal to 255 never count.
+    """
+    k = min(k, logits.shape[axis])
+    top = paddle.topk(logits, k, axis=axis)[1]  # ``axis`` now of size k
+    hits = (top == labels.unsqueeze(axis)).astype("int32").sum(axis=axis)
+    return int(hits.sum())
+
+
+class Classification:
+    """One label per image."""
+
+    name = "classification"
+    key_metric = "val_acc1"
+    epoch_columns = EPOCH_COLUMNS
+    eval_size = 4  # entries of eval_sums
+
+    def labels(self, batch_labels: paddle.Tensor) -> paddle.Tensor:
+        """The loader's labels in the shape the loss takes: ``[B]``."""
+        return batch_labels.reshape([-1])
+
+    def loss(self, logits: paddle.Tensor, labels: paddle.Tensor) -> paddle.Tensor:
+        return F.cross_entropy(logits, labels)
+
+    def counts(self, logits: paddle.Tensor, labels: paddle.Tensor) -> tuple[int, int]:
+        """(top-1 correct, targets) of a batch."""
+        return correct_topk(logits, labels, 1), labels.shape[0]
+
+    def eval_sums(self, logits: paddle.Tensor, labels: paddle.Tensor) -> list[float]:
+        """Sums over a validation batch that :meth:`eval_metrics` turns into metrics."""
+        loss = float(F.cross_entropy(logits, labels, reduction="sum"))
+        targets = labels.shape[0]
+        return [loss, correct_topk(logits, labels, 1), correct_topk(logits, labels, 5), targets]
+
+    def eval_metrics(self, sums: list[float]) -> dict[str, float]:
+        loss, correct1, correct5, targets = sums[:4]
+        if targets == 0:
+            return {"val_loss": math.nan, "val_acc1": math.nan, "val_acc5": math.nan}
+        return {
+            "val_loss": loss / targets,
+            "val_acc1": correct1 / targets,
+            "val_acc5": correct5 / targets,
+        }
+
+
+class Segmentation(Classification):
+    """One label per pixel (255: ignored)."""
+
+    name = "segmentation"
+    key_metric = "val_miou"
+    epoch_columns = (*EPOCH_COLUMNS, "val_miou")
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.eval_size = 4 + num_classes**2
+
+    def labels(self, batch_labels: paddle.Tensor) -> paddle.Tensor:
+        return batch_labels  # masks [B, H, W]
+
+    def loss(self, logits: paddle.Tensor, labels: paddle.Tensor) -> paddle.Tensor:
+        return F.cross_entropy(logits, labels, axis=1, ignore_index=IGNORE_INDEX)
+
+    def _targets(self, labels: paddle.Tensor) -> int:
+        return int((labels != IGNORE_INDEX).astype("int32").sum())
+
+    def counts(self, logits: paddle.Tensor, labels: paddle.Tensor) -> tuple[int, int]:
+        return correct_topk(logits, labels, 1, axis=1), self._targets(labels)
+
+    def confusion(self, logits: paddle.Tensor, labels: paddle.Tensor) -> np.ndarray:
+        """``[K, K]`` pixel counts: row = true class, column = predicted class."""
+        predicted = paddle.argmax(logits, axis=1).numpy().ravel()
+        truth = labels.numpy().ravel()
+        valid = truth != IGNORE_INDEX
+        pairs = truth[valid] * self.num_classes + predicted[valid]
+        counts = np.bincount(pairs, minlength=self.num_classes**2)
+        return counts.reshape(self.num_classes, self.num_classes)
+
+    def eval_sums(self, logits: paddle.Tensor, labels: paddle.Tensor) -> list[float]:
+        loss = F.cross_entropy(logits, labels, axis=1, ignore_index=IGNORE_INDEX, reduction="sum")
+        return [
+            float(loss),
+            correct_topk(logits, labels, 1, axis=1),
+            correct_topk(logits, labels, 5, axis=1),
+            self._targets(labels),
+            *self.confusion(logits, labels).ravel().tolist(),
+        ]
+
+    def eval_metrics(self, sums: list[float]) -> dict[str, float]:
+        metrics = super().eval_metrics(sums)
+        confusion = np.asarray(sums[4:], dtype=np.float64).reshape(self.num_classes, -1)
+        metrics["val_miou"] = mean_iou(confusion)
+        return metrics
+
+
+def mean_iou(confusion: np.ndarray) -> float:
+    """Mean over classes of ``TP / (TP + FP + FN)``, over classes that occur in the truth or
+    the predictions (NaN when none does)."""
+    hits = np.diag(confusion)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - hits
+    present = union > 0
+    return float((hits[present] / union[present]).mean()) if present.any() else math.nan
+
+
+def task_for(name: str, num_classes: int) -> Classification:
+    """The task object for the recipe's ``task``."""
+    return Segmentation(num_classes) if name == "segmentation" else Classification()
