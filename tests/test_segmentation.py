@@ -16,8 +16,13 @@ from typer.testing import CliRunner
 from swint_cli.cli import app
 from swint_cli.data import DataError
 from swint_cli.data.segmentation_folder import read_segmentation_folder
-from swint_cli.data.shapes import generate_segmentation_shapes, generate_shapes
+from swint_cli.data.shapes import (
+    SEGMENTATION_CLASSES,
+    generate_segmentation_shapes,
+    generate_shapes,
+)
 from swint_cli.data.transforms import IDENTITY, SampleTransform
+from swint_cli.export import load_exported, open_run, run_logits
 from swint_cli.models import build_backbone, replace_slots
 from swint_cli.models.errors import ModelError
 from swint_cli.nn import SwinT
@@ -145,8 +150,10 @@ def test_task_must_fit_data_and_backbone(overrides: list[str], message: str) -> 
         load_recipe(ROOT / "recipes" / "unet.yaml", overrides)
 
 
-def test_swin_unet_trains_and_compare_shows_miou(tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def swin_unet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished two-epoch swin-unet run at 32x32 on 48 generated images."""
+    runs = tmp_path_factory.mktemp("runs")
     overrides = [
         f"output.runs_dir={runs}",
         "data.train_size=48",
@@ -160,14 +167,45 @@ def test_swin_unet_trains_and_compare_shows_miou(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, *(a for o in overrides for a in ("--set", o))])
     assert result.exit_code == 0, result.output
     (run,) = runs.iterdir()
-    epochs = pd.read_csv(run / "epochs.csv")
+    return run
+
+
+def test_swin_unet_run_records_pixel_metrics_and_miou(swin_unet_run: Path) -> None:
+    epochs = pd.read_csv(swin_unet_run / "epochs.csv")
     assert list(epochs["epoch"]) == [1, 2]
     assert epochs["val_miou"].between(0, 1).all() and epochs["val_acc1"].between(0, 1).all()
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((swin_unet_run / "summary.json").read_text())
     assert summary["task"] == "segmentation" and summary["swint_slots"] == 6
     assert summary["best_val_miou"] == pytest.approx(epochs["val_miou"].max(), rel=1e-4)
-    assert (run / "checkpoints" / "best.pdparams").is_file()
+    assert (swin_unet_run / "checkpoints" / "best.pdparams").is_file()
 
-    compared = runner.invoke(app, ["compare", str(run), "--out", str(tmp_path / "cmp")])
+
+def test_compare_shows_miou(swin_unet_run: Path, tmp_path: Path) -> None:
+    compared = runner.invoke(app, ["compare", str(swin_unet_run), "--out", str(tmp_path / "c")])
     assert compared.exit_code == 0, compared.output
     assert "best val miou" in compared.output
+
+
+def test_export_of_a_segmentation_run_gives_per_pixel_logits(
+    swin_unet_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    result = runner.invoke(app, ["export", str(swin_unet_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    layer, info = load_exported(out)
+    assert info.classes == SEGMENTATION_CLASSES
+    run = open_run(swin_unet_run)
+    model = run.load_model(run.checkpoint("best")[0])
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    got = run_logits(layer, x)
+    assert got.shape == (2, 11, 32, 32)
+    np.testing.assert_allclose(got, run_logits(model, x), atol=1e-5, rtol=1e-5)
+    assert json.loads((out / "model.json").read_text())["task"] == "segmentation"
+
+
+def test_predict_refuses_a_segmentation_run_in_one_line(swin_unet_run: Path) -> None:
+    result = runner.invoke(app, ["predict", str(swin_unet_run), "any.png"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {swin_unet_run}: a segmentation run; predict handles classification runs"
+    )

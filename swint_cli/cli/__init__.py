@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .bench import bench_command
 from .compare import compare_command
+from .export import export_command, predict_command
 from .slots import slots_command
 from .train import train_command
 
@@ -62,3 +63,5 @@ app.command("train")(train_command)
 app.command("slots")(slots_command)
 app.command("compare")(compare_command)
 app.command("bench")(bench_command)
+app.command("export")(export_command)
+app.command("predict")(predict_command)

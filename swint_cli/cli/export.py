@@ -1,0 +1,80 @@
+"""``swint export`` and ``swint predict``: a trained run as an inference model."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import stderr, user_errors
+
+
+class CheckpointChoice(str, Enum):
+    best = "best"
+    last = "last"
+
+
+class FormatChoice(str, Enum):
+    paddle = "paddle"
+    onnx = "onnx"
+
+
+RunArgument = Annotated[
+    Path, typer.Argument(help="Run directory written by swint train.", show_default=False)
+]
+CheckpointOption = Annotated[
+    CheckpointChoice,
+    typer.Option(help="Weights to use; best falls back to last when the run has no best yet."),
+]
+
+
+def _note(note: str | None) -> None:
+    if note:
+        stderr.print(f"note: {note}", markup=False)
+
+
+def export_command(
+    run_dir: RunArgument,
+    format: Annotated[
+        FormatChoice, typer.Option("--format", help="paddle (jit.save) or onnx (paddle2onnx).")
+    ] = FormatChoice.paddle,
+    checkpoint: CheckpointOption = CheckpointChoice.best,
+    out: Annotated[
+        Path | None, typer.Option(help="Export directory (default: RUN_DIR/export).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing export.")] = False,
+) -> None:
+    """Export a run's model for inference: paddle.jit.save files (or ONNX) and model.json."""
+    from ..export import export_run
+
+    with user_errors():
+        result = export_run(run_dir, format.value, checkpoint.value, out, force)
+    _note(result.note)
+    typer.echo(f"exported {result.checkpoint} as {format.value}: {result.directory}")
+    typer.echo(f"  files: {', '.join(result.files)}")
+
+
+def predict_command(
+    run_dir: RunArgument,
+    images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, ...).")],
+    top: Annotated[int, typer.Option(min=1, help="Classes to show per image.")] = 5,
+    checkpoint: CheckpointOption = CheckpointChoice.best,
+    exported: Annotated[
+        bool, typer.Option("--exported", help="Use the model in RUN_DIR/export (swint export).")
+    ] = False,
+) -> None:
+    """Classify image files with a trained run; print each image's top classes."""
+    from ..export import classify, load_classifier
+
+    with user_errors():
+        classifier = load_classifier(run_dir, checkpoint.value, exported)  # type: ignore[arg-type]
+        predictions = classify(classifier, images, top)
+    _note(classifier.note)
+    stderr.print(f"model: {classifier.source}", markup=False)
+    width = max(len(name) for name in classifier.info.classes)
+    for prediction in predictions:
+        typer.echo(str(prediction.image))
+        for rank, (name, probability) in enumerate(prediction.top, start=1):
+            typer.echo(f"  {rank}. {name:<{width}}  {probability:7.2%}")

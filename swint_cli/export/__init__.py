@@ -1,0 +1,43 @@
+"""Trained runs as inference models: ``swint export`` and ``swint predict``.
+
+:func:`export_run` writes ``RUN_DIR/export/`` (paddle.jit.save files, optionally ONNX, and
+``model.json``); :func:`load_classifier` + :func:`classify` give the top-k classes of image
+files from a run's checkpoint or its export.
+"""
+
+from .inference_model import (
+    CHECKPOINTS,
+    FORMATS,
+    ExportError,
+    ExportResult,
+    ModelInfo,
+    TrainedRun,
+    export_run,
+    load_exported,
+    open_run,
+    read_metadata,
+    run_logits,
+    save_inference_model,
+)
+from .predict import Classifier, Prediction, classify, load_classifier, read_image, top_k
+
+__all__ = [
+    "CHECKPOINTS",
+    "FORMATS",
+    "Classifier",
+    "ExportError",
+    "ExportResult",
+    "ModelInfo",
+    "Prediction",
+    "TrainedRun",
+    "classify",
+    "export_run",
+    "load_classifier",
+    "load_exported",
+    "open_run",
+    "read_image",
+    "read_metadata",
+    "run_logits",
+    "save_inference_model",
+    "top_k",
+]

@@ -1,0 +1,96 @@
+"""Classifying image files with a trained run: preprocessing as in validation, top-k classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import paddle
+
+from ..data import DataError, ImageFiles, SampleTransform
+from .inference_model import EXPORT_DIR, Checkpoint, ModelInfo, load_exported, open_run, run_logits
+
+BATCH = 16  # images per forward pass
+
+
+@dataclass
+class Classifier:
+    """A model with what it needs around it; ``source`` says which weights are in use."""
+
+    model: paddle.nn.Layer
+    info: ModelInfo
+    transform: SampleTransform
+    source: str
+    note: str | None = None
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, 3, S, S] (already transformed) -> logits float32 [N, classes]."""
+        return run_logits(self.model, batch)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The ``k`` most probable classes of one image, most probable first."""
+
+    image: Path
+    top: list[tuple[str, float]]
+
+
+def load_classifier(
+    run_dir: str | Path, checkpoint: Checkpoint = "best", exported: bool = False
+) -> Classifier:
+    """The run's classifier: the recipe's model with ``checkpoint`` weights (``best`` falls back
+    to ``last``, with a note), or with ``exported`` the model in ``RUN_DIR/export``.
+
+    Checkpoint mode takes class names and normalisation from the run's data, export mode from
+    ``export/model.json``. Raises ExportError / RecipeError / DataError with one-line messages.
+    """
+    run = open_run(run_dir, classification_only=True)
+    if exported:
+        model, info = load_exported(run.path / EXPORT_DIR)
+        return Classifier(model, info, info.transform(), f"{run.path / EXPORT_DIR}")
+    file, note = run.checkpoint(checkpoint)
+    info, transform = run.model_info()
+    return Classifier(run.load_model(file), info, transform, str(file), note)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The image file at ``path`` as uint8 [H, W, 3] RGB; DataError naming the file otherwise."""
+    if not path.exists():
+        raise DataError(f"{path}: no such image file")
+    if not path.is_file():
+        raise DataError(f"{path}: not an image file")
+    return ImageFiles([path])[0]
+
+
+def top_k(logits: np.ndarray, classes: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+    """Per row of logits [N, C]: the ``min(k, C)`` classes of highest softmax probability as
+    ``(name, probability)``, most probable first (ties: lower class index first)."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    scores = np.asarray(logits, dtype=np.float64)
+    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probabilities = scores / scores.sum(axis=1, keepdims=True)
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return [
+        [(classes[i], float(row[i])) for i in ranks]
+        for row, ranks in zip(probabilities, order, strict=True)
+    ]
+
+
+def classify(classifier: Classifier, images: Sequence[Path], k: int = 5) -> list[Prediction]:
+    """Read every image (all before any model work, so a bad file fails fast), transform it
+    as the run's validation data, and return its top ``k`` classes."""
+    arrays = [read_image(Path(path)) for path in images]
+    predictions: list[Prediction] = []
+    for start in range(0, len(arrays), BATCH):
+        chunk = arrays[start : start + BATCH]
+        batch = np.stack([classifier.transform(image, None) for image in chunk])
+        ranked = top_k(classifier.logits(batch), classifier.info.classes, k)
+        predictions += [
+            Prediction(Path(path), top)
+            for path, top in zip(images[start : start + BATCH], ranked, strict=True)
+        ]
+    return predictions

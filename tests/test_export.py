@@ -1,0 +1,267 @@
+"""swint export / swint predict on a real (tiny) quickstart run, whose model holds SwinT."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+from PIL import Image
+from test_train import QUICKSTART, tiny
+from typer.testing import CliRunner
+
+from swint_cli import SwinT
+from swint_cli.cli import app
+from swint_cli.data import SHAPE_CLASSES
+from swint_cli.data.shapes import MEAN, STD
+from swint_cli.export import export_run, load_exported, open_run, run_logits, top_k
+from swint_cli.recipe import dump_recipe, load_recipe
+from swint_cli.train import TrainOptions, train
+
+runner = CliRunner()
+RANKED = re.compile(r"^\s+(\d+)\. (\S+)\s+([\d.]+)%$")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-epoch quickstart run (two SwinT slots), trained on two batches."""
+    runs = tmp_path_factory.mktemp("runs")
+    recipe = load_recipe(QUICKSTART, tiny(runs))
+    result = train(recipe, TrainOptions(quiet=True, epochs=1, limit_batches=2))
+    assert result.exit_code == 0, result.message
+    return result.run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir: Path) -> Path:
+    """``run_dir/export`` written by ``swint export RUN_DIR``."""
+    result = runner.invoke(app, ["export", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert str(run_dir / "export") in result.stdout
+    return run_dir / "export"
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A non-square RGB PNG and a greyscale JPEG (predict converts it to RGB)."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    colour = folder / "colour.png"
+    Image.fromarray(rng.integers(0, 256, (40, 24, 3), dtype=np.uint8)).save(colour)
+    grey = folder / "grey.jpg"
+    Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).save(grey)
+    return [colour, grey]
+
+
+def dygraph_model(run_dir: Path) -> paddle.nn.Layer:
+    run = open_run(run_dir)
+    return run.load_model(run.checkpoint("best")[0])
+
+
+def expected_input(path: Path) -> np.ndarray:
+    """The validation preprocessing, written out: RGB, bilinear to 32x32, normalised."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR)
+    pixels = np.asarray(rgb, dtype=np.float32) / 255
+    return ((pixels - np.float32(MEAN)) / np.float32(STD)).transpose(2, 0, 1)
+
+
+def parse(stdout: str) -> dict[str, list[tuple[str, float]]]:
+    """``swint predict`` output -> {image: [(class, percent), ...]}."""
+    found: dict[str, list[tuple[str, float]]] = {}
+    image = None
+    for line in stdout.splitlines():
+        match = RANKED.match(line)
+        if match:
+            assert image is not None and int(match[1]) == len(found[image]) + 1
+            found[image].append((match[2], float(match[3])))
+        else:
+            image = line
+            found[image] = []
+    return found
+
+
+def assert_one_line_error(output: str, *needles: str) -> None:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), output
+    for needle in needles:
+        assert needle in lines[0], (needle, output)
+
+
+def test_export_gives_the_dygraph_logits(run_dir: Path, exported: Path) -> None:
+    model = dygraph_model(run_dir)
+    assert sum(isinstance(layer, SwinT) for layer in model.sublayers()) == 2
+    layer, info = load_exported(exported)
+    rng = np.random.default_rng(0)
+    for batch in (3, 1):  # the exported batch dimension is dynamic
+        x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        np.testing.assert_allclose(run_logits(layer, x), run_logits(model, x), atol=1e-5, rtol=1e-5)
+    assert info.image_size == 32 and info.classes == SHAPE_CLASSES
+    metadata = json.loads((exported / "model.json").read_text())
+    assert metadata["format"] == "paddle" and metadata["checkpoint"] == "checkpoints/best.pdparams"
+    assert metadata["normalization"] == {"mean": list(MEAN), "std": list(STD)}
+    assert metadata["input"]["shape"] == [None, 3, 32, 32]
+    assert metadata["paddle"] == paddle.__version__
+    assert all((exported / name).is_file() for name in metadata["files"])
+
+
+def test_predict_prints_top_k_led_by_the_models_argmax(run_dir: Path, images: list[Path]) -> None:
+    result = runner.invoke(app, ["predict", str(run_dir), *map(str, images), "--top", "3"])
+    assert result.exit_code == 0, result.output
+    printed = parse(result.stdout)
+    assert list(printed) == [str(path) for path in images]
+    logits = run_logits(dygraph_model(run_dir), np.stack([expected_input(p) for p in images]))
+    for path, row in zip(images, logits, strict=True):
+        top = printed[str(path)]
+        assert len(top) == 3
+        assert top[0][0] == SHAPE_CLASSES[int(np.argmax(row))]
+        probabilities = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        assert top[0][1] == pytest.approx(100 * probabilities.max(), abs=0.006)
+        assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+
+
+def test_predict_exported_gives_the_same_classes(
+    run_dir: Path, exported: Path, images: list[Path]
+) -> None:
+    args = ["predict", str(run_dir), *map(str, images)]
+    from_checkpoint = runner.invoke(app, args)
+    from_export = runner.invoke(app, [*args, "--exported"])
+    assert from_checkpoint.exit_code == from_export.exit_code == 0, from_export.output
+    assert str(exported) in from_export.stderr
+    checkpoint_top, export_top = parse(from_checkpoint.stdout), parse(from_export.stdout)
+    assert len(checkpoint_top[str(images[0])]) == 5
+    for image in checkpoint_top:
+        assert [name for name, _ in export_top[image]] == [n for n, _ in checkpoint_top[image]]
+
+
+def test_predict_errors_are_one_line_naming_the_file(
+    run_dir: Path, exported: Path, images: list[Path], tmp_path: Path
+) -> None:
+    unreadable = tmp_path / "broken.png"
+    unreadable.write_text("not a png")
+    missing = tmp_path / "missing.png"
+    untrained = tmp_path / "untrained"  # a run directory without checkpoints or export
+    (untrained / "checkpoints").mkdir(parents=True)
+    shutil.copy(run_dir / "recipe.yaml", untrained)
+    good = str(images[0])
+    cases = [
+        ([str(tmp_path), good], [str(tmp_path), "not a run directory"]),
+        ([str(tmp_path / "nowhere"), good], ["nowhere", "no such run directory"]),
+        ([str(untrained), good], [str(untrained), "no checkpoint"]),
+        ([str(untrained), good, "--exported"], [str(untrained / "export"), "no export"]),
+        ([str(run_dir), good, str(missing)], [str(missing), "no such image file"]),
+        ([str(run_dir), str(unreadable)], [str(unreadable), "cannot read image"]),
+        ([str(run_dir), str(tmp_path)], [str(tmp_path), "not an image file"]),
+    ]
+    for args, needles in cases:
+        result = runner.invoke(app, ["predict", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stdout == ""
+        assert_one_line_error(result.output, *needles)
+
+
+def test_export_refuses_to_overwrite_without_force(
+    run_dir: Path, exported: Path, tmp_path: Path
+) -> None:
+    before = (exported / "model.json").stat().st_mtime_ns
+    result = runner.invoke(app, ["export", str(run_dir)])
+    assert result.exit_code == 2
+    assert_one_line_error(result.output, str(exported), "--force")
+    assert (exported / "model.json").stat().st_mtime_ns == before
+
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "notes.txt").write_text("not ours")
+    (out / "model.onnx").write_text("a stale export")
+    refused = runner.invoke(app, ["export", str(run_dir), "--out", str(out)])
+    assert refused.exit_code == 2 and "model.onnx" in refused.output
+    forced = runner.invoke(
+        app, ["export", str(run_dir), "--out", str(out), "--force", "--checkpoint", "last"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert not (out / "model.onnx").exists() and (out / "notes.txt").read_text() == "not ours"
+    metadata = json.loads((out / "model.json").read_text())
+    assert metadata["checkpoint"] == "checkpoints/last.pdparams"
+
+
+def test_best_checkpoint_falls_back_to_last(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    (copy / "checkpoints").mkdir(parents=True)
+    shutil.copy(run_dir / "recipe.yaml", copy)
+    shutil.copy(run_dir / "checkpoints" / "last.pdparams", copy / "checkpoints")
+    file, note = open_run(copy).checkpoint("best")
+    assert file.name == "last.pdparams" and "best.pdparams is missing" in note
+    result = export_run(copy)
+    assert result.note == note and result.metadata["checkpoint"] == "checkpoints/last.pdparams"
+    cli = runner.invoke(app, ["export", str(copy), "--out", str(tmp_path / "again")])
+    assert cli.exit_code == 0 and "note: checkpoints/best.pdparams is missing" in cli.stderr
+
+
+def test_a_checkpoint_that_no_longer_fits_the_recipe_is_a_one_line_error(
+    run_dir: Path, tmp_path: Path, images: list[Path]
+) -> None:
+    copy = tmp_path / "edited"
+    shutil.copytree(run_dir / "checkpoints", copy / "checkpoints")
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    recipe.model.replace[0].num_heads = 4  # another relative position bias table shape
+    (copy / "recipe.yaml").write_text(dump_recipe(recipe))
+    result = runner.invoke(app, ["predict", str(copy), str(images[0])])
+    assert result.exit_code == 2
+    assert_one_line_error(result.output, "best.pdparams", "does not fit the recipe's model")
+
+
+def test_top_k_orders_by_probability_and_clips_k() -> None:
+    ranked = top_k(np.array([[0.0, 2.0, 1.0], [5.0, 5.0, -1.0]]), ["a", "b", "c"], 5)
+    assert [name for name, _ in ranked[0]] == ["b", "c", "a"]
+    assert [name for name, _ in ranked[1]] == ["a", "b", "c"]  # ties: lower index first
+    assert sum(p for _, p in ranked[0]) == pytest.approx(1.0)
+    assert ranked[1][0][1] == pytest.approx(ranked[1][1][1])
+
+
+def paddle2onnx_problem() -> str | None:
+    """Why ``--format onnx`` cannot work here, or None."""
+    try:
+        import paddle2onnx  # noqa: F401
+    except Exception as exc:  # missing, or refusing this Paddle version
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"paddle2onnx not importable: {first_line}"
+    return None
+
+
+def test_onnx_export_matches_onnxruntime(run_dir: Path, tmp_path: Path) -> None:
+    problem = paddle2onnx_problem()
+    if problem:
+        if os.environ.get("SWINT_REQUIRE_ONNX") == "1":  # CI installs the [onnx] extra
+            pytest.fail(problem)
+        pytest.skip(problem)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    result = runner.invoke(
+        app, ["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "onnx")]
+    )
+    assert result.exit_code == 0, result.output
+    metadata = json.loads((tmp_path / "onnx" / "model.json").read_text())
+    assert metadata["format"] == "onnx" and "model.onnx" in metadata["files"]
+    session = ort.InferenceSession(
+        str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (model_input,) = session.get_inputs()
+    x = np.random.default_rng(2).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    (logits,) = session.run(None, {model_input.name: x})
+    expected = run_logits(dygraph_model(run_dir), x)
+    np.testing.assert_allclose(logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_onnx_without_paddle2onnx_is_a_one_line_error(run_dir: Path, tmp_path: Path) -> None:
+    if paddle2onnx_problem() is None:
+        pytest.skip("paddle2onnx is importable here; test_onnx_export_matches_onnxruntime runs")
+    result = runner.invoke(
+        app, ["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2
+    assert_one_line_error(result.output, "--format onnx needs paddle2onnx", "swint[onnx]")
+    assert not (tmp_path / "x").exists()
