@@ -192,3 +192,17 @@ def test_bad_options_exit_2_before_measuring(args: list[str], message: str, tmp_
     assert result.exit_code == 2
     assert message in " ".join(result.output.replace("│", " ").split())  # unwrap rich's box
     assert not (tmp_path / "out").exists()
+
+
+def test_segmentation_model_bench_trains_on_per_pixel_labels() -> None:
+    from swint_cli.bench.model_bench import model_subject
+
+    recipe = resolve_model("swin-unet", 16, (RECIPES,))
+    spec = {"recipe": str(recipe), "resolution": 16, "batch_size": 2, "amp": False}
+    subject = model_subject(spec)
+    assert subject.details == {"backbone": "unet", "swint_slots": 6}
+    assert subject.infer().shape == [2, 11, 16, 16]
+    before = [p.numpy().copy() for p in subject.module.parameters()]
+    subject.train()  # the task's per-pixel loss, backward and a Momentum step
+    after = [p.numpy() for p in subject.module.parameters()]
+    assert any((a != b).any() for a, b in zip(after, before, strict=True))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import paddle
-from paddle.nn import functional as F
 
 from ..models import build_model, model_flops
 from ..recipe import load_recipe
+from ..train.tasks import task_for
 from .measure import Subject
 
 MODEL_FLOPS_SOURCE = "model_flops"  # analytic SwinT + Conv2D/Linear through hooks
@@ -14,9 +14,10 @@ MODEL_FLOPS_SOURCE = "model_flops"  # analytic SwinT + Conv2D/Linear through hoo
 
 def model_subject(spec: dict) -> Subject:
     """The model of the recipe file ``spec["recipe"]`` built at ``resolution`` (the recipe's
-    own image size is not used) on a random batch of ``batch_size`` images and labels.
+    own image size is not used) on a random batch of ``batch_size`` images and labels (masks
+    for segmentation recipes).
 
-    Inference: a forward pass. Training step: forward, cross-entropy, backward and a
+    Inference: a forward pass. Training step: forward, the task's cross-entropy, backward and a
     Momentum step (learning rate 0.01, momentum 0.9; with a GradScaler under AMP).
     """
     recipe = load_recipe(spec["recipe"])
@@ -24,7 +25,9 @@ def model_subject(spec: dict) -> Subject:
     model, report = build_model(recipe.model, size)
     flops = model_flops(model, size)
     images = paddle.randn([batch, 3, size, size])
-    labels = paddle.randint(0, recipe.model.num_classes, [batch])
+    task = task_for(recipe.task, recipe.model.num_classes)
+    per_pixel = [size, size] if recipe.task == "segmentation" else []
+    labels = paddle.randint(0, recipe.model.num_classes, [batch, *per_pixel])
     optimizer = paddle.optimizer.Momentum(0.01, momentum=0.9, parameters=model.parameters())
     scaler = paddle.amp.GradScaler() if amp else None
 
@@ -34,7 +37,7 @@ def model_subject(spec: dict) -> Subject:
 
     def train() -> None:
         with paddle.amp.auto_cast(enable=amp):
-            loss = F.cross_entropy(model(images), labels)
+            loss = task.loss(model(images), labels)
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
