@@ -7,6 +7,7 @@ is scanned; pixels are read (PIL, converted to RGB) when a sample is requested.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,8 +38,10 @@ class ImageFiles:
             raise DataError(f"{path}: cannot read image ({exc}); expected a PNG or JPEG") from None
 
     def subset(self, indices: Sequence[int]) -> ImageFiles:
-        """The images at ``indices``, in that order."""
-        return ImageFiles([self.paths[i] for i in indices])
+        """The files at ``indices``, in that order (same type and settings)."""
+        chosen = copy.copy(self)
+        chosen.paths = [self.paths[i] for i in indices]
+        return chosen
 
 
 def check_header(path: Path) -> None:

@@ -81,7 +81,7 @@ class SegmentationDataset(ImageDataset):
 
 
 def _take(items: Images | Targets, keep: np.ndarray) -> Images | Targets:
-    return items.subset(keep.tolist()) if isinstance(items, ImageFiles | MaskFiles) else items[keep]
+    return items.subset(keep.tolist()) if isinstance(items, ImageFiles) else items[keep]
 
 
 def _subset(

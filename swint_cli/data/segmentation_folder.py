@@ -30,14 +30,12 @@ EXPECTED = (
 IGNORE_INDEX = 255
 
 
-class MaskFiles:
+class MaskFiles(ImageFiles):
     """Masks read on demand: ``masks[i]`` -> uint8 [H, W] class indices."""
 
     def __init__(self, paths: Sequence[Path], num_classes: int) -> None:
-        self.paths, self.num_classes = list(paths), num_classes
-
-    def __len__(self) -> int:
-        return len(self.paths)
+        super().__init__(paths)
+        self.num_classes = num_classes
 
     def __getitem__(self, index: int) -> np.ndarray:
         path = self.paths[index]
@@ -57,10 +55,6 @@ class MaskFiles:
                 f"(0-{self.num_classes - 1}) or {IGNORE_INDEX} (ignore)"
             )
         return mask
-
-    def subset(self, indices: Sequence[int]) -> MaskFiles:
-        """The masks at ``indices``, in that order."""
-        return MaskFiles([self.paths[i] for i in indices], self.num_classes)
 
 
 def _scan(root: Path, split: str, num_classes: int) -> tuple[ImageFiles, MaskFiles]:
