@@ -44,11 +44,6 @@ def _dense_kernels() -> Iterator[None]:
         flags[_STRIDE_FLAG] = True
 
 
-def _contiguous(x: paddle.Tensor) -> paddle.Tensor:
-    """``x`` itself, or a dense copy of a strided view (dense kernels refuse views)."""
-    return x if x.is_contiguous() else x.contiguous()
-
-
 def _needs_grad(*tensors: paddle.Tensor | None) -> bool:
     return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
 
@@ -241,7 +236,7 @@ class _Permute(PyLayer):
 
     @staticmethod
     def backward(ctx, dy):
-        dy = _contiguous(dy)
+        dy = kernels.contiguous(dy)
         with _dense_kernels():
             return dy.transpose(ctx.inverse)
 
@@ -251,7 +246,7 @@ def permute(x: paddle.Tensor, perm: Sequence[int]) -> paddle.Tensor:
     """``x.transpose(perm)`` as a contiguous copy made by the transpose kernel."""
     perm = list(perm)
     if paddle.in_dynamic_mode():
-        x = _contiguous(x)
+        x = kernels.contiguous(x)
     if _use_custom_backward(x):
         return _Permute.apply(x, perm)
     if paddle.in_dynamic_mode() and (x.stop_gradient or not paddle.is_grad_enabled()):
@@ -280,5 +275,5 @@ def crop(x: paddle.Tensor, height: int, width: int) -> paddle.Tensor:
     full-size zero tensor and copies through a strided loop.
     """
     if _use_custom_backward(x):
-        return _Crop.apply(_contiguous(x), height, width)
+        return _Crop.apply(kernels.contiguous(x), height, width)
     return x[:, :height, :width, :]

@@ -76,14 +76,15 @@ def _ptr(t: paddle.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-def _dense(t: paddle.Tensor) -> paddle.Tensor:
+def contiguous(t: paddle.Tensor) -> paddle.Tensor:
+    """``t`` itself, or a dense copy of a strided view (kernels and dense ops refuse views)."""
     return t if t.is_contiguous() else t.contiguous()
 
 
 def add_row_bias_(x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     """``x += bias`` in place over the last axis of a contiguous ``x``; returns ``x``."""
-    cols = bias.shape[-1]
-    _lib().swint_add_row_bias(_ptr(x), _ptr(_dense(bias)), x.size // cols, cols, threads_in_use())
+    cols, bias = bias.shape[-1], contiguous(bias)
+    _lib().swint_add_row_bias(_ptr(x), _ptr(bias), x.size // cols, cols, threads_in_use())
     return x
 
 
@@ -91,14 +92,14 @@ def bias_gelu(h: paddle.Tensor, bias: paddle.Tensor | None) -> paddle.Tensor:
     """Adds ``bias`` to a contiguous ``h`` in place and returns exact ``gelu(h)``."""
     cols = h.shape[-1]
     y = paddle.empty(h.shape, dtype=h.dtype)
-    bias_ptr = _ptr(_dense(bias)) if bias is not None else None
+    bias_ptr = _ptr(contiguous(bias)) if bias is not None else None
     _lib().swint_bias_gelu(_ptr(h), bias_ptr, _ptr(y), h.size // cols, cols, threads_in_use())
     return y
 
 
 def gelu_backward(h: paddle.Tensor, dy: paddle.Tensor) -> paddle.Tensor:
     """Gradient of exact ``gelu`` at ``h`` times ``dy``."""
-    dy = _dense(dy)
+    dy = contiguous(dy)
     dx = paddle.empty(h.shape, dtype=h.dtype)
     _lib().swint_gelu_backward(_ptr(h), _ptr(dy), _ptr(dx), h.size, threads_in_use())
     return dx
@@ -108,7 +109,7 @@ def layer_norm_backward(
     x: paddle.Tensor, weight: paddle.Tensor, dy: paddle.Tensor, epsilon: float
 ) -> tuple[paddle.Tensor, paddle.Tensor, paddle.Tensor]:
     """``(dx, dweight, dbias)`` of LayerNorm over the last axis of ``x``."""
-    x, weight, dy = _dense(x), _dense(weight), _dense(dy)
+    x, weight, dy = contiguous(x), contiguous(weight), contiguous(dy)
     cols = x.shape[-1]
     dx = paddle.empty(x.shape, dtype=x.dtype)
     dweight = paddle.empty([cols], dtype=x.dtype)
@@ -128,7 +129,7 @@ def bias_softmax(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
     ``bias.size`` must divide ``scores.size`` (the bias of one batch item).
     """
-    scores, bias = _dense(scores), _dense(bias)
+    scores, bias = contiguous(scores), contiguous(bias)
     out = paddle.empty(scores.shape, dtype=scores.dtype)
     batch, length = scores.size // bias.size, scores.shape[-1]
     _lib().swint_bias_softmax(
@@ -139,7 +140,7 @@ def bias_softmax(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
 def softmax_backward(p: paddle.Tensor, dp: paddle.Tensor) -> paddle.Tensor:
     """Gradient of ``softmax`` (output ``p``, over the last axis) times ``dp``."""
-    dp = _dense(dp)
+    dp = contiguous(dp)
     ds = paddle.empty(p.shape, dtype=p.dtype)
     length = p.shape[-1]
     _lib().swint_softmax_backward(
