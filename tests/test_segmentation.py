@@ -209,3 +209,21 @@ def test_predict_refuses_a_segmentation_run_in_one_line(swin_unet_run: Path) -> 
     assert result.output.strip() == (
         f"error: {swin_unet_run}: a segmentation run; predict handles classification runs"
     )
+
+
+def test_segmentation_validation_metrics_match_numpy() -> None:
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((2, 3, 4, 4)).astype("float32")
+    labels = rng.integers(0, 3, (2, 4, 4))
+    labels[1, :2] = 255
+    task = Segmentation(3)
+    metrics = task.eval_metrics(task.eval_sums(paddle.to_tensor(logits), paddle.to_tensor(labels)))
+    valid = labels != 255
+    predicted = logits.argmax(1)
+    confusion = np.zeros((3, 3))
+    np.add.at(confusion, (labels[valid], predicted[valid]), 1)
+    assert metrics["val_acc1"] == pytest.approx((predicted == labels)[valid].mean())
+    assert metrics["val_miou"] == pytest.approx(mean_iou(confusion))
+    log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    picked = np.take_along_axis(log_probs, np.where(valid, labels, 0)[:, None], 1)[:, 0]
+    assert metrics["val_loss"] == pytest.approx(-picked[valid].mean(), rel=1e-5)
