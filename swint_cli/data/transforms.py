@@ -68,6 +68,7 @@ class SampleTransform:
         self.crop_padding = settings.crop_padding if augment and settings.random_crop else None
         self.flip = augment and settings.horizontal_flip
         stats = normalization if settings.normalize else IDENTITY
+        self.normalization = stats  # what is applied (identity when not normalising)
         mean = np.asarray(stats.mean, dtype=np.float32).reshape(3, 1, 1)
         std = np.asarray(stats.std, dtype=np.float32).reshape(3, 1, 1)
         # (x / 255 - mean) / std as one multiply and one subtract on 0..255 values.

@@ -71,17 +71,6 @@ class ModelInfo:
         return SampleTransform(self.image_size, Transforms(), self.normalization, augment=False)
 
 
-def normalization_of(transform: SampleTransform) -> Normalization:
-    """The mean and std a :class:`SampleTransform` applies (identity when it does not
-    normalise), recovered from its ``scale = 1 / (255 std)`` and ``shift = mean / std``."""
-    std = 1.0 / (255.0 * np.asarray(transform.scale, dtype=np.float64).reshape(3))
-    mean = np.asarray(transform.shift, dtype=np.float64).reshape(3) * std
-    return Normalization(
-        tuple(round(float(m), 6) for m in mean),  # type: ignore[arg-type]
-        tuple(round(float(s), 6) for s in std),  # type: ignore[arg-type]
-    )
-
-
 @dataclass
 class TrainedRun:
     """A run directory with a readable ``recipe.yaml``; see :func:`open_run`."""
@@ -121,7 +110,7 @@ class TrainedRun:
                 f"trained for {self.recipe.model.num_classes}"
             )
         transform = val.transform
-        return ModelInfo(data.image_size, normalization_of(transform), tuple(classes)), transform
+        return ModelInfo(data.image_size, transform.normalization, tuple(classes)), transform
 
     def load_model(self, checkpoint: Path) -> paddle.nn.Layer:
         """The recipe's model with ``checkpoint``'s weights, in eval mode."""
