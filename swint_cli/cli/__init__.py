@@ -50,7 +50,7 @@ def runtime_settings() -> dict[str, object]:
 
 @app.command("env")
 def env_command() -> None:
-    """Show the Paddle build, device, CPU threads and MKL setting in use."""
+    """Show the Paddle build, device, CPU threads, MKL setting and compiled CPU kernels."""
     from ..environment import describe
 
     table = Table(show_header=False)
