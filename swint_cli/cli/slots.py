@@ -22,7 +22,7 @@ def slots_command(
         list[str] | None, typer.Option("--set", help="Recipe override, as for train.")
     ] = None,
 ) -> None:
-    """List Conv2D/Conv2DTranspose slots: path, channels, kernel, stride, input, params, used."""
+    """List Conv2D and Conv2DTranspose slots: path, in/out, kernel, stride, input, replaced."""
     from ..models import build_backbone, find_conv_slots, replace_slots, slots_table
     from ..recipe import load_recipe
     from . import console
