@@ -29,7 +29,7 @@ _FACTORIES: dict[str, Callable[..., nn.Layer]] = {
     },
 }
 BACKBONES = tuple(_FACTORIES)
-HEAD = "fc"  # every backbone's head is this attribute, fed [N, features] pooled features
+HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled features
 
 
 def build_backbone(
