@@ -17,13 +17,13 @@ Implemented pieces:
 * :func:`shift_attention_mask` - additive (0 / -100) mask for shifted windows.
 * :func:`window_attention` - (shifted) window multi-head self-attention with relative
   position bias.
-* :func:`swin_block` - one Swin Transformer block (W-MSA or SW-MSA + MLP, pre-norm,
-  residuals, eval mode: no dropout / drop path).
+* :func:`swin_block` - one Swin Transformer block (W-MSA or SW-MSA + MLP, residuals, eval
+  mode: no dropout / drop path), with the LayerNorm before each branch (pre-norm, Swin V1)
+  or after it (residual post-norm, Swin V2 and the original SwinT article), and optional
+  LayerScale gains on the branches.
 * :func:`patch_merging` - 2x2 patch merging (downsampling) layer.
 * :func:`swint` - two consecutive Swin blocks (regular + shifted) on an NCHW tensor,
   optionally followed by patch merging or a linear channel projection.
-* :func:`random_block_params`, :func:`random_merge_params`, :func:`random_proj_params` -
-  random parameter dictionaries for self-checks / tests.
 
 Conventions: all linear weights are stored in (in_features, out_features) layout, i.e. a
 linear layer computes ``x @ weight + bias``. Token sequences are (B, H*W, C) with tokens in
@@ -262,12 +262,18 @@ def swin_block(
     window_size: int,
     shift_size: int,
     qk_scale: float | None = None,
+    post_norm: bool = False,
 ) -> np.ndarray:
     """One Swin Transformer block in eval mode. ``x``: (B, H*W, C) -> (B, H*W, C).
 
+    Pre-norm (default): ``x + attn(LN1(x))``, then ``x + mlp(LN2(x))``. ``post_norm``:
+    ``x + LN1(attn(x))``, then ``x + LN2(mlp(x))``. When ``p`` holds ``ls1.gamma`` and
+    ``ls2.gamma``, each branch's output is multiplied by them (per channel) before the sum.
+
     If ``min(H, W) <= window_size`` the window becomes ``min(H, W)`` and no shift is used.
-    The normalised map is zero-padded at the bottom/right to multiples of the window size
-    (padded tokens are not masked, as in the official detection backbone).
+    The map entering attention (normalised for pre-norm, ``x`` itself for post-norm) is
+    zero-padded at the bottom/right to multiples of the window size (padded tokens are not
+    masked, as in the official detection backbone).
     """
     x = np.asarray(x, np.float64)
     B, L, C = x.shape
@@ -278,8 +284,14 @@ def swin_block(
     else:
         M, s = window_size, shift_size
 
+    def branch_end(y: np.ndarray, norm: str, gamma: str) -> np.ndarray:
+        if post_norm:
+            y = layer_norm(y, p[f"{norm}.weight"], p[f"{norm}.bias"])
+        return y * p[gamma] if gamma in p else y
+
     shortcut = x
-    y = layer_norm(x, p["norm1.weight"], p["norm1.bias"]).reshape(B, H, W, C)
+    y = x if post_norm else layer_norm(x, p["norm1.weight"], p["norm1.bias"])
+    y = y.reshape(B, H, W, C)
     Hp = math.ceil(H / M) * M
     Wp = math.ceil(W / M) * M
     padded = np.zeros((B, Hp, Wp, C), dtype=np.float64)
@@ -300,8 +312,9 @@ def swin_block(
         y = np.roll(y, shift=(s, s), axis=(1, 2))
     y = y[:, :H, :W, :].reshape(B, H * W, C)
 
-    x = shortcut + y
-    return x + mlp(layer_norm(x, p["norm2.weight"], p["norm2.bias"]), p)
+    x = shortcut + branch_end(y, "norm1", "ls1.gamma")
+    y = x if post_norm else layer_norm(x, p["norm2.weight"], p["norm2.bias"])
+    return x + branch_end(mlp(y, p), "norm2", "ls2.gamma")
 
 
 def patch_merging(x: np.ndarray, H: int, W: int, p: Params) -> np.ndarray:
@@ -365,8 +378,10 @@ def swint(
     p_merge: Params | None = None,
     p_proj: Params | None = None,
     p_expand: Params | None = None,
+    post_norm: bool = False,
 ) -> np.ndarray:
-    """Two Swin blocks (shift 0, then shift ``window_size // 2``) on an NCHW tensor.
+    """Two Swin blocks (shift 0, then shift ``window_size // 2``; pre-norm, or residual
+    post-norm with ``post_norm``) on an NCHW tensor.
 
     Then: patch merging (``downsample=True``, params ``p_merge``) giving
     (N, C_out, ceil(H/2), ceil(W/2)); else patch expanding (``p_expand`` given) giving
@@ -376,8 +391,10 @@ def swint(
     x_nchw = np.asarray(x_nchw, np.float64)
     N, C, H, W = x_nchw.shape
     tokens = x_nchw.transpose(0, 2, 3, 1).reshape(N, H * W, C)
-    tokens = swin_block(tokens, H, W, p_block1, num_heads, window_size, 0, qk_scale)
-    tokens = swin_block(tokens, H, W, p_block2, num_heads, window_size, window_size // 2, qk_scale)
+    for params, shift in ((p_block1, 0), (p_block2, window_size // 2)):
+        tokens = swin_block(
+            tokens, H, W, params, num_heads, window_size, shift, qk_scale, post_norm
+        )
     if downsample:
         if p_merge is None:
             raise ValueError("downsample=True requires p_merge")
@@ -390,67 +407,3 @@ def swint(
         tokens = linear(tokens, p_proj["weight"], p_proj["bias"])
     c_out = tokens.shape[-1]
     return tokens.reshape(N, H, W, c_out).transpose(0, 3, 1, 2)
-
-
-# ---------------------------------------------------------------------------------------
-# Random parameter helpers
-# ---------------------------------------------------------------------------------------
-
-
-def _rng(rng: np.random.Generator | None) -> np.random.Generator:
-    return rng if rng is not None else np.random.default_rng(0)
-
-
-def random_block_params(
-    C: int,
-    num_heads: int,
-    M: int,
-    mlp_ratio: float = 4.0,
-    rng: np.random.Generator | None = None,
-) -> Params:
-    """Random float64 parameters for :func:`swin_block` (weights in (in, out) layout).
-
-    ``M`` is the window size used to size the relative position bias table
-    ((2M-1)^2, num_heads). Note: :func:`swin_block` shrinks the window to min(H, W) for small
-    maps, so size the table with the *effective* window.
-    """
-    g = _rng(rng)
-    hidden = int(C * mlp_ratio)
-
-    def nrm(*shape: int, std: float = 0.1) -> np.ndarray:
-        return g.standard_normal(shape) * std
-
-    return {
-        "norm1.weight": 1.0 + nrm(C),
-        "norm1.bias": nrm(C),
-        "qkv.weight": nrm(C, 3 * C),
-        "qkv.bias": nrm(3 * C),
-        "relative_position_bias_table": nrm((2 * M - 1) ** 2, num_heads),
-        "proj.weight": nrm(C, C),
-        "proj.bias": nrm(C),
-        "norm2.weight": 1.0 + nrm(C),
-        "norm2.bias": nrm(C),
-        "fc1.weight": nrm(C, hidden),
-        "fc1.bias": nrm(hidden),
-        "fc2.weight": nrm(hidden, C),
-        "fc2.bias": nrm(C),
-    }
-
-
-def random_merge_params(C: int, C_out: int, rng: np.random.Generator | None = None) -> Params:
-    """Random float64 parameters for :func:`patch_merging`."""
-    g = _rng(rng)
-    return {
-        "norm.weight": 1.0 + 0.1 * g.standard_normal(4 * C),
-        "norm.bias": 0.1 * g.standard_normal(4 * C),
-        "reduction.weight": 0.1 * g.standard_normal((4 * C, C_out)),
-    }
-
-
-def random_proj_params(C: int, C_out: int, rng: np.random.Generator | None = None) -> Params:
-    """Random float64 parameters for the optional projection in :func:`swint`."""
-    g = _rng(rng)
-    return {
-        "weight": 0.1 * g.standard_normal((C, C_out)),
-        "bias": 0.1 * g.standard_normal(C_out),
-    }

@@ -14,12 +14,12 @@ from swint_cli.models import (
     ModelError,
     SmallCNN,
     build_backbone,
-    build_head,
     build_model,
     find_conv_slots,
     load_weights,
 )
 from swint_cli.nn import SwinT
+from swint_cli.nn.heads import build_head
 from swint_cli.recipe.schema import BACKBONES as RECIPE_BACKBONES
 from swint_cli.recipe.schema import ModelSection, ReplaceRule
 
@@ -65,7 +65,7 @@ def test_unknown_backbone_lists_valid_names() -> None:
 
 def test_unknown_head_lists_valid_kinds() -> None:
     with pytest.raises(ModelError, match=r"unknown head 'mlp' \(valid: linear, article\)"):
-        build_head("mlp", 8, 2)
+        build_backbone("resnet18", 2, "mlp")
 
 
 def test_small_cnn_is_small_with_stage_slots_for_32x32() -> None:

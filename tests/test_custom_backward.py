@@ -128,3 +128,36 @@ def test_swint_gradients_equal_with_and_without_custom_backward(
     plain = run()
     for name, value in plain.items():
         np.testing.assert_allclose(custom[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("residual_norm", ["pre", "post"])
+def test_inputs_and_parameters_without_gradient_get_none(
+    monkeypatch: pytest.MonkeyPatch, residual_norm: str
+) -> None:
+    """An input that needs no gradient (a network's images) and a frozen parameter: the
+    custom backward passes return None for them (Paddle refuses anything else) and the
+    other gradients equal Paddle's autograd."""
+    from swint_cli import SwinT
+
+    layer = SwinT(8, 12, num_heads=2, window_size=3, residual_norm=residual_norm)
+    layer.blocks[0].norm1.weight.stop_gradient = True
+    layer.blocks[1].attn.qkv.weight.stop_gradient = True
+    x = paddle.to_tensor(_randn(2, 8, 7, 6))  # stop_gradient=True
+    probe = paddle.to_tensor(_randn(2, 12, 7, 6))
+
+    def run() -> dict[str, np.ndarray | None]:
+        layer.clear_gradients()
+        (layer(x) * probe).sum().backward()
+        return {n: None if p.grad is None else p.grad.numpy() for n, p in layer.named_parameters()}
+
+    custom = run()
+    assert x.grad is None
+    assert custom["blocks.0.norm1.weight"] is None and custom["blocks.1.attn.qkv.weight"] is None
+    monkeypatch.setattr(SF, "_use_custom_backward", lambda *tensors: False)
+    kernels.set_enabled(False)
+    plain = run()
+    for name, value in plain.items():
+        if value is None:
+            assert custom[name] is None, name
+        else:
+            np.testing.assert_allclose(custom[name], value, rtol=1e-4, atol=1e-5, err_msg=name)

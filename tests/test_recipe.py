@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,19 @@ def test_shipped_recipes_build_and_give_logits_at_reduced_resolution(path: Path)
     assert logits.shape == [2, recipe.model.num_classes, *per_pixel]
     if path.name == "swinresnet.yaml":
         assert report.swint_count == 16
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        (
+            "model.replace[0].residual_norm=post_norm",
+            "model.replace[0].residual_norm: expected one of 'pre', 'post' or 'post_zero'",
+        ),
+        ("model.replace[0].layer_scale=0", "model.replace[0].layer_scale: expected a positive"),
+        ("model.replace[0].hybrid=maybe", "model.replace[0].hybrid: expected true or false"),
+    ],
+)
+def test_impossible_layer_options_name_the_field(assignment: str, message: str) -> None:
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        load_recipe(Path(__file__).parent.parent / "recipes" / "quickstart.yaml", [assignment])

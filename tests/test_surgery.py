@@ -250,7 +250,7 @@ def test_model_flops_of_resnet18_at_224() -> None:
 def test_slots_table_marks_replaced_slots() -> None:
     slots = find_conv_slots(SmallCNN(10), 32)
     console = Console(record=True, width=120)
-    console.print(slots_table(slots, {"stage2.conv1"}))
+    console.print(slots_table(slots, {"stage2.conv1", "stage3.conv2"}, hybrid={"stage3.conv2"}))
     lines = console.export_text().splitlines()
     header = next(line for line in lines if "path" in line)
     assert [h.strip() for h in header.strip("┃│ ").split("┃")] == [
@@ -275,6 +275,8 @@ def test_slots_table_marks_replaced_slots() -> None:
         "yes",
     ]
     assert sum(" yes " in line for line in lines) == 1
+    hybrid = next(line for line in lines if "stage3.conv2" in line)
+    assert hybrid.strip("│ ").split("│")[-1].strip() == "hybrid"
 
 
 def test_slots_table_without_surgery_has_no_replaced_column() -> None:

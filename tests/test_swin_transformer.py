@@ -63,3 +63,16 @@ def test_swin_backbone_takes_a_patch_size_and_a_head() -> None:
 def test_patch_size_on_a_resnet_is_refused() -> None:
     with pytest.raises(ModelError, match=r"model\.patch_size applies to swin_t, swin_s, swin_b"):
         build_backbone("resnet18", 10, patch_size=2)
+
+
+def test_residual_norm_and_layer_scale_reach_every_block() -> None:
+    config = SwinConfig(8, (2, 2), (2, 4), 0.0)
+    model = SwinTransformer(5, config, patch_size=2, window_size=4, residual_norm="post_zero")
+    tokens = paddle.randn([1, 64, 8])  # (N, 8*8, C) entering stage 1
+    for layer in model.layers:
+        assert layer.residual_norm == "post_zero"
+    for block in model.layers[0].blocks:  # identity at Swin V2's init
+        assert paddle.equal_all(block(tokens, 8, 8), tokens).item()
+    scaled = SwinTransformer(5, config, patch_size=2, window_size=4, layer_scale=1e-5)
+    gains = [n for n, _ in scaled.named_parameters() if n.endswith("gamma")]
+    assert len(gains) == 2 * 2 * 2  # 2 SwinT layers x 2 blocks x 2 branches

@@ -40,14 +40,16 @@ def slots_command(
         backbone = build_backbone(name, num_classes, head, patch_size)
         slots = find_conv_slots(backbone, size)  # before any slot is replaced
         line = f"{len(slots)} Conv2D slots of {name} at {size}x{size}"
-        replaced = None
+        replaced, hybrid = None, set()
         if is_recipe:
             report = replace_slots(backbone, recipe.model.replace, size)
             replaced = {path for path, _, _ in report.replaced}
+            rules = recipe.model.replace
+            hybrid = {path for path, index, _ in report.replaced if rules[index].hybrid}
             line += (
                 f"; the recipe replaces {len(report.replaced)} (SwinT layers in the model: "
                 f"{report.swint_count}); params "
                 f"{report.params_before:,} -> {report.params_after:,}"
             )
-        console.print(slots_table(slots, replaced))
+        console.print(slots_table(slots, replaced, hybrid))
         console.print(line, highlight=False)

@@ -5,7 +5,6 @@ Builds on :mod:`swint_cli.nn` (which never imports from here) and the recipe sch
 
 from .backbones import BACKBONES, build_backbone, load_weights
 from .errors import ModelError
-from .heads import HEADS, build_head
 from .slots_table import slots_table
 from .small_cnn import SmallCNN
 from .surgery import (
@@ -20,13 +19,11 @@ from .surgery import (
 
 __all__ = [
     "BACKBONES",
-    "HEADS",
     "ConvSlot",
     "ModelError",
     "SmallCNN",
     "SurgeryReport",
     "build_backbone",
-    "build_head",
     "build_model",
     "find_conv_slots",
     "load_weights",

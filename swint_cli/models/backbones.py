@@ -9,9 +9,9 @@ import paddle
 from paddle import nn
 from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
+from ..nn.heads import build_head
 from .batched_conv import batch_small_convs
 from .errors import ModelError
-from .heads import build_head
 from .small_cnn import SmallCNN
 from .swin_transformer import SWIN_CONFIGS, SwinTransformer
 from .unet import UNet
@@ -57,7 +57,10 @@ def build_backbone(
             raise ModelError(f"model.head: unet predicts per pixel; expected linear, got {head!r}")
     else:
         in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
-        model.fc = build_head(head, in_features, num_classes)
+        try:
+            model.fc = build_head(head, in_features, num_classes)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
     batch_small_convs(model)
     return model
 

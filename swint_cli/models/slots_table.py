@@ -11,11 +11,14 @@ def _pair(value: tuple[int, int]) -> str:
     return f"{value[0]}x{value[1]}"
 
 
-def slots_table(slots: list[ConvSlot], replaced: set[str] | None = None) -> Table:
+def slots_table(
+    slots: list[ConvSlot], replaced: set[str] | None = None, hybrid: set[str] = frozenset()
+) -> Table:
     """One row per slot: path, in, out, kernel, stride, input (HxW), params, replaced.
 
-    ``replaced`` holds the paths the recipe's rules replace (``yes``, else ``-``); None leaves
-    the ``replaced`` column out.
+    ``replaced`` holds the paths the recipe's rules replace (``yes``, else ``-``; ``hybrid``
+    for those in ``hybrid``, which keep the convolution beside a SwinT); None leaves the
+    ``replaced`` column out.
     """
     table = Table()
     table.add_column("path", overflow="fold")
@@ -40,6 +43,7 @@ def slots_table(slots: list[ConvSlot], replaced: set[str] | None = None) -> Tabl
             f"{slot.params:,}",
         ]
         if replaced is not None:
-            row.append("yes" if slot.path in replaced else "-")
+            mark = "hybrid" if slot.path in hybrid else "yes"
+            row.append(mark if slot.path in replaced else "-")
         table.add_row(*row)
     return table

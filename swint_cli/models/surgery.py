@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 import paddle
 from paddle import nn
 
-from ..nn import SwinT
+from ..nn import HybridSwinT, SwinT
 from ..recipe.schema import ModelSection, ReplaceRule
 from .backbones import build_backbone, load_weights
 from .errors import ModelError
@@ -223,9 +223,17 @@ def _swint_for(slot: ConvSlot, rule: ReplaceRule, where: str) -> SwinT:
             downsample=slot.stride == (2, 2) and not slot.transposed,
             upsample=slot.stride == (2, 2) and slot.transposed,
             mlp_ratio=rule.mlp_ratio,
+            residual_norm=rule.residual_norm,
+            layer_scale=rule.layer_scale,
         )
     except ValueError as exc:
         raise ModelError(f"{where}: {exc}") from None
+
+
+def _replacement(conv: nn.Layer, swint: SwinT, rule: ReplaceRule) -> nn.Layer:
+    """What goes into the slot: the SwinT, or with ``hybrid`` the convolution kept with the
+    SwinT beside it (:class:`HybridSwinT`, starting equal to the convolution)."""
+    return HybridSwinT(conv, swint) if rule.hybrid else swint
 
 
 def _verify(model: nn.Layer, expected: list[tuple[str, SwinT, list[int]]], image_size: int) -> None:
@@ -253,8 +261,9 @@ def replace_slots(model: nn.Layer, rules: list[ReplaceRule], image_size: int) ->
     matched as :func:`match_rules` says (globs or exact paths; the LAST matching rule wins).
     Each SwinT takes the slot's channels and input size as ``input_resolution``,
     ``downsample=True`` for a stride-2 slot (``upsample=True`` for a stride-2 transposed
-    one), and the rule's settings; the kernel size plays no
-    part. A dummy forward pass then checks every SwinT gives its Conv2D's output shape.
+    one), and the rule's settings; the kernel size plays no part. A rule with ``hybrid``
+    keeps the convolution and adds the SwinT beside it (:class:`~swint_cli.nn.HybridSwinT`).
+    A dummy forward pass then checks every SwinT gives its Conv2D's output shape.
 
     Raises:
         ModelError: see :func:`match_rules`; a rule whose settings SwinT refuses
@@ -268,7 +277,11 @@ def replace_slots(model: nn.Layer, rules: list[ReplaceRule], image_size: int) ->
     claimed = match_rules(model, list(slots.values()), rules)
     where = {path: f"model.replace[{index}] ({path})" for path, index in claimed.items()}
     new = {path: _swint_for(slots[path], rules[i], where[path]) for path, i in claimed.items()}
-    originals = {path: _swap(model, path, swint) for path, swint in new.items()}
+    layers = dict(model.named_sublayers())
+    originals = {
+        path: _swap(model, path, _replacement(layers[path], new[path], rules[claimed[path]]))
+        for path in new
+    }
     expected = [
         (where[path], swint, [1, slots[path].out_channels, *slots[path].output_size])
         for path, swint in new.items()

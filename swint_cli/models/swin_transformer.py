@@ -54,7 +54,8 @@ class SwinTransformer(nn.Layer):
 
     Any input size works (maps that are not a multiple of the window are padded, windows
     shrink on maps smaller than them); ``patch_size`` 4 is the paper's, smaller patches suit
-    small images (e.g. 2 for 32x32 CIFAR).
+    small images (e.g. 2 for 32x32 CIFAR). ``residual_norm`` and ``layer_scale`` go to every
+    SwinT (see :class:`~swint_cli.nn.SwinT`): the default is the official Swin V1 block.
     """
 
     def __init__(
@@ -63,6 +64,8 @@ class SwinTransformer(nn.Layer):
         config: SwinConfig,
         patch_size: int = 4,
         window_size: int = 7,
+        residual_norm: str = "pre",
+        layer_scale: float | None = None,
     ) -> None:
         super().__init__()
         if len(config.depths) != len(config.num_heads) or any(d % 2 for d in config.depths):
@@ -82,6 +85,8 @@ class SwinTransformer(nn.Layer):
                         window_size=window_size,
                         droppath=rates[block + 1],  # the pair's second block's rate
                         downsample=merge,
+                        residual_norm=residual_norm,
+                        layer_scale=layer_scale,
                     )
                 )
                 block += 2

@@ -2,6 +2,8 @@
 
 from .drop_path import DropPath
 from .flops import swint_flops
+from .hybrid import HybridSwinT
+from .layer_scale import LayerScale
 from .patch_expanding import PatchExpanding
 from .patch_merging import PatchMerging
 from .swin_block import SwinBlock
@@ -10,6 +12,8 @@ from .window_attention import WindowAttention
 
 __all__ = [
     "DropPath",
+    "HybridSwinT",
+    "LayerScale",
     "PatchExpanding",
     "PatchMerging",
     "SwinBlock",

@@ -48,6 +48,17 @@ def _needs_grad(*tensors: paddle.Tensor | None) -> bool:
     return paddle.is_grad_enabled() and any(t is not None and not t.stop_gradient for t in tensors)
 
 
+def _grad_flags(*tensors: paddle.Tensor | None) -> tuple[bool, ...]:
+    """Which of the tensors given (None left out) need a gradient."""
+    return tuple(not t.stop_gradient for t in tensors if t is not None)
+
+
+def _only_needed(grads: Sequence[paddle.Tensor | None], needed: Sequence[bool]) -> tuple:
+    """A PyLayer backward's result: None for the inputs that need no gradient, as Paddle
+    requires (an input such as a network's images, or a frozen parameter)."""
+    return tuple(g if need else None for g, need in zip(grads, needed, strict=True))
+
+
 def _use_custom_backward(*tensors: paddle.Tensor | None) -> bool:
     present = [t for t in tensors if t is not None]
     return paddle.in_dynamic_mode() and present[0].place.is_cpu_place() and _needs_grad(*present)
@@ -73,29 +84,33 @@ def _add_bias_(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
 
 def _linear_grads(
-    x: paddle.Tensor, weight: paddle.Tensor, has_bias: bool, dy: paddle.Tensor
-) -> tuple[paddle.Tensor, ...]:
-    """Gradients of ``x @ weight (+ bias)`` for the output gradient ``dy``."""
+    x: paddle.Tensor, weight: paddle.Tensor, needed: Sequence[bool], dy: paddle.Tensor
+) -> tuple[paddle.Tensor | None, ...]:
+    """Gradients of ``x @ weight (+ bias)`` for the output gradient ``dy``; ``needed`` flags
+    x, weight (and bias, when there is one); only those are computed, the others are None."""
     dy2d = dy.reshape([-1, dy.shape[-1]])  # (R, out)
-    dx = paddle.matmul(dy, weight, transpose_y=True)
-    dweight = paddle.matmul(x.reshape([-1, x.shape[-1]]), dy2d, transpose_x=True)
-    if has_bias:
-        return dx, dweight, _column_sums(dy2d)
-    return dx, dweight
+    grads: list[paddle.Tensor | None] = [None] * len(needed)
+    if needed[0]:
+        grads[0] = paddle.matmul(dy, weight, transpose_y=True)
+    if needed[1]:
+        grads[1] = paddle.matmul(x.reshape([-1, x.shape[-1]]), dy2d, transpose_x=True)
+    if len(needed) == 3 and needed[2]:
+        grads[2] = _column_sums(dy2d)
+    return tuple(grads)
 
 
 class _Linear(PyLayer):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
+        ctx.needed = _grad_flags(x, weight, bias)
         y = paddle.matmul(x, weight)
         return _add_bias_(y, bias) if bias is not None else y
 
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
-        return _linear_grads(x, weight, ctx.has_bias, dy)
+        return _linear_grads(x, weight, ctx.needed, dy)
 
 
 @paddle.jit.not_to_static
@@ -114,13 +129,13 @@ class _LinearGelu(PyLayer):
         h = paddle.matmul(x, weight)
         y = kernels.bias_gelu(h, bias)  # h += bias
         ctx.save_for_backward(x, weight, h)
-        ctx.has_bias = bias is not None
+        ctx.needed = _grad_flags(x, weight, bias)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         x, weight, h = ctx.saved_tensor()
-        return _linear_grads(x, weight, ctx.has_bias, kernels.gelu_backward(h, dy))
+        return _linear_grads(x, weight, ctx.needed, kernels.gelu_backward(h, dy))
 
 
 @paddle.jit.not_to_static
@@ -141,13 +156,15 @@ class _LayerNorm(PyLayer):
     def forward(ctx, x, weight, bias, epsilon):
         ctx.save_for_backward(x, weight)
         ctx.epsilon = epsilon
+        ctx.needed = _grad_flags(x, weight, bias)
         return F.layer_norm(x, x.shape[-1:], weight, bias, epsilon)
 
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
         if kernels.usable(x, dy):
-            return kernels.layer_norm_backward(x, weight, dy, ctx.epsilon)
+            grads = kernels.layer_norm_backward(x, weight, dy, ctx.epsilon)
+            return _only_needed(grads, ctx.needed)
         shape = x.shape
         x = x.reshape([-1, shape[-1]])  # (R, C)
         dy = dy.reshape([-1, shape[-1]])
@@ -158,7 +175,7 @@ class _LayerNorm(PyLayer):
         dbias = _column_sums(dy)
         g = dy * weight
         dx = rstd * (g - _row_means(g) - normed * _row_means(g * normed))
-        return dx.reshape(shape), dweight, dbias
+        return _only_needed((dx.reshape(shape), dweight, dbias), ctx.needed)
 
 
 @paddle.jit.not_to_static
@@ -176,6 +193,7 @@ class _AddGroupBias(PyLayer):
     def forward(ctx, scores, bias):
         ctx.bias_shape = bias.shape
         ctx.bias_size = math.prod(bias.shape)
+        ctx.needed = _grad_flags(scores, bias)
         out = scores.reshape([-1, ctx.bias_size])  # (B, G*S)
         out.add_(bias.reshape([1, -1]))
         return out.reshape(scores.shape)
@@ -183,7 +201,7 @@ class _AddGroupBias(PyLayer):
     @staticmethod
     def backward(ctx, dout):
         dbias = _column_sums(dout.reshape([-1, ctx.bias_size]))
-        return dout, dbias.reshape(ctx.bias_shape)
+        return _only_needed((dout, dbias.reshape(ctx.bias_shape)), ctx.needed)
 
 
 def _add_broadcast_bias(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
@@ -200,6 +218,7 @@ class _BiasSoftmax(PyLayer):
         probs = kernels.bias_softmax(scores, bias)
         ctx.save_for_backward(probs)
         ctx.bias_shape = bias.shape
+        ctx.needed = _grad_flags(scores, bias)
         return probs
 
     @staticmethod
@@ -207,7 +226,7 @@ class _BiasSoftmax(PyLayer):
         (probs,) = ctx.saved_tensor()
         dscores = kernels.softmax_backward(probs, dprobs)
         dbias = _column_sums(dscores.reshape([-1, math.prod(ctx.bias_shape)]))
-        return dscores, dbias.reshape(ctx.bias_shape)
+        return _only_needed((dscores, dbias.reshape(ctx.bias_shape)), ctx.needed)
 
 
 @paddle.jit.not_to_static

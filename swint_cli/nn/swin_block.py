@@ -1,4 +1,16 @@
-"""One Swin Transformer block: (shifted) window attention and an MLP, each pre-norm residual."""
+"""One Swin Transformer block: (shifted) window attention and an MLP, each a residual branch.
+
+Where the LayerNorm of a branch sits (``residual_norm``):
+
+- ``"pre"``: ``x + DropPath(f(LN(x)))``, the official Swin V1 block (the default);
+- ``"post"``: ``x + DropPath(LN(f(x)))``, "residual post-norm", as the original SwinT
+  article's layer and Swin V2 compute it, with LayerNorm's usual init (weight 1, bias 0);
+- ``"post_zero"``: the same with the LayerNorms' weight and bias starting at 0 (Swin V2's
+  ``_init_respostnorm``), so that every block starts as the identity.
+
+``layer_scale`` (a float) adds LayerScale (CaiT) to both branches:
+``x + DropPath(gamma * branch)``, with per-channel ``gamma`` starting at that value.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +20,7 @@ from paddle.nn import functional as F
 
 from . import functional as SF
 from .drop_path import DropPath
+from .layer_scale import LayerScale
 from .layers import LayerNorm
 from .mlp import Mlp
 from .window_attention import WindowAttention
@@ -28,13 +41,18 @@ def window_reverse(windows: paddle.Tensor, window: int, hp: int, wp: int) -> pad
     return SF.permute(x, [0, 1, 3, 2, 4, 5]).reshape([-1, hp, wp, c])
 
 
+RESIDUAL_NORMS = ("pre", "post", "post_zero")
+
+
 class SwinBlock(nn.Layer):
-    """``x + DropPath(Attn(LN(x)))`` then ``x + DropPath(MLP(LN(x)))`` on ``(B, H*W, C)`` tokens.
+    """``x + DropPath(Attn(LN(x)))`` then ``x + DropPath(MLP(LN(x)))`` on ``(B, H*W, C)`` tokens
+    (with ``residual_norm="pre"``; see the module docstring for the other placements).
 
     ``shift_size`` 0 gives W-MSA, ``window_size // 2`` gives SW-MSA. Any ``H x W`` works: the
-    normalised map is zero-padded at the bottom/right to a multiple of the window and cropped
-    back (as the official detection backbone does); a map whose smaller side is not larger
-    than the window uses that side as window and no shift.
+    map that enters attention (normalised, for pre-norm) is zero-padded at the bottom/right to
+    a multiple of the window and cropped back (as the official detection backbone does); a
+    map whose smaller side is not larger than the window uses that side as window and no
+    shift.
     """
 
     def __init__(
@@ -49,9 +67,16 @@ class SwinBlock(nn.Layer):
         drop: float = 0.0,
         attn_drop: float = 0.0,
         drop_path: float = 0.0,
+        residual_norm: str = "pre",
+        layer_scale: float | None = None,
     ) -> None:
         super().__init__()
+        if residual_norm not in RESIDUAL_NORMS:
+            raise ValueError(
+                f"residual_norm must be one of {', '.join(RESIDUAL_NORMS)}, got {residual_norm!r}"
+            )
         self.dim = dim
+        self.pre_norm = residual_norm == "pre"
         self.window_size = window_size
         self.shift_size = shift_size
         self.norm1 = LayerNorm(dim)
@@ -61,6 +86,12 @@ class SwinBlock(nn.Layer):
         self.drop_path = DropPath(drop_path)
         self.norm2 = LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.ls1 = LayerScale(dim, layer_scale) if layer_scale is not None else None
+        self.ls2 = LayerScale(dim, layer_scale) if layer_scale is not None else None
+        if residual_norm == "post_zero":
+            for norm in (self.norm1, self.norm2):
+                nn.initializer.Constant(0.0)(norm.weight)
+                nn.initializer.Constant(0.0)(norm.bias)
         self._mask_cache: dict[tuple[int, int, int, int], paddle.Tensor] = {}
 
     def attention_mask(self, hp: int, wp: int, window: int, shift: int) -> paddle.Tensor:
@@ -78,7 +109,7 @@ class SwinBlock(nn.Layer):
         hp, wp = padded_size(height, window), padded_size(width, window)
         c = self.dim
 
-        y = self.norm1(x).reshape([-1, height, width, c])
+        y = (self.norm1(x) if self.pre_norm else x).reshape([-1, height, width, c])
         if (hp, wp) != (height, width):
             y = F.pad(y, [0, wp - width, 0, hp - height], data_format="NHWC")
         mask = None
@@ -92,10 +123,17 @@ class SwinBlock(nn.Layer):
             y = paddle.roll(y, shifts=(shift, shift), axis=(1, 2))
         if (hp, wp) != (height, width):
             y = SF.crop(y, height, width)  # (B, H, W, C)
-        x = x + self.drop_path(y.reshape([-1, height * width, c]))
+        y = y.reshape([-1, height * width, c])  # (B, H*W, C)
+        x = x + self.drop_path(self._finish(y, self.norm1, self.ls1))
 
-        y = self.mlp(self.norm2(x))
-        return x + self.drop_path(y)
+        y = self.mlp(self.norm2(x) if self.pre_norm else x)
+        return x + self.drop_path(self._finish(y, self.norm2, self.ls2))
+
+    def _finish(self, y: paddle.Tensor, norm: LayerNorm, scale: LayerScale | None) -> paddle.Tensor:
+        """A branch's output before DropPath: normalised here when post-norm, then scaled."""
+        if not self.pre_norm:
+            y = norm(y)
+        return y if scale is None else scale(y)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, window_size={self.window_size}, shift_size={self.shift_size}"

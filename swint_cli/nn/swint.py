@@ -76,6 +76,12 @@ class SwinT(nn.Layer):
         downsample: end with PatchMerging (halves H and W) instead of a projection.
         upsample: end with PatchExpanding (doubles H and W; Swin-Unet's decoder) instead.
         mlp_ratio: hidden width of the MLP relative to ``in_channels``.
+        residual_norm: where each block branch's LayerNorm sits: ``"pre"`` (official Swin V1,
+            ``x + f(LN(x))``), ``"post"`` (``x + LN(f(x))``: the original SwinT article's layer
+            and Swin V2) or ``"post_zero"`` (post, LayerNorms starting at weight and bias 0 as
+            in Swin V2, so both blocks start as the identity).
+        layer_scale: LayerScale (CaiT) on every branch, per-channel gains starting at this
+            value (timm uses 1e-5); None for none.
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class SwinT(nn.Layer):
         downsample: bool = False,
         mlp_ratio: float = 4.0,
         upsample: bool = False,
+        residual_norm: str = "pre",
+        layer_scale: float | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -112,6 +120,8 @@ class SwinT(nn.Layer):
             raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
         if qk_scale is not None and not qk_scale > 0:
             raise ValueError(f"qk_scale must be positive or None, got {qk_scale!r}")
+        if layer_scale is not None and not layer_scale > 0:
+            raise ValueError(f"layer_scale must be positive or None, got {layer_scale!r}")
         dropout = _rate("dropout", dropout)
         attention_dropout = _rate("attention_dropout", attention_dropout)
         droppath = _rate("droppath", droppath)
@@ -126,6 +136,8 @@ class SwinT(nn.Layer):
         self.mlp_ratio = float(mlp_ratio)
         self.downsample = bool(downsample)
         self.upsample = bool(upsample)
+        self.residual_norm = residual_norm
+        self.layer_scale = layer_scale
         self.blocks = nn.LayerList(
             [
                 SwinBlock(
@@ -139,6 +151,8 @@ class SwinT(nn.Layer):
                     drop=dropout,
                     attn_drop=attention_dropout,
                     drop_path=droppath,
+                    residual_norm=residual_norm,
+                    layer_scale=layer_scale,
                 )
                 for shift in (0, window_size // 2)
             ]
@@ -216,5 +230,6 @@ class SwinT(nn.Layer):
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
             f"input_resolution={res}, num_heads={self.num_heads}, "
             f"window_size={self.window_size}, downsample={self.downsample}, "
-            f"upsample={self.upsample}"
+            f"upsample={self.upsample}, residual_norm={self.residual_norm}, "
+            f"layer_scale={self.layer_scale}"
         )

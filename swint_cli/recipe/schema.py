@@ -1,7 +1,9 @@
 """The recipe schema: one YAML file describes model, data, training and output.
 
 Every section rejects unknown keys. Defaults are what a user gets when a key is left out;
-the resolved recipe (defaults filled in) is written to each run directory.
+the resolved recipe (defaults filled in) is written to each run directory. Names that the
+layer library defines (heads, residual norm placements) are imported from it, so a recipe
+accepts exactly what the model can build.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..nn.heads import HEADS
+from ..nn.swin_block import RESIDUAL_NORMS
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -46,6 +51,9 @@ class ReplaceRule(Section):
     dropout: Rate = 0.0
     attention_dropout: Rate = 0.0
     droppath: Rate = 0.0
+    residual_norm: Literal[RESIDUAL_NORMS] = "pre"  # type: ignore[valid-type]
+    layer_scale: PositiveFloat | None = None
+    hybrid: bool = False
 
     @field_validator("slots", mode="before")
     @classmethod
@@ -56,7 +64,7 @@ class ReplaceRule(Section):
 class ModelSection(Section):
     backbone: Literal[BACKBONES] = "resnet50"  # type: ignore[valid-type]
     num_classes: PositiveInt = 10
-    head: Literal["linear", "article"] = "linear"
+    head: Literal[HEADS] = "linear"  # type: ignore[valid-type]
     patch_size: PositiveInt | None = None  # swin_t/s/b: patch embedding side (default 4)
     weights: str | None = None
     replace: list[ReplaceRule] = Field(default_factory=list)
