@@ -6,6 +6,7 @@ import platform
 from datetime import datetime
 
 from . import __version__
+from .errors import UserError
 from .nn import kernels
 from .runtime import available_cores
 
@@ -66,3 +67,16 @@ def describe_session(device: str, runtime: dict[str, object]) -> dict[str, objec
         "device_name": paddle.device.cuda.get_device_name() if gpu else cpu_model(),
         "start_time": datetime.now().isoformat(timespec="seconds"),
     }
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` -> ``gpu`` when this Paddle has CUDA and a GPU, else ``cpu``; UserError when
+    ``gpu`` is asked of a Paddle that sees none."""
+    import paddle
+
+    has_gpu = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    if requested == "gpu" and not has_gpu:
+        raise UserError("training.device: gpu requested, but this Paddle build sees no GPU")
+    if requested == "auto":
+        return "gpu" if has_gpu else "cpu"
+    return requested

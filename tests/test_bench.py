@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 from swint_cli.bench.layer_bench import paddle_conv_flops
 from swint_cli.bench.plan import default_batch, parse_channels, resolve_model
 from swint_cli.bench.runner import BENCH_COLUMNS, measure_with_retry, run_worker, write_csv
-from swint_cli.bench.timing import summarize, time_steps
+from swint_cli.bench.timing import time_steps
 from swint_cli.bench.worker import run_spec
 from swint_cli.cli import app
 from swint_cli.nn import swint_flops
 from swint_cli.recipe import RecipeError
+from swint_cli.runs import TimeSummary, summarize_times
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 POSITIVE = (
@@ -175,7 +176,7 @@ def test_timing_loop_synchronises_and_summarises() -> None:
     times = time_steps(lambda: calls.append("step"), 3, 2, lambda: calls.append("sync"))
     assert len(times) == 3 and all(t >= 0 for t in times)
     assert calls == ["step", "step", "sync"] + ["step", "sync"] * 3
-    assert summarize([1.0, 2.0, 3.0, 4.0, 5.0]) == {"median": 3.0, "p10": 1.4, "p90": 4.6}
+    assert summarize_times([1.0, 2.0, 3.0, 4.0, 5.0]) == TimeSummary(median=3.0, p10=1.4, p90=4.6)
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
-from swint_cli.compare.report_dir import create_report_dir
-from swint_cli.compare.runs import read_run
-from swint_cli.compare.summary import COLUMNS, MISSING, config_diff, flatten
+from swint_cli.compare.summary import COLUMNS, MISSING, config_diff
 from swint_cli.recipe import load_recipe
+from swint_cli.runs import create_report_dir, read_run
+from swint_cli.runs.info import flatten
 from swint_cli.train import TrainOptions, train
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"

@@ -176,7 +176,7 @@ BOGUS = {
     ),
     "foreign object": (
         _complete(test_batch=pickle.dumps({b"data": complex(1, 2)})),
-        "unexpected object builtins.complex",
+        "refused to load builtins.complex",
     ),
     "no label names": (_complete(**{"batches.meta": pickle.dumps({})}), "label_names"),
 }

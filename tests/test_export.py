@@ -12,14 +12,14 @@ import numpy as np
 import paddle
 import pytest
 from PIL import Image
-from test_train import QUICKSTART, tiny
+from tiny_runs import QUICKSTART, tiny
 from typer.testing import CliRunner
 
 from swint_cli import SwinT
 from swint_cli.cli import app
 from swint_cli.data import SHAPE_CLASSES
 from swint_cli.data.shapes import MEAN, STD
-from swint_cli.export import export_run, load_exported, open_run, run_logits, top_k
+from swint_cli.export import export_run, load_exported, open_trained_run, run_logits, top_k
 from swint_cli.recipe import dump_recipe, load_recipe
 from swint_cli.train import TrainOptions, train
 
@@ -59,8 +59,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def dygraph_model(run_dir: Path) -> paddle.nn.Layer:
-    run = open_run(run_dir)
-    return run.load_model(run.checkpoint("best")[0])
+    return open_trained_run(run_dir).load_model("best")[0]
 
 
 def expected_input(path: Path) -> np.ndarray:
@@ -103,7 +102,8 @@ def test_export_gives_the_dygraph_logits(run_dir: Path, exported: Path) -> None:
         np.testing.assert_allclose(run_logits(layer, x), run_logits(model, x), atol=1e-5, rtol=1e-5)
     assert info.image_size == 32 and info.classes == SHAPE_CLASSES
     metadata = json.loads((exported / "model.json").read_text())
-    assert metadata["format"] == "paddle" and metadata["checkpoint"] == "checkpoints/best.pdparams"
+    assert metadata["format"] == "paddle"
+    assert metadata["checkpoint"] == "checkpoints/best.safetensors"
     assert metadata["normalization"] == {"mean": list(MEAN), "std": list(STD)}
     assert metadata["input"]["shape"] == [None, 3, 32, 32]
     assert metadata["paddle"] == paddle.__version__
@@ -139,12 +139,9 @@ def test_predict_exported_gives_the_same_classes(
         assert [name for name, _ in export_top[image]] == [n for n, _ in checkpoint_top[image]]
 
 
-def test_predict_errors_are_one_line_naming_the_file(
+def test_predict_errors_are_one_line_naming_the_run(
     run_dir: Path, exported: Path, images: list[Path], tmp_path: Path
 ) -> None:
-    unreadable = tmp_path / "broken.png"
-    unreadable.write_text("not a png")
-    missing = tmp_path / "missing.png"
     untrained = tmp_path / "untrained"  # a run directory without checkpoints or export
     (untrained / "checkpoints").mkdir(parents=True)
     shutil.copy(run_dir / "recipe.yaml", untrained)
@@ -154,15 +151,34 @@ def test_predict_errors_are_one_line_naming_the_file(
         ([str(tmp_path / "nowhere"), good], ["nowhere", "no such run directory"]),
         ([str(untrained), good], [str(untrained), "no checkpoint"]),
         ([str(untrained), good, "--exported"], [str(untrained / "export"), "no export"]),
-        ([str(run_dir), good, str(missing)], [str(missing), "no such image file"]),
-        ([str(run_dir), str(unreadable)], [str(unreadable), "cannot read image"]),
-        ([str(run_dir), str(tmp_path)], [str(tmp_path), "not an image file"]),
     ]
     for args, needles in cases:
         result = runner.invoke(app, ["predict", *args])
         assert result.exit_code == 2, (args, result.output)
         assert result.stdout == ""
         assert_one_line_error(result.output, *needles)
+
+
+def test_predict_classifies_every_readable_image_and_lists_the_others(
+    run_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    unreadable = tmp_path / "broken.png"
+    unreadable.write_text("not a png")
+    missing = tmp_path / "missing.png"
+    bad = [(missing, "no such image file"), (unreadable, "cannot read image")]
+    bad.append((tmp_path, "not an image file"))
+    args = [images[0], missing, unreadable, tmp_path, images[1]]
+    result = runner.invoke(app, ["predict", str(run_dir), *map(str, args)])
+    assert result.exit_code == 2, result.output
+    assert list(parse(result.stdout)) == [str(images[0]), str(images[1])]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(bad)
+    for line, (path, message) in zip(errors, bad, strict=True):
+        assert str(path) in line and message in line, line
+    assert "Traceback" not in result.output
+
+    good = runner.invoke(app, ["predict", str(run_dir), str(images[0])])
+    assert good.exit_code == 0 and "error" not in good.stderr
 
 
 def test_export_refuses_to_overwrite_without_force(
@@ -186,20 +202,22 @@ def test_export_refuses_to_overwrite_without_force(
     assert forced.exit_code == 0, forced.output
     assert not (out / "model.onnx").exists() and (out / "notes.txt").read_text() == "not ours"
     metadata = json.loads((out / "model.json").read_text())
-    assert metadata["checkpoint"] == "checkpoints/last.pdparams"
+    assert metadata["checkpoint"] == "checkpoints/last.safetensors"
 
 
 def test_best_checkpoint_falls_back_to_last(run_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     (copy / "checkpoints").mkdir(parents=True)
     shutil.copy(run_dir / "recipe.yaml", copy)
-    shutil.copy(run_dir / "checkpoints" / "last.pdparams", copy / "checkpoints")
-    file, note = open_run(copy).checkpoint("best")
-    assert file.name == "last.pdparams" and "best.pdparams is missing" in note
+    shutil.copy(run_dir / "run.json", copy)
+    shutil.copy(run_dir / "checkpoints" / "last.safetensors", copy / "checkpoints")
+    _, file, note = open_trained_run(copy).load_model("best")
+    assert file.name == "last.safetensors" and "checkpoints/best is missing" in note
     result = export_run(copy)
-    assert result.note == note and result.metadata["checkpoint"] == "checkpoints/last.pdparams"
+    assert result.notes == [note]
+    assert result.metadata["checkpoint"] == "checkpoints/last.safetensors"
     cli = runner.invoke(app, ["export", str(copy), "--out", str(tmp_path / "again")])
-    assert cli.exit_code == 0 and "note: checkpoints/best.pdparams is missing" in cli.stderr
+    assert cli.exit_code == 0 and "note: checkpoints/best is missing" in cli.stderr
 
 
 def test_a_checkpoint_that_no_longer_fits_the_recipe_is_a_one_line_error(
@@ -212,7 +230,7 @@ def test_a_checkpoint_that_no_longer_fits_the_recipe_is_a_one_line_error(
     (copy / "recipe.yaml").write_text(dump_recipe(recipe))
     result = runner.invoke(app, ["predict", str(copy), str(images[0])])
     assert result.exit_code == 2
-    assert_one_line_error(result.output, "best.pdparams", "does not fit the recipe's model")
+    assert_one_line_error(result.output, "best.safetensors", "does not fit the recipe's model")
 
 
 def test_top_k_orders_by_probability_and_clips_k() -> None:

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from swint_cli.recipe.schema import Schedule
-from swint_cli.train.run_dir import RunDirectory, RunError
+from swint_cli.runs import RunDirectory, RunError
+from swint_cli.runs.tables import CsvTable
 from swint_cli.train.schedule import learning_rate
-from swint_cli.train.tables import CsvTable
 
 
 def test_table_rows_are_readable_while_open(tmp_path: Path) -> None:

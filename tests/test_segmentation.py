@@ -22,7 +22,7 @@ from swint_cli.data.shapes import (
     generate_shapes,
 )
 from swint_cli.data.transforms import IDENTITY, SampleTransform
-from swint_cli.export import load_exported, open_run, run_logits
+from swint_cli.export import load_exported, open_trained_run, run_logits
 from swint_cli.models import build_backbone, replace_slots
 from swint_cli.models.errors import ModelError
 from swint_cli.nn import SwinT
@@ -177,7 +177,7 @@ def test_swin_unet_run_records_pixel_metrics_and_miou(swin_unet_run: Path) -> No
     summary = json.loads((swin_unet_run / "summary.json").read_text())
     assert summary["task"] == "segmentation" and summary["swint_slots"] == 6
     assert summary["best_val_miou"] == pytest.approx(epochs["val_miou"].max(), rel=1e-4)
-    assert (swin_unet_run / "checkpoints" / "best.pdparams").is_file()
+    assert (swin_unet_run / "checkpoints" / "best.safetensors").is_file()
 
 
 def test_compare_shows_miou(swin_unet_run: Path, tmp_path: Path) -> None:
@@ -194,8 +194,7 @@ def test_export_of_a_segmentation_run_gives_per_pixel_logits(
     assert result.exit_code == 0, result.output
     layer, info = load_exported(out)
     assert info.classes == SEGMENTATION_CLASSES
-    run = open_run(swin_unet_run)
-    model = run.load_model(run.checkpoint("best")[0])
+    model = open_trained_run(swin_unet_run).load_model("best")[0]
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     got = run_logits(layer, x)
     assert got.shape == (2, 11, 32, 32)

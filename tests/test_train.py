@@ -12,50 +12,24 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_runs import CIFAR_MINI, QUICKSTART, ROOT, run_dir_of, set_args, tiny
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
 from swint_cli.recipe import load_recipe
+from swint_cli.runs import BATCH_COLUMNS, EPOCH_COLUMNS
 from swint_cli.train import StopRequest, TrainOptions, train
-from swint_cli.train.run_dir import BATCH_COLUMNS, EPOCH_COLUMNS
 
-ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
-CIFAR_MINI = ROOT.parent / "shared" / "data" / "cifar-10-mini-python.tar.gz"
 TIMING = ["epoch_seconds", "images_per_second"]
 SWINT_SCRIPT = Path(sys.executable).with_name("swint")  # the installed console script
 
 runner = CliRunner()
 
 
-def tiny(runs_dir: Path, *extra: str) -> list[str]:
-    """Overrides that shrink the quickstart to a few seconds."""
-    return [
-        f"output.runs_dir={runs_dir}",
-        "data.train_size=96",
-        "data.val_size=32",
-        "data.num_workers=0",
-        "training.batch_size=16",
-        "training.epochs=3",
-        "training.warmup_batches=2",
-        "model.replace[0].droppath=0.2",  # exercises the per-step random state
-        *extra,
-    ]
-
-
-def set_args(overrides: list[str]) -> list[str]:
-    return [arg for override in overrides for arg in ("--set", override)]
-
-
-def run_dir_of(runs_dir: Path) -> Path:
-    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    return run
-
-
 def check_run_directory(run: Path, status: str = "finished") -> None:
     for name in ("recipe.yaml", "env.json", "summary.json", "epochs.csv", "batches.csv"):
         assert (run / name).is_file(), name
-    for name in ("last.pdparams", "last.pdopt", "best.pdparams"):
+    for name in ("last.safetensors", "last.optimizer.safetensors", "last.json", "best.safetensors"):
         assert (run / "checkpoints" / name).is_file(), name
     epochs = pd.read_csv(run / "epochs.csv")
     batches = pd.read_csv(run / "batches.csv")
@@ -207,7 +181,7 @@ def test_sigint_checkpoints_and_exits_130(tmp_path: Path) -> None:
     run = batches.parent
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted"
-    assert (run / "checkpoints" / "last.pdparams").is_file()
+    assert (run / "checkpoints" / "last.safetensors").is_file()
     state = json.loads((run / "checkpoints" / "last.json").read_text())
     assert len(pd.read_csv(batches)) == (state["epoch"] - 1) * 6 + state["step"]
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import paddle
 
+from ..runs import summarize_times
 from .probes import PeakMemory, matmul_rate, synchronizer
-from .timing import summarize, time_steps
+from .timing import time_steps
 
 
 @dataclass
@@ -32,10 +33,12 @@ class Subject:
 
 
 def _timing(prefix: str, times: list[float], batch: int) -> dict[str, float]:
-    stats = summarize(times)
+    stats = summarize_times(times)
+    if stats is None:
+        raise ValueError("no times to summarize")
     return {
-        **{f"{prefix}_ms_{key}": round(value, 4) for key, value in stats.items()},
-        f"{prefix}_images_per_s": round(batch / (stats["median"] / 1000), 3),
+        **{f"{prefix}_ms_{key}": round(value, 4) for key, value in asdict(stats).items()},
+        f"{prefix}_images_per_s": round(batch / (stats.median / 1000), 3),
     }
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import paddle
 
-from .timing import summarize, time_steps
+from ..runs import summarize_times
+from .timing import time_steps
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
@@ -88,5 +89,6 @@ def matmul_rate(macs: float, device: str, amp: bool, repeat: int, warmup: int) -
             paddle.matmul(a, b)
 
     with paddle.no_grad():
-        median = summarize(time_steps(step, repeat, warmup, synchronizer(device)))["median"]
+        times = time_steps(step, repeat, warmup, synchronizer(device))
+    median = summarize_times(times).median  # type: ignore[union-attr]  # repeat >= 1
     return n**3 / (median / 1000) / 1e9, n

@@ -1,11 +1,10 @@
-"""A timing loop and its summary, shared by the benchmarks (no Paddle import)."""
+"""The benchmarks' timing loop (no Paddle import); :func:`swint_cli.runs.summarize_times`
+summarises its times."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-
-import numpy as np
+from collections.abc import Callable
 
 
 def time_steps(
@@ -33,11 +32,3 @@ def time_steps(
             sync()
         times.append((time.perf_counter() - start) * 1000)
     return times
-
-
-def summarize(times_ms: Sequence[float]) -> dict[str, float]:
-    """Median, 10th and 90th percentile (linear interpolation, as ``numpy.percentile``)."""
-    if not times_ms:
-        raise ValueError("no times to summarize")
-    p10, median, p90 = np.percentile(np.asarray(times_ms, dtype=float), [10, 50, 90])
-    return {"median": float(median), "p10": float(p10), "p90": float(p90)}

@@ -99,8 +99,8 @@ def bench_command(
         resolve_model,
     )
     from ..bench.report import layer_table, model_table
-    from ..compare.report_dir import create_report_dir
-    from ..train.trainer import resolve_device
+    from ..environment import resolve_device
+    from ..runs import create_report_dir
     from . import console, runtime_settings
 
     if device not in ("auto", "cpu", "gpu"):

@@ -33,10 +33,8 @@ def compare_command(
     """
     from ..compare.plots import write_plots
     from ..compare.report import diff_table, summary_table, write_report
-    from ..compare.report_dir import create_report_dir
-    from ..compare.runs import read_runs
     from ..compare.summary import config_diff, extra_metrics, summarize_run
-    from ..train.run_dir import RunError
+    from ..runs import RunError, create_report_dir, read_runs
     from . import console
 
     with user_errors():

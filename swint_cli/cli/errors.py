@@ -13,21 +13,14 @@ EXIT_USAGE = 2
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is meant for the user (bad recipe, data, model, run dir)."""
-    from ..data import DataError
-    from ..models import ModelError
-    from ..recipe import RecipeError
-    from ..train.run_dir import RunError
-
-    return (RecipeError, DataError, ModelError, RunError)
-
-
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn user-facing exceptions into ``error: <message>`` and exit code 2."""
+    """Turn :class:`~swint_cli.errors.UserError` (bad recipe, data, model, run directory,
+    file) into ``error: <message>`` on stderr and exit code 2."""
+    from ..errors import UserError
+
     try:
         yield
-    except user_error_types() as exc:
+    except UserError as exc:
         stderr.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None

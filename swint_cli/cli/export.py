@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import stderr, user_errors
+from .errors import EXIT_USAGE, stderr, user_errors
 
 
 class CheckpointChoice(str, Enum):
@@ -30,8 +30,8 @@ CheckpointOption = Annotated[
 ]
 
 
-def _note(note: str | None) -> None:
-    if note:
+def _notes(notes: list[str]) -> None:
+    for note in notes:
         stderr.print(f"note: {note}", markup=False)
 
 
@@ -51,7 +51,7 @@ def export_command(
 
     with user_errors():
         result = export_run(run_dir, format.value, checkpoint.value, out, force)
-    _note(result.note)
+    _notes(result.notes)
     typer.echo(f"exported {result.checkpoint} as {format.value}: {result.directory}")
     typer.echo(f"  files: {', '.join(result.files)}")
 
@@ -65,16 +65,23 @@ def predict_command(
         bool, typer.Option("--exported", help="Use the model in RUN_DIR/export (swint export).")
     ] = False,
 ) -> None:
-    """Classify image files with a trained run; print each image's top classes."""
+    """Classify image files with a trained run; print each image's top classes.
+
+    Every readable image is classified; the unreadable ones are listed after, one error line
+    each, and make the exit code 2."""
     from ..export import classify, load_classifier
 
     with user_errors():
         classifier = load_classifier(run_dir, checkpoint.value, exported)  # type: ignore[arg-type]
-        predictions = classify(classifier, images, top)
-    _note(classifier.note)
+    predictions, failures = classify(classifier, images, top)
+    _notes(classifier.notes)
     stderr.print(f"model: {classifier.source}", markup=False)
     width = max(len(name) for name in classifier.info.classes)
     for prediction in predictions:
         typer.echo(str(prediction.image))
         for rank, (name, probability) in enumerate(prediction.top, start=1):
             typer.echo(f"  {rank}. {name:<{width}}  {probability:7.2%}")
+    for failure in failures:
+        stderr.print(f"error: {failure}", markup=False)
+    if failures:
+        raise typer.Exit(EXIT_USAGE)

@@ -48,7 +48,14 @@ def train_command(
         loaded = load_recipe(recipe, overrides) if resume is None else None
         if resume is not None and (recipe is not None or overrides):
             stderr.print("note: --resume uses the run's own recipe.yaml; RECIPE/--set ignored")
-        options = TrainOptions(resume, quiet, device, epochs, limit_batches, runtime_settings())
+        options = TrainOptions(
+            resume=resume,
+            quiet=quiet,
+            device=device,
+            epochs=epochs,
+            limit_batches=limit_batches,
+            runtime=runtime_settings(),
+        )
         stop = StopRequest()
         stop.install()
         try:
@@ -59,4 +66,20 @@ def train_command(
         stderr.print(result.message)
     if result.run_dir is not None:
         typer.echo(f"{result.status}: {result.run_dir}")
+        for line in next_commands(result.run_dir, result.status, result.task):
+            typer.echo(line)
     raise typer.Exit(result.exit_code)
+
+
+def next_commands(run: Path, status: str, task: str) -> list[str]:
+    """What a user runs next on ``run``: resume it when it was interrupted; compare it,
+    export it and (for classification) predict with it once it has checkpoints."""
+    if status == "interrupted":
+        return [f"next: swint train --resume {run}"]
+    if status != "finished":
+        return []
+    lines = [f"next: swint compare {run} {run.parent}/OTHER-RUN   (runs side by side)"]
+    if task == "classification":
+        lines.append(f"      swint predict {run} IMAGE.png          (top-5 classes of images)")
+    lines.append(f"      swint export {run}                     (inference model in export/)")
+    return lines

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .runs import Run
+from ..runs import Run, summarize_times
 
 WIDTH, HEIGHT, DPI = 10.0, 4.0, 120
 CURVES, STEP_TIME = "curves.png", "step_time.png"
@@ -79,7 +78,7 @@ def plot_step_times(runs: Sequence[Run], path: Path) -> None:
         positions = range(1, len(timed) + 1)
         labels = [_label(run) for _, run, _ in timed]
         axes.set_xticks(positions, labels, rotation=10 if len(timed) > 3 else 0)
-        medians = [float(np.median(times)) for _, _, times in timed]
+        medians = [summarize_times(times).median for _, _, times in timed]  # type: ignore[union-attr]
         if max(medians) > 20 * min(medians):
             axes.set_yscale("log")
         upper_caps = boxes["caps"][1::2]  # the caps come as (lower, upper) per box

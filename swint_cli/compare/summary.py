@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
-from .runs import Run
+from ..runs import Run, summarize_times
+from ..runs.info import flatten
 
 HIDDEN_KEYS = ("output.name", "output.runs_dir")  # differ between any two runs
 HIDDEN_ENV_KEYS = ("start_time",)
@@ -111,10 +110,9 @@ def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
     for key in ("best_val_acc1", "final_val_acc1"):
         row[key] = _first(row[key], summary.get(key))
     row["final_train_loss"] = _best_final(run, "train_loss")[1]
-    steps = run.step_times()
-    median, p90 = np.percentile(steps, [50, 90]) if steps.size else (None, None)
-    row["median_step_ms"] = _first(median, summary.get("median_step_ms"))
-    row["p90_step_ms"] = _first(p90, summary.get("p90_step_ms"))
+    times = summarize_times(run.step_times())
+    row["median_step_ms"] = _first(times and times.median, summary.get("median_step_ms"))
+    row["p90_step_ms"] = _first(times and times.p90, summary.get("p90_step_ms"))
     epochs = run.epochs
     row["images_per_s"] = _first(
         _images_per_second(run),
@@ -129,21 +127,6 @@ def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
     row["problems"] = "; ".join(run.problems)
     row["missing_files"] = " ".join(run.missing)
     return row
-
-
-def flatten(data: object, prefix: str = "") -> dict[str, object]:
-    """Nested mappings and lists as dotted keys: ``{"a": {"b": [1]}}`` -> ``{"a.b[0]": 1}``.
-    Empty mappings and lists stay values."""
-    if isinstance(data, dict) and data:
-        items = [(f"{prefix}.{key}" if prefix else str(key), value) for key, value in data.items()]
-    elif isinstance(data, list) and data:
-        items = [(f"{prefix}[{index}]", value) for index, value in enumerate(data)]
-    else:
-        return {prefix: data}
-    flat: dict[str, object] = {}
-    for key, value in items:
-        flat.update(flatten(value, key))
-    return flat
 
 
 def _sections(run: Run) -> dict[str, dict[str, object] | None]:

@@ -4,22 +4,22 @@ Layout: ``cifar-10-batches-py/data_batch_1`` .. ``data_batch_5`` (train), ``test
 (validation) and ``batches.meta`` (``b'label_names'``); each batch a pickled dict with
 ``b'data'`` (uint8 [N, 3072]: the R, G and B planes of a 32x32 image) and ``b'labels'``.
 Any number of images per batch is accepted, so subsets in the same layout read the same way.
-The pickles are loaded with an unpickler that only builds NumPy arrays, never arbitrary objects.
+The pickles are loaded with :func:`~swint_cli.files.safe_load`, which builds plain data and
+NumPy arrays, never arbitrary objects.
 Nothing is downloaded. Decoded arrays are cached per file within the process (read-only).
 """
 
 from __future__ import annotations
 
-import codecs
 import functools
 import io
-import pickle
 import tarfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..files import safe_load
 from .errors import DataError
 
 EXPECTED = "the CIFAR-10 python tarball, cifar-10-python.tar.gz"
@@ -30,23 +30,6 @@ META = "batches.meta"
 BATCH_FORMAT = "a pickled dict with b'data' uint8 N x 3072 and b'labels'"
 
 Split = tuple[np.ndarray, np.ndarray]  # images uint8 [N, 32, 32, 3], labels int64 [N]
-
-_SAFE_GLOBALS = {
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
-    ("numpy._core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
-    ("_codecs", "encode"): codecs.encode,
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and NumPy arrays; refuses every other global."""
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in _SAFE_GLOBALS:
-            raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
-        return _SAFE_GLOBALS[(module, name)]
 
 
 def _members(path: Path) -> dict[str, bytes]:
@@ -68,7 +51,7 @@ def _members(path: Path) -> dict[str, bytes]:
 
 def _unpickle(path: Path, name: str, raw: bytes) -> object:
     try:
-        return _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        return safe_load(io.BytesIO(raw), encoding="bytes")
     except Exception as exc:  # any failure means a malformed member
         message = f"{FOLDER}/{name} cannot be unpickled ({exc})"
         raise DataError(f"{path}: {message}; expected {EXPECTED}") from None

@@ -8,9 +8,14 @@ therefore identical for any ``num_workers``. No global random state is used.
 
 from __future__ import annotations
 
+import atexit
 import math
 import shutil
+import signal
+import threading
+import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import paddle
@@ -39,6 +44,7 @@ from .transforms import (
 Images = np.ndarray | ImageFiles  # uint8 [N, H, W, 3], or files read on demand
 Targets = np.ndarray | MaskFiles  # int64 [N] labels, uint8 [N, H, W] masks, or mask files
 SHARED_MEMORY_MIN = 1 << 30  # bytes free in /dev/shm below which workers use pipes instead
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class ImageDataset(paddle.io.Dataset):
@@ -181,6 +187,68 @@ class ShardedBatchSampler(paddle.io.Sampler):
         return math.floor(count) if self.drop_last else math.ceil(count)
 
 
+def _leave_stop_signals_to_the_parent(worker_id: int) -> None:
+    """Worker start-up: ignore Ctrl-C and SIGTERM, which reach the whole process group, so
+    that the training process can finish its batch, checkpoint and shut the workers down."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+_live_iterators: weakref.WeakSet = weakref.WeakSet()  # with worker processes, not shut down
+
+
+def _shut_down(iterator: object) -> None:
+    """Stop an iterator's worker processes (poison pill and join): Paddle's iterators do that
+    only when exhausted or collected, and the thread they run keeps them from collection."""
+    shut_down = getattr(iterator, "_try_shutdown_all", None)
+    if shut_down is not None:
+        shut_down()
+    _live_iterators.discard(iterator)
+
+
+@atexit.register
+def _shut_down_leftovers() -> None:
+    """At exit, before multiprocessing's own clean-up (which would signal the workers, who
+    ignore stop signals, and wait for them forever), shut down any iterator left running."""
+    for iterator in list(_live_iterators):
+        _shut_down(iterator)
+
+
+class StopSafeLoader(paddle.io.DataLoader):
+    """A DataLoader whose worker processes survive a stop signal sent to the process group.
+
+    Without this, Ctrl-C in a terminal or ``kill -TERM -<group>`` kills the workers and
+    Paddle then raises in the middle of a training step. The stop signals are blocked while
+    the workers are forked (a signal arriving meanwhile waits, it is not lost), and each
+    worker ignores them from its start; workers are shut down by :func:`batches_of` (or at
+    exit), not by signals.
+    """
+
+    def __iter__(self):  # type: ignore[override]
+        forking = self.num_workers > 0 and hasattr(signal, "pthread_sigmask")
+        if not forking or threading.current_thread() is not threading.main_thread():
+            return super().__iter__()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            iterator = super().__iter__()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _live_iterators.add(iterator)
+        return iterator
+
+
+@contextmanager
+def batches_of(loader: paddle.io.DataLoader) -> Iterator[Iterator]:
+    """``with batches_of(loader) as batches:`` an iterator over the loader's batches whose
+    worker processes are shut down on leaving the block, however many batches were taken."""
+    iterator = iter(loader)
+    try:
+        yield iterator
+    finally:
+        _shut_down(iterator)
+
+
 def build_loader(
     dataset: paddle.io.Dataset,
     batch_size: int,
@@ -197,16 +265,18 @@ def build_loader(
     Batches are (images float32 [B, 3, S, S], labels int64 [B] or masks int64 [B, S, S]);
     ``num_workers`` > 0 loads them in that many processes, in the same order as without
     workers. Workers hand batches over through shared memory only when /dev/shm has room
-    (Docker's default 64 MB has not).
+    (Docker's default 64 MB has not), and leave stop signals to this process
+    (:class:`StopSafeLoader`).
     """
     sampler = ShardedBatchSampler(
         len(dataset), batch_size, shuffle, seed, epoch, rank, world_size, drop_last
     )
-    return paddle.io.DataLoader(
+    return StopSafeLoader(
         dataset,
         batch_sampler=sampler,
         num_workers=num_workers,
         use_shared_memory=_shared_memory_free() >= SHARED_MEMORY_MIN,
+        worker_init_fn=_leave_stop_signals_to_the_parent if num_workers else None,
     )
 
 

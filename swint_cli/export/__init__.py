@@ -8,18 +8,15 @@ files from a run's checkpoint or its export.
 from .inference_model import (
     CHECKPOINTS,
     FORMATS,
-    ExportError,
     ExportResult,
-    ModelInfo,
-    TrainedRun,
     export_run,
     load_exported,
-    open_run,
     read_metadata,
     run_logits,
     save_inference_model,
 )
 from .predict import Classifier, Prediction, classify, load_classifier, read_image, top_k
+from .trained_model import ExportError, ModelInfo, TrainedRun, open_trained_run
 
 __all__ = [
     "CHECKPOINTS",
@@ -34,7 +31,7 @@ __all__ = [
     "export_run",
     "load_classifier",
     "load_exported",
-    "open_run",
+    "open_trained_run",
     "read_image",
     "read_metadata",
     "run_logits",

@@ -15,8 +15,6 @@ validation data were: bilinear resize to S x S, ``x / 255``, then ``(x - mean) /
 from __future__ import annotations
 
 import inspect
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,128 +25,30 @@ import numpy as np
 import paddle
 
 from .. import __version__
-from ..data import Normalization, SampleTransform, build_datasets
-from ..models import build_model
-from ..recipe import Recipe, load_recipe
-from ..recipe.schema import Transforms
-from ..train.run_dir import RunError, write_atomic
+from ..data import Normalization
+from ..files import RefusedPickle, read_json, safe_load, write_json
+from ..runs.info import PREPROCESSING
+from ..runs.layout import EXPORT
+from .trained_model import ExportError, ModelInfo, TrainedRun, open_trained_run
 
 Checkpoint = Literal["best", "last"]
 ExportFormat = Literal["paddle", "onnx"]
 CHECKPOINTS: tuple[Checkpoint, ...] = ("best", "last")
 FORMATS: tuple[ExportFormat, ...] = ("paddle", "onnx")
-EXPORT_DIR = "export"
+EXPORT_DIR = EXPORT
 PREFIX = "inference"  # paddle.jit.save path prefix inside the export directory
 METADATA = "model.json"
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17  # the first opset with LayerNormalization
 INPUT_NAME = "image"
 ONNX_HINT = 'pip install "swint[onnx]"'
-
-Logits = Callable[[np.ndarray], np.ndarray]  # float32 [N, 3, S, S] -> float32 [N, classes]
-
-
-class ExportError(RunError):
-    """A run, checkpoint or export that cannot be used; the message is one line for the user."""
+PARAMS_INFO = ".pdiparams.info"  # a pickle that paddle.jit.load reads (Paddle 2.x exports)
 
 
 def _one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (Paddle's span many lines)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What turns image files into model input and logits into names."""
-
-    image_size: int
-    normalization: Normalization  # applied to pixels in [0, 1]; identity when not normalised
-    classes: tuple[str, ...]
-
-    def transform(self) -> SampleTransform:
-        """The validation transform: uint8 [H, W, 3] -> float32 [3, S, S]."""
-        return SampleTransform(self.image_size, Transforms(), self.normalization, augment=False)
-
-
-@dataclass
-class TrainedRun:
-    """A run directory with a readable ``recipe.yaml``; see :func:`open_run`."""
-
-    path: Path
-    recipe: Recipe
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    def checkpoint(self, which: Checkpoint = "best") -> tuple[Path, str | None]:
-        """``(checkpoint file, note)``. ``best`` falls back to ``last`` when the run has no
-        ``best.pdparams`` yet, and the note says so; no usable file raises ExportError."""
-        if which not in CHECKPOINTS:
-            raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {which!r}")
-        wanted = self.checkpoints / f"{which}.pdparams"
-        if wanted.is_file():
-            return wanted, None
-        last = self.checkpoints / "last.pdparams"
-        if which == "best" and last.is_file():
-            return last, "checkpoints/best.pdparams is missing; using checkpoints/last.pdparams"
-        missing = "best.pdparams nor last.pdparams" if which == "best" else "last.pdparams"
-        raise ExportError(
-            f"{self.path}: no checkpoint (checkpoints/ has no {missing}); "
-            "has the run finished an epoch?"
-        )
-
-    def model_info(self) -> tuple[ModelInfo, SampleTransform]:
-        """The class names and the validation transform of the run's data (``data.path`` must
-        still be readable for cifar10 and image_folder runs)."""
-        data = self.recipe.data.model_copy(update={"train_size": 1, "val_size": 1})
-        _, val, classes = build_datasets(data, self.recipe.training.seed)
-        if len(classes) != self.recipe.model.num_classes:
-            raise ExportError(
-                f"{self.path}: the data now has {len(classes)} classes but the model was "
-                f"trained for {self.recipe.model.num_classes}"
-            )
-        transform = val.transform
-        return ModelInfo(data.image_size, transform.normalization, tuple(classes)), transform
-
-    def load_model(self, checkpoint: Path) -> paddle.nn.Layer:
-        """The recipe's model with ``checkpoint``'s weights, in eval mode."""
-        section = self.recipe.model.model_copy(update={"weights": None})  # the checkpoint has all
-        model, _ = build_model(section, self.recipe.data.image_size)
-        try:
-            state = paddle.load(str(checkpoint))
-        except Exception as exc:  # Paddle raises many types for a damaged file
-            raise ExportError(f"{checkpoint}: cannot load checkpoint ({_one_line(exc)})") from None
-        expected = {name: list(value.shape) for name, value in model.state_dict().items()}
-        found = {name: list(value.shape) for name, value in state.items()}
-        if found != expected:
-            differing = sorted(set(found) ^ set(expected)) or [
-                name for name in expected if found[name] != expected[name]
-            ]
-            raise ExportError(
-                f"{checkpoint}: does not fit the recipe's model ({len(differing)} parameters "
-                f"differ, e.g. {differing[0]})"
-            )
-        model.set_state_dict(state)
-        model.eval()
-        return model
-
-
-def open_run(path: str | Path, classification_only: bool = False) -> TrainedRun:
-    """The run in ``path``: a directory holding ``recipe.yaml`` (as ``swint train`` writes).
-    Raises ExportError when it is not one (or, with ``classification_only``, when it is a
-    segmentation run), RecipeError when its recipe does not load.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise ExportError(f"{path}: no such run directory")
-    if not (path / "recipe.yaml").is_file():
-        raise ExportError(f"{path}: not a run directory (no recipe.yaml)")
-    recipe = load_recipe(path / "recipe.yaml")
-    if classification_only and recipe.task != "classification":
-        raise ExportError(f"{path}: a {recipe.task} run; predict handles classification runs")
-    return TrainedRun(path, recipe)
 
 
 @dataclass
@@ -158,7 +58,7 @@ class ExportResult:
     directory: Path
     files: list[str]
     checkpoint: Path
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
 
 
@@ -231,7 +131,9 @@ def export_run(
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    run = open_run(run_dir)
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    run = open_trained_run(run_dir)
     converter = _import_paddle2onnx() if fmt == "onnx" else None
     directory = Path(out) if out is not None else run.path / EXPORT_DIR
     earlier = _export_files(directory)
@@ -240,9 +142,8 @@ def export_run(
             f"{directory}: an export is already there ({', '.join(p.name for p in earlier)}); "
             "use --force to replace it"
         )
-    checkpoint_file, note = run.checkpoint(checkpoint)
-    info, _ = run.model_info()
-    model = run.load_model(checkpoint_file)
+    info, info_note = run.model_info()
+    model, checkpoint_file, note = run.load_model(checkpoint)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in earlier:
@@ -254,8 +155,12 @@ def export_run(
         _convert_to_onnx(converter, directory)
     files = [*sorted(p.name for p in _export_files(directory)), METADATA]
     metadata = export_metadata(info, fmt, run, checkpoint_file, files)
-    write_atomic(directory / METADATA, json.dumps(metadata, indent=2) + "\n")
-    return ExportResult(directory, files, checkpoint_file, note, metadata)
+    try:
+        write_json(directory / METADATA, metadata)
+    except OSError as exc:
+        raise ExportError(f"{directory / METADATA}: cannot write ({exc.strerror or exc})") from None
+    notes = [text for text in (note, info_note) if text]
+    return ExportResult(directory, files, checkpoint_file, notes, metadata)
 
 
 def export_metadata(
@@ -268,9 +173,7 @@ def export_metadata(
         "files": files,
         "input": {"name": INPUT_NAME, "shape": [None, 3, size, size], "dtype": "float32"},
         "image_size": size,
-        "preprocessing": (
-            "RGB, bilinear resize to image_size x image_size, x / 255, (x - mean) / std per channel"
-        ),
+        "preprocessing": PREPROCESSING,
         "normalization": {
             "mean": list(info.normalization.mean),
             "std": list(info.normalization.std),
@@ -298,7 +201,7 @@ def read_metadata(directory: Path) -> ModelInfo:
     if not file.is_file():
         raise ExportError(f"{directory}: no export there (no {METADATA}); run swint export first")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = read_json(file)
         norm = data["normalization"]
         return ModelInfo(
             int(data["image_size"]),
@@ -309,12 +212,27 @@ def read_metadata(directory: Path) -> ModelInfo:
         raise ExportError(f"{file}: not a readable export description ({exc})") from None
 
 
+def _check_params_info(path: Path) -> None:
+    """``paddle.jit.load`` unpickles this file when it exists: refuse it unless it is plain
+    data, so that a planted file cannot run code."""
+    if not path.is_file():
+        return
+    try:
+        with open(path, "rb") as file:
+            safe_load(file)
+    except RefusedPickle as exc:
+        raise ExportError(f"{path}: not loaded: {exc}") from None
+    except Exception as exc:  # a malformed pickle
+        raise ExportError(f"{path}: not a readable export file ({_one_line(exc)})") from None
+
+
 def load_exported(directory: str | Path) -> tuple[paddle.nn.Layer, ModelInfo]:
     """``paddle.jit.load`` of the export in ``directory`` (eval mode) and its ``model.json``."""
     directory = Path(directory)
     info = read_metadata(directory)
     if _model_file(directory) is None:
         raise ExportError(f"{directory}: no {PREFIX}.json or {PREFIX}.pdmodel; export again")
+    _check_params_info(directory / (PREFIX + PARAMS_INFO))
     try:
         layer = paddle.jit.load(str(directory / PREFIX))
     except Exception as exc:  # Paddle raises many types for unreadable programs

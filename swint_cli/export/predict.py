@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import paddle
 
 from ..data import DataError, ImageFiles, SampleTransform
-from .inference_model import EXPORT_DIR, Checkpoint, ModelInfo, load_exported, open_run, run_logits
+from .inference_model import EXPORT_DIR, Checkpoint, load_exported, run_logits
+from .trained_model import ModelInfo, open_trained_run
 
 BATCH = 16  # images per forward pass
 
@@ -23,7 +24,7 @@ class Classifier:
     info: ModelInfo
     transform: SampleTransform
     source: str
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """float32 [N, 3, S, S] (already transformed) -> logits float32 [N, classes]."""
@@ -44,16 +45,18 @@ def load_classifier(
     """The run's classifier: the recipe's model with ``checkpoint`` weights (``best`` falls back
     to ``last``, with a note), or with ``exported`` the model in ``RUN_DIR/export``.
 
-    Checkpoint mode takes class names and normalisation from the run's data, export mode from
-    ``export/model.json``. Raises ExportError / RecipeError / DataError with one-line messages.
+    Checkpoint mode takes class names and normalisation from the run's ``run.json``, export
+    mode from ``export/model.json``. Raises user errors (ExportError, RecipeError, ...) with
+    one-line messages.
     """
-    run = open_run(run_dir, classification_only=True)
+    run = open_trained_run(run_dir, classification_only=True)
     if exported:
         model, info = load_exported(run.path / EXPORT_DIR)
         return Classifier(model, info, info.transform(), f"{run.path / EXPORT_DIR}")
-    file, note = run.checkpoint(checkpoint)
-    info, transform = run.model_info()
-    return Classifier(run.load_model(file), info, transform, str(file), note)
+    info, info_note = run.model_info()
+    model, file, note = run.load_model(checkpoint)
+    notes = [text for text in (note, info_note) if text]
+    return Classifier(model, info, info.transform(), str(file), notes)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -80,17 +83,22 @@ def top_k(logits: np.ndarray, classes: Sequence[str], k: int) -> list[list[tuple
     ]
 
 
-def classify(classifier: Classifier, images: Sequence[Path], k: int = 5) -> list[Prediction]:
-    """Read every image (all before any model work, so a bad file fails fast), transform it
-    as the run's validation data, and return its top ``k`` classes."""
-    arrays = [read_image(Path(path)) for path in images]
+def classify(
+    classifier: Classifier, images: Sequence[Path], k: int = 5
+) -> tuple[list[Prediction], list[DataError]]:
+    """The top ``k`` classes of every readable image (transformed as the run's validation
+    data), in the order given, and the errors of the images that could not be read."""
+    readable: list[tuple[Path, np.ndarray]] = []
+    failures: list[DataError] = []
+    for path in map(Path, images):
+        try:
+            readable.append((path, read_image(path)))
+        except DataError as exc:
+            failures.append(exc)
     predictions: list[Prediction] = []
-    for start in range(0, len(arrays), BATCH):
-        chunk = arrays[start : start + BATCH]
-        batch = np.stack([classifier.transform(image, None) for image in chunk])
+    for start in range(0, len(readable), BATCH):
+        chunk = readable[start : start + BATCH]
+        batch = np.stack([classifier.transform(image, None) for _, image in chunk])
         ranked = top_k(classifier.logits(batch), classifier.info.classes, k)
-        predictions += [
-            Prediction(Path(path), top)
-            for path, top in zip(images[start : start + BATCH], ranked, strict=True)
-        ]
-    return predictions
+        predictions += [Prediction(path, top) for (path, _), top in zip(chunk, ranked, strict=True)]
+    return predictions, failures

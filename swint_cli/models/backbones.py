@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import paddle
 from paddle import nn
 from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
+from ..files import ArrayFileError, read_arrays
 from ..nn.heads import build_head
 from .batched_conv import batch_small_convs
 from .errors import ModelError
 from .small_cnn import SmallCNN
+from .state import shape_of
 from .swin_transformer import SWIN_CONFIGS, SwinTransformer
 from .unet import UNet
 
@@ -69,16 +70,14 @@ def _is_head(key: str) -> bool:
     return key.startswith(HEAD + ".")
 
 
-def _shape(value: object) -> list[int]:
-    return [int(d) for d in value.shape]  # type: ignore[attr-defined]
-
-
 def _more(items: list[str]) -> str:
     return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
 
 
 def load_weights(model: nn.Layer, path: str) -> list[str]:
-    """Load the state dict in the local ``.pdparams`` file ``path`` into ``model``.
+    """Load the state dict in the local file ``path`` into ``model``: a ``.safetensors`` file
+    (a run's ``checkpoints/best.safetensors``, say) or a ``paddle.save`` pickle such as a
+    ``.pdparams``, read through the restricted unpickler (plain data only, never code).
 
     Outside the head (the ``fc`` sublayer) the file must match the model exactly: a key the
     file lacks would leave a layer randomly initialised, a key the model lacks or a shape
@@ -93,28 +92,22 @@ def load_weights(model: nn.Layer, path: str) -> list[str]:
     if not Path(path).is_file():
         raise ModelError(f"weights file {path} not found")
     try:
-        state = paddle.load(path)
-    except Exception as exc:  # paddle.load raises many types for files it cannot parse
-        raise ModelError(f"cannot read weights file {path}: {exc}".splitlines()[0]) from None
-    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
-        raise ModelError(
-            f"weights file {path} does not hold a state dict (parameter name -> tensor), "
-            "as paddle.save(model.state_dict(), path) writes"
-        )
+        state, _ = read_arrays(Path(path))
+    except ArrayFileError as exc:
+        raise ModelError(f"weights file {exc}") from None
 
     own = model.state_dict()
     problems, skipped = [], []
     for key, value in own.items():
-        if key in state and _shape(state[key]) == _shape(value):
+        if key in state and shape_of(state[key]) == shape_of(value):
             continue
         if _is_head(key):
             skipped.append(key)
         elif key not in state:
             problems.append(f"the file lacks {key}")
         else:
-            problems.append(
-                f"{key} has shape {_shape(state[key])} in the file, {_shape(value)} in the model"
-            )
+            found, wanted = shape_of(state[key]), shape_of(value)
+            problems.append(f"{key} has shape {found} in the file, {wanted} in the model")
     problems += [f"the model has no {key}" for key in state if key not in own and not _is_head(key)]
     if problems:
         first = f"{problems[0]}{_more(problems)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import UserError
 
-class ModelError(ValueError):
+
+class ModelError(UserError, ValueError):
     """A model that cannot be built as asked; the message is one line meant for the user."""

@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import UserError
 
-class RecipeError(ValueError):
+
+class RecipeError(UserError, ValueError):
     """A recipe that cannot be used; the message is one line meant for the user."""
 
 

@@ -1,7 +1,7 @@
 """The training runner: recipe in, run directory (tables, checkpoints, summary) out."""
 
-from .run_dir import RunDirectory, RunError
+from .session import TrainOptions
 from .signals import StopRequest
-from .trainer import TrainOptions, TrainResult, train
+from .trainer import TrainResult, train
 
-__all__ = ["RunDirectory", "RunError", "StopRequest", "TrainOptions", "TrainResult", "train"]
+__all__ = ["StopRequest", "TrainOptions", "TrainResult", "train"]

@@ -16,7 +16,7 @@ import paddle
 from paddle.nn import functional as F
 
 from ..data.segmentation_folder import IGNORE_INDEX
-from .run_dir import EPOCH_COLUMNS
+from ..runs import EPOCH_COLUMNS
 
 
 def correct_topk(logits: paddle.Tensor, labels: paddle.Tensor, k: int, axis: int = -1) -> int:

@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..position import Position
+from .base import BatchRecord, EpochRecord, Outcome, Recorder
 
-class PlainReporter:
+
+class PlainReporter(Recorder):
     """One line per ``every`` batches and one per epoch: for logs, pipes and ``--quiet``."""
 
     def __init__(self, every: int = 50, stream=None) -> None:
@@ -21,17 +24,21 @@ class PlainReporter:
     def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         self._epoch, self._epochs, self._steps = epoch, epochs, steps
 
-    def update(self, step: int, loss: float, acc1: float, images_per_second: float) -> None:
-        if (step + 1) % self.every == 0:
+    def batch_end(self, record: BatchRecord) -> None:
+        if (record.step + 1) % self.every == 0:
             self.message(
-                f"epoch {self._epoch}/{self._epochs} step {step + 1}/{self._steps} "
-                f"loss {loss:.4f} acc1 {acc1:.3f} {images_per_second:.1f} img/s"
+                f"epoch {self._epoch}/{self._epochs} step {record.step + 1}/{self._steps} "
+                f"loss {record.loss:.4f} acc1 {record.acc1:.3f} "
+                f"{record.images_per_second:.1f} img/s"
             )
 
-    def end_epoch(self, row: Mapping[str, object]) -> None:
+    def epoch_end(self, record: EpochRecord, position: Position) -> None:
+        self.show_epoch(record.row)
+
+    def show_epoch(self, row: Mapping[str, object]) -> None:
         miou = f" mIoU {row['val_miou']:.3f}" if "val_miou" in row else ""
         self.message(
             f"epoch {row['epoch']}/{self._epochs}: train loss {row['train_loss']:.4f} "
@@ -39,6 +46,9 @@ class PlainReporter:
             f"acc1 {row['val_acc1']:.3f} acc5 {row['val_acc5']:.3f}{miou} | "
             f"{row['epoch_seconds']:.1f} s, {row['images_per_second']:.1f} img/s"
         )
+
+    def finish(self, outcome: Outcome, position: Position) -> None:
+        self.close()
 
     def close(self) -> None:
         pass
@@ -55,8 +65,8 @@ class RichReporter(PlainReporter):
     def message(self, text: str) -> None:
         self.console.print(text, highlight=False)
 
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        super().start_epoch(epoch, epochs, steps)
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        super().epoch_start(epoch, epochs, steps)
         self._progress = Progress(
             TextColumn(f"epoch {epoch}/{epochs}"),
             BarColumn(),
@@ -70,22 +80,23 @@ class RichReporter(PlainReporter):
         self._task = self._progress.add_task("train", total=steps, loss="-", acc1="-", ips="")
         self._last = 0.0
 
-    def update(self, step: int, loss: float, acc1: float, images_per_second: float) -> None:
+    def batch_end(self, record: BatchRecord) -> None:
         now = time.monotonic()
-        if self._progress is None or (now - self._last < 0.1 and step + 1 < self._steps):
+        last_step = record.step + 1 >= self._steps
+        if self._progress is None or (now - self._last < 0.1 and not last_step):
             return
         self._last = now
         self._progress.update(
             self._task,
-            completed=step + 1,
-            loss=f"{loss:.4f}",
-            acc1=f"{acc1:.3f}",
-            ips=f"{images_per_second:.0f} img/s",
+            completed=record.step + 1,
+            loss=f"{record.loss:.4f}",
+            acc1=f"{record.acc1:.3f}",
+            ips=f"{record.images_per_second:.0f} img/s",
         )
 
-    def end_epoch(self, row: Mapping[str, object]) -> None:
+    def show_epoch(self, row: Mapping[str, object]) -> None:
         self.close()
-        super().end_epoch(row)
+        super().show_epoch(row)
 
     def close(self) -> None:
         if self._progress is not None:
@@ -99,10 +110,10 @@ class SilentReporter(PlainReporter):
     def message(self, text: str) -> None:
         pass
 
-    def update(self, step: int, loss: float, acc1: float, images_per_second: float) -> None:
+    def batch_end(self, record: BatchRecord) -> None:
         pass
 
-    def end_epoch(self, row: Mapping[str, object]) -> None:
+    def show_epoch(self, row: Mapping[str, object]) -> None:
         pass
 
 

@@ -1,0 +1,20 @@
+"""Reading and writing files safely: atomic replacement, pickles that cannot run code, and
+named-array files (safetensors) for weights and optimizer state.
+
+Imports only the standard library, NumPy and safetensors: data, models and runs build on it.
+"""
+
+from .arrays import ArrayFileError, read_arrays, write_arrays
+from .atomic import read_json, write_atomic, write_json
+from .safe_pickle import RefusedPickle, safe_load
+
+__all__ = [
+    "ArrayFileError",
+    "RefusedPickle",
+    "read_arrays",
+    "read_json",
+    "safe_load",
+    "write_arrays",
+    "write_atomic",
+    "write_json",
+]

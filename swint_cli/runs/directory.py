@@ -1,0 +1,72 @@
+"""Where one training run writes: a new or resumed run directory and its writers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ..files import write_atomic, write_json
+from .checkpoints import has_position
+from .layout import (
+    BATCH_COLUMNS,
+    BATCHES,
+    CHECKPOINTS,
+    EPOCH_COLUMNS,
+    EPOCHS,
+    RECIPE,
+    RunError,
+    new_timestamped_dir,
+)
+from .tables import CsvTable
+
+
+class RunDirectory:
+    """The paths and writers of one run directory: its two tables and its files."""
+
+    def __init__(self, path: Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS) -> None:
+        self.path = path
+        self.checkpoints = path / CHECKPOINTS
+        self.epochs = CsvTable(path / EPOCHS, epoch_columns)
+        self.batches = CsvTable(path / BATCHES, BATCH_COLUMNS)
+
+    @classmethod
+    def create(
+        cls,
+        runs_dir: str | Path,
+        name: str,
+        now: datetime | None = None,
+        *,
+        epoch_columns: Sequence[str] = EPOCH_COLUMNS,
+    ) -> RunDirectory:
+        """A new, empty ``<runs_dir>/<name>-<timestamp>`` (suffixed ``-2``, ... if taken)."""
+        path = new_timestamped_dir(Path(runs_dir), name, now)
+        (path / CHECKPOINTS).mkdir()
+        return cls(path, epoch_columns)
+
+    @classmethod
+    def existing(
+        cls, path: str | Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS
+    ) -> RunDirectory:
+        """An earlier run to resume; it must hold its recipe and a ``last`` checkpoint."""
+        run = cls(Path(path), epoch_columns)
+        if not run.path.is_dir():
+            raise RunError(f"{run.path}: no such run directory")
+        if not (run.path / RECIPE).is_file():
+            raise RunError(f"{run.path}: not a resumable run (missing {RECIPE})")
+        if not has_position(run.path):
+            raise RunError(f"{run.path}: not a resumable run (missing {CHECKPOINTS}/last.json)")
+        return run
+
+    def write_text(self, name: str, text: str) -> None:
+        """Replace the run's file ``name`` atomically; RunError when it cannot be written."""
+        try:
+            write_atomic(self.path / name, text)
+        except OSError as exc:
+            raise RunError(f"{self.path / name}: cannot write ({exc.strerror or exc})") from None
+
+    def write_json(self, name: str, data: object) -> None:
+        try:
+            write_json(self.path / name, data)
+        except OSError as exc:
+            raise RunError(f"{self.path / name}: cannot write ({exc.strerror or exc})") from None

@@ -1,0 +1,24 @@
+"""The training loop's recorders, one concern each: the two tables, the checkpoints, the
+summary, and what the user sees. Each is testable by calling its hooks directly."""
+
+from .base import BatchRecord, EpochRecord, Outcome, Recorder
+from .checkpoints import Checkpoints
+from .progress import PlainReporter, RichReporter, SilentReporter, make_reporter
+from .summary import RunFacts, Summary
+from .tables import BatchTable, EpochTable
+
+__all__ = [
+    "BatchRecord",
+    "BatchTable",
+    "Checkpoints",
+    "EpochRecord",
+    "EpochTable",
+    "Outcome",
+    "PlainReporter",
+    "Recorder",
+    "RichReporter",
+    "RunFacts",
+    "SilentReporter",
+    "Summary",
+    "make_reporter",
+]

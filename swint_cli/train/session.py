@@ -1,0 +1,115 @@
+"""Everything a run trains with, built from its recipe: device, data, model, optimizer."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import paddle
+
+from ..data import ImageDataset, Normalization, build_datasets
+from ..environment import resolve_device
+from ..models import SurgeryReport, build_model, model_flops
+from ..recipe import Recipe, dump_recipe
+from ..runs import RunError
+from ..runs.info import RunInfo, sha256_of
+from .distributed import ParallelContext, init_parallel
+from .optimizers import build_optimizer
+from .recorders import PlainReporter, make_reporter
+from .tasks import Classification, task_for
+
+
+@dataclass(kw_only=True)
+class TrainOptions:
+    """Command-line choices that are not part of the recipe."""
+
+    resume: Path | None = None
+    quiet: bool = False
+    device: str | None = None
+    epochs: int | None = None
+    limit_batches: int | None = None
+    runtime: dict = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Session:
+    """The recipe's objects for one process: its rank, device, data, task, model (with the
+    surgery report, parameter count and analytic GFLOPs per image) and optimizer."""
+
+    recipe: Recipe
+    context: ParallelContext
+    reporter: PlainReporter
+    device: str
+    amp: bool
+    train_set: ImageDataset
+    val_set: ImageDataset
+    classes: list[str]
+    task: Classification
+    model: paddle.nn.Layer
+    surgery: SurgeryReport
+    params: int
+    gflops: float
+    optimizer: paddle.optimizer.Optimizer
+    scaler: paddle.amp.GradScaler | None
+
+    @property
+    def normalization(self) -> Normalization:
+        """The mean/std the validation pixels are normalised with (identity if not)."""
+        return self.val_set.transform.normalization
+
+    def run_info(self) -> RunInfo:
+        """run.json for this recipe: task, classes, input preparation, recipe and its hash."""
+        return RunInfo(
+            task=self.task.name,
+            classes=tuple(self.classes),
+            image_size=self.recipe.data.image_size,
+            mean=self.normalization.mean,
+            std=self.normalization.std,
+            recipe_sha256=sha256_of(dump_recipe(self.recipe)),
+            recipe=self.recipe.model_dump(mode="json"),
+        )
+
+
+def build_session(recipe: Recipe, options: TrainOptions) -> Session:
+    """Seed every generator, then build data, model and optimizer as the recipe says.
+
+    Raises user errors (RunError, DataError, ModelError) for what the recipe asks that
+    cannot be done, such as ``num_classes`` differing from the data's classes.
+    """
+    context = init_parallel()
+    reporter = make_reporter(options.quiet, context.rank)
+    training = recipe.training
+    device = resolve_device(training.device)
+    paddle.set_device(device)
+    amp = training.amp and device == "gpu"
+    if training.amp and not amp:
+        reporter.message("note: training.amp is ignored on CPU")
+    paddle.seed(training.seed)
+    np.random.seed(training.seed)
+    random.seed(training.seed)
+    train_set, val_set, classes = build_datasets(recipe.data, training.seed)
+    if recipe.model.num_classes != len(classes):
+        raise RunError(
+            f"model.num_classes is {recipe.model.num_classes} but the data has "
+            f"{len(classes)} classes (--set model.num_classes={len(classes)})"
+        )
+    model, surgery = build_model(recipe.model, recipe.data.image_size)
+    return Session(
+        recipe=recipe,
+        context=context,
+        reporter=reporter,
+        device=device,
+        amp=amp,
+        train_set=train_set,
+        val_set=val_set,
+        classes=classes,
+        task=task_for(recipe.task, recipe.model.num_classes),
+        model=model,
+        surgery=surgery,
+        params=sum(int(np.prod(p.shape)) for p in model.parameters()),
+        gflops=model_flops(model, recipe.data.image_size) / 1e9,
+        optimizer=build_optimizer(training.optimizer, model.parameters()),
+        scaler=paddle.amp.GradScaler() if amp else None,
+    )

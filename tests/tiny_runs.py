@@ -1,0 +1,36 @@
+"""Tiny quickstart runs for the tests that need a real run directory (a few seconds each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+CIFAR_MINI = ROOT.parent / "shared" / "data" / "cifar-10-mini-python.tar.gz"
+
+
+def tiny(runs_dir: Path, *extra: str) -> list[str]:
+    """Overrides that shrink the quickstart to a few seconds: 96 training images in batches
+    of 16 (6 steps per epoch), 32 validation images, 3 epochs, no loader workers."""
+    return [
+        f"output.runs_dir={runs_dir}",
+        "data.train_size=96",
+        "data.val_size=32",
+        "data.num_workers=0",
+        "training.batch_size=16",
+        "training.epochs=3",
+        "training.warmup_batches=2",
+        "model.replace[0].droppath=0.2",  # exercises the per-step random state
+        *extra,
+    ]
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    """``--set`` arguments for the command line."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def run_dir_of(runs_dir: Path) -> Path:
+    """The one run directory in ``runs_dir``."""
+    (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return run
