@@ -149,3 +149,21 @@ def test_shipped_recipes_build_and_give_logits_at_reduced_resolution(path: Path)
 def test_impossible_layer_options_name_the_field(assignment: str, message: str) -> None:
     with pytest.raises(RecipeError, match=re.escape(message)):
         load_recipe(Path(__file__).parent.parent / "recipes" / "quickstart.yaml", [assignment])
+
+
+def test_a_duplicate_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = "model:\n  backbone: resnet18\n  num_classes: 10\n  backbone: resnet50\n"
+    with pytest.raises(RecipeError, match=r"recipe\.yaml:4: duplicate key 'backbone'$"):
+        load_recipe(write(tmp_path, text))
+
+
+def test_a_duplicate_section_is_refused(tmp_path: Path) -> None:
+    text = "training:\n  epochs: 2\nmodel:\n  backbone: resnet18\ntraining:\n  epochs: 3\n"
+    with pytest.raises(RecipeError, match=r"recipe\.yaml:5: duplicate key 'training'$"):
+        load_recipe(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n"], ids=["empty", "comment"])
+def test_an_empty_recipe_is_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(RecipeError, match=r"the recipe is empty; start from recipes/quickstart"):
+        load_recipe(write(tmp_path, text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -259,3 +260,44 @@ def test_data_parallel_launch_trains_two_shards_and_rank0_writes(tmp_path: Path)
     # 128 images over 2 ranks at batch 16: rank 0 logs 4 steps; validation sees all 32.
     assert len(pd.read_csv(run / "batches.csv")) == 4
     check_run_directory(run)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_stop_signal_to_the_process_group_with_loader_workers_stops_like_sigint(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """``timeout -s TERM`` and Ctrl-C signal every process of the group, the data loader's
+    workers included: the run still checkpoints, says one line, exits 130 and leaves no
+    worker behind."""
+    overrides = tiny(tmp_path, "training.epochs=50", "data.num_workers=2")
+    args = [sys.executable, "-m", "swint_cli", "train", str(QUICKSTART), "--quiet"]
+    process = subprocess.Popen(
+        [*args, *set_args(overrides)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as under a shell
+    )
+    deadline = time.monotonic() + 120
+    batches = None
+    while time.monotonic() < deadline and batches is None:
+        found = [p / "batches.csv" for p in tmp_path.iterdir() if p.is_dir()]
+        if found and found[0].exists() and len(found[0].read_text().splitlines()) >= 9:
+            batches = found[0]  # into the second epoch: a new loader's workers are running
+        time.sleep(0.2)
+    assert batches is not None, "training did not start"
+    os.killpg(process.pid, signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted ("), err
+    run = batches.parent
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    state = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert (
+        len(pd.read_csv(batches))
+        == state["batches_done"]
+        == (state["epoch"] - 1) * 6 + state["step"]
+    )
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of the group is left

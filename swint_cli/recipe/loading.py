@@ -14,10 +14,34 @@ from .errors import RecipeError, describe_validation_error
 from .schema import Recipe, task_mismatch
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+STARTER = "recipes/quickstart.yaml"
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    def __init__(self, key: object, mark: yaml.Mark) -> None:
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=mark)
+        self.key = key
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping holding the same key twice (plain YAML
+    keeps the last value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """The YAML mapping in ``path``; errors name the file, line and column."""
+    """The YAML mapping in ``path``; errors name the file, line and column (line only for a
+    duplicate key). A file with nothing in it but comments is an error too."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -25,7 +49,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read recipe ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+    except _DuplicateKey as exc:
+        raise RecipeError(
+            f"{path}:{exc.problem_mark.line + 1}: duplicate key {exc.key!r}"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -33,8 +61,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"{where}: malformed YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: malformed YAML: {exc}") from None
-    if data is None:
-        return {}
+    if data is None:  # nothing but whitespace and comments (``{}`` asks for the defaults)
+        raise RecipeError(f"{path}: the recipe is empty; start from {STARTER}")
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     return data
