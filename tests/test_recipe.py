@@ -99,9 +99,8 @@ def test_resolved_recipe_round_trips_with_defaults(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
-def test_shipped_recipes_validate(path: Path) -> None:
-    recipe = load_recipe(path)
-    assert recipe.output.name
+def test_shipped_recipes_validate_and_name_runs_after_their_file(path: Path) -> None:
+    assert load_recipe(path).output.name == path.stem  # runs/quickstart-<stamp> and so on
 
 
 def test_swinresnet_recipe_is_the_articles_setting() -> None:

@@ -1,4 +1,8 @@
-"""The layer library: SwinT and its parts. Imports only Paddle and NumPy."""
+"""The layer library: SwinT and its parts.
+
+Imports Paddle and NumPy, and of the rest of ``swint_cli`` only :mod:`swint_cli.runtime`
+(the CPU thread count the compiled kernels use); nothing else of the package imports into it.
+"""
 
 from .drop_path import DropPath
 from .flops import swint_flops

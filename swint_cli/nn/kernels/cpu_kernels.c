@@ -2,7 +2,8 @@
  *
  * Paddle's CPU kernels for these ops run on one thread and make one pass over memory per
  * elementary operation; each function here makes one or two passes on `threads` OpenMP
- * threads. Built and loaded by swint_cli/nn/kernels/loader.py; every function has a pure
+ * threads. Built by swint_cli/nn/kernels/build.py and called through ctypes from
+ * swint_cli/nn/kernels/__init__.py; every function has a pure
  * Paddle equivalent in swint_cli/nn/functional.py that the tests compare it with.
  */
 #include <math.h>
