@@ -180,3 +180,16 @@ def test_build_model_loads_weights_before_surgery(tmp_path: Path) -> None:
     assert isinstance(model.stage3.conv2, SwinT)
     np.testing.assert_array_equal(model.stage3.conv1.weight.numpy(), source.stage3.conv1.weight)
     assert report.weights_skipped == ["fc.weight", "fc.bias"]
+
+
+def test_small_cnn_and_unet_keep_their_state_dict_names() -> None:
+    """Checkpoints hold these names: the blocks may change, the names may not."""
+    pair = [f"{layer}.{name}" for layer in ("conv1", "bn1", "conv2", "bn2") for name in ("weight",)]
+    norms = [f"{bn}.{name}" for bn in ("bn1", "bn2") for name in ("bias", "_mean", "_variance")]
+    small = SmallCNN(10).state_dict()
+    for stage in ("stage1", "stage2", "stage3"):
+        assert {f"{stage}.{key}" for key in pair + norms} <= set(small)
+    assert len(small) == 1 + 4 + 3 * 10 + 2  # stem conv, stem BN (4), 3 stages, fc
+    unet = build_backbone("unet", 3).state_dict()
+    assert {f"down1.{key}" for key in pair + norms} <= set(unet)
+    assert {"up1.up.weight", "up1.up.bias", "head.weight", "head.bias"} <= set(unet)

@@ -283,3 +283,56 @@ def test_onnx_without_paddle2onnx_is_a_one_line_error(run_dir: Path, tmp_path: P
     assert result.exit_code == 2
     assert_one_line_error(result.output, "--format onnx needs paddle2onnx", "swint[onnx]")
     assert not (tmp_path / "x").exists()
+
+
+def image_folder(root: Path) -> Path:
+    """``root/{train,val}/{cat,dog}/*.png``: 8 + 4 random images per class."""
+    rng = np.random.default_rng(3)
+    for split, count in (("train", 8), ("val", 4)):
+        for name in ("cat", "dog"):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{index}.png")
+    return root
+
+
+def test_export_and_predict_need_no_training_data(tmp_path: Path, images: list[Path]) -> None:
+    """The run records its classes and preprocessing: with the data gone, both still work."""
+    data = image_folder(tmp_path / "data")
+    overrides = [
+        *tiny(tmp_path / "runs"),
+        "data.dataset=image_folder",
+        f"data.path={data}",
+        "data.train_size=null",
+        "data.val_size=null",
+        "model.num_classes=2",
+    ]
+    result = train(load_recipe(QUICKSTART, overrides), TrainOptions(quiet=True, epochs=1))
+    assert result.exit_code == 0, result.message
+    shutil.rmtree(data)
+    predicted = runner.invoke(app, ["predict", str(result.run_dir), str(images[0])])
+    assert predicted.exit_code == 0, predicted.output
+    assert {name for name, _ in parse(predicted.stdout)[str(images[0])]} == {"cat", "dog"}
+    exported = runner.invoke(app, ["export", str(result.run_dir)])
+    assert exported.exit_code == 0, exported.output
+    metadata = json.loads((result.run_dir / "export" / "model.json").read_text())
+    assert metadata["classes"] == ["cat", "dog"]
+    imagenet = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    assert metadata["normalization"] == imagenet
+
+
+def test_a_run_without_run_json_rebuilds_from_its_data_with_a_note(
+    run_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    older = Path(
+        shutil.copytree(run_dir, tmp_path / "older", ignore=shutil.ignore_patterns("export"))
+    )
+    (older / "run.json").unlink()
+    result = runner.invoke(app, ["predict", str(older), str(images[0])])
+    assert result.exit_code == 0, result.output
+    assert "has no run.json (an older run)" in result.stderr
+    assert parse(result.stdout) == parse(
+        runner.invoke(app, ["predict", str(run_dir), str(images[0])]).stdout
+    )

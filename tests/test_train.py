@@ -301,3 +301,15 @@ def test_stop_signal_to_the_process_group_with_loader_workers_stops_like_sigint(
     )
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # no process of the group is left
+
+
+def test_a_finished_run_prints_its_directory_and_the_next_commands(tmp_path: Path) -> None:
+    args = ["train", str(QUICKSTART), *set_args(tiny(tmp_path)), "--epochs", "1", "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = run_dir_of(tmp_path)
+    lines = result.stdout.splitlines()
+    end = lines.index(f"finished: {run}")
+    assert lines[end + 1].startswith(f"next: swint compare {run} ")
+    assert lines[end + 2].split()[:3] == ["swint", "predict", str(run)]
+    assert lines[end + 3].split()[:3] == ["swint", "export", str(run)]

@@ -5,26 +5,7 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
-
-def _conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2D:
-    """3x3 convolution that keeps the size (stride 1) or halves it (stride 2)."""
-    return nn.Conv2D(in_channels, out_channels, 3, stride=stride, padding=1, bias_attr=False)
-
-
-class ConvStage(nn.Layer):
-    """``conv1`` (may downsample) and ``conv2``, each followed by BatchNorm2D and ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = _conv(in_channels, out_channels, stride)
-        self.bn1 = nn.BatchNorm2D(out_channels)
-        self.conv2 = _conv(out_channels, out_channels)
-        self.bn2 = nn.BatchNorm2D(out_channels)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(x)))
+from .conv_pair import ConvPair
 
 
 class SmallCNN(nn.Layer):
@@ -42,12 +23,12 @@ class SmallCNN(nn.Layer):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.stem = _conv(3, 32)
+        self.stem = nn.Conv2D(3, 32, 3, padding=1, bias_attr=False)
         self.stem_bn = nn.BatchNorm2D(32)
         self.relu = nn.ReLU()
-        self.stage1 = ConvStage(32, 64, stride=2)
-        self.stage2 = ConvStage(64, 128, stride=2)
-        self.stage3 = ConvStage(128, self.num_features, stride=2)
+        self.stage1 = ConvPair(32, 64, stride=2)
+        self.stage2 = ConvPair(64, 128, stride=2)
+        self.stage3 = ConvPair(128, self.num_features, stride=2)
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.fc = nn.Linear(self.num_features, num_classes)
 

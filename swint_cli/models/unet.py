@@ -19,24 +19,7 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
-
-class ConvPair(nn.Layer):
-    """Two 3x3 convolutions, each followed by BatchNorm and ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2D(in_channels, out_channels, 3, padding=1, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(out_channels)
-        self.conv2 = nn.Conv2D(out_channels, out_channels, 3, padding=1, bias_attr=False)
-        self.bn2 = nn.BatchNorm2D(out_channels)
-        self.relu = nn.ReLU()
-
-    def convolve(self, x: paddle.Tensor) -> paddle.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(x)))
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.convolve(x)
+from .conv_pair import ConvPair
 
 
 class Down(ConvPair):

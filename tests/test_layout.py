@@ -1,0 +1,86 @@
+"""The package's layering, as the README's "Layout" section states it, read from the imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "swint_cli"
+ROOT = "(swint_cli)"  # ``from swint_cli import __version__``
+
+# What each part of swint_cli may import of the others (the README's Layout section).
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "runtime": set(),
+    "nn": {"runtime"},  # the one hook: the CPU thread count of the compiled kernels
+    "files": {"errors"},
+    "environment": {ROOT, "errors", "nn", "runtime"},
+    "recipe": {"errors", "nn"},
+    "data": {"errors", "files", "recipe"},
+    "models": {"errors", "files", "nn", "recipe"},
+    "runs": {"errors", "files"},
+    "train": {"data", "environment", "errors", "files", "models", "nn", "recipe", "runs"},
+    "export": {ROOT, "data", "errors", "files", "models", "recipe", "runs"},
+    "compare": {"runs"},
+    "bench": {"environment", "models", "nn", "recipe", "runs", "runtime", "train"},
+    "cli": {
+        *("bench", "compare", "data", "environment", "errors", "export", "models"),
+        *("nn", "recipe", "runs", "runtime", "train"),
+    },
+    "__init__": {"nn", "runtime"},
+    "__main__": {"cli", "runtime"},
+}
+
+
+def _part(path: Path) -> str:
+    """The part of the package a file belongs to: its subpackage or top-level module."""
+    return path.relative_to(PACKAGE).with_suffix("").parts[0]
+
+
+def _imported(path: Path) -> set[str]:
+    """The parts of swint_cli that the module at ``path`` imports (its own part left out)."""
+    package = ("swint_cli", *path.relative_to(PACKAGE).parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names = [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != "swint_cli":
+                continue
+            target = parts[1] if len(parts) > 1 else ROOT
+            found.add(ROOT if target.startswith("__version") else target)
+    found.discard(_part(path))
+    return found
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_part_of_the_package_has_a_rule() -> None:
+    assert {_part(path) for path in MODULES} == set(ALLOWED)
+
+
+def test_imports_follow_the_layout() -> None:
+    breaches = [
+        f"{path.relative_to(PACKAGE)} imports {sorted(unexpected)}"
+        for path in MODULES
+        if (unexpected := _imported(path) - ALLOWED[_part(path)])
+    ]
+    assert not breaches, "; ".join(breaches)
+
+
+def test_only_the_entry_point_imports_the_command_line() -> None:
+    importers = {_part(path) for path in MODULES if "cli" in _imported(path)}
+    assert importers == {"__main__"}
+
+
+def test_the_layer_library_imports_nothing_above_it_but_the_runtime_hook() -> None:
+    nn_imports = set().union(*(_imported(p) for p in MODULES if _part(p) == "nn"))
+    assert nn_imports == {"runtime"}
