@@ -25,7 +25,7 @@ def model_subject(spec: dict) -> Subject:
     model, report = build_model(recipe.model, size)
     flops = model_flops(model, size)
     images = paddle.randn([batch, 3, size, size])
-    task = task_for(recipe.task, recipe.model.num_classes)
+    task = task_for(recipe)
     per_pixel = [size, size] if recipe.task == "segmentation" else []
     labels = paddle.randint(0, recipe.model.num_classes, [batch, *per_pixel])
     optimizer = paddle.optimizer.Momentum(0.01, momentum=0.9, parameters=model.parameters())

@@ -22,23 +22,39 @@ def field_path(loc: tuple[str | int, ...]) -> str:
     return path
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    """Valid keys of the section that ``loc`` (a path ending in the bad key) points into."""
+def _section_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> Any:
+    """The section (model class) that ``loc`` (a path ending in a key) points into, or None."""
     current: Any = model
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
         field = current.model_fields.get(part)
         if field is None:
-            return []
+            return None
         annotation = field.annotation  # a section, a list of them, or a union with None
         for arg in getattr(annotation, "__args__", ()) or (annotation,):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 current = arg
                 break
         else:
-            return []
-    return list(current.model_fields)
+            return None
+    return current
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Valid keys of the section that ``loc`` (a path ending in the bad key) points into."""
+    section = _section_at(model, loc)
+    return list(section.model_fields) if section is not None else []
+
+
+def _integer_field(model: type[BaseModel], loc: tuple[str | int, ...]) -> bool:
+    """Whether the key ``loc`` ends in holds integers (not any number)."""
+    section = _section_at(model, loc)
+    field = section.model_fields.get(loc[-1]) if section is not None and loc else None
+    if field is None:
+        return False
+    annotation = field.annotation
+    return int in (getattr(annotation, "__args__", ()) or (annotation,))
 
 
 _UNION_TAGS = ("int", "float", "str", "bool", "none", "literal", "function", "constrained")
@@ -48,13 +64,13 @@ def _field_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith(_UNION_TAGS)))
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: dict[str, Any], integer: bool) -> str:
     kind, ctx, value = error["type"], error.get("ctx", {}), error.get("input")
     if kind == "missing":
         return "required key is missing"
     if kind in ("greater_than", "greater_than_equal"):
         bound = ctx.get("gt", ctx.get("ge"))
-        if isinstance(value, int) and not isinstance(value, bool) and bound == 0:
+        if integer and bound == 0:
             what = "a positive integer" if kind == "greater_than" else "a non-negative integer"
         elif bound == 0:
             what = "a positive number" if kind == "greater_than" else "a non-negative number"
@@ -98,6 +114,6 @@ def describe_validation_error(model: type[BaseModel], exc: ValidationError) -> s
         hint = f"; did you mean {close[0]}?" if close else ""
         valid = ", ".join(_fields_at(model, loc))
         return f"{path}: unknown key{hint}" if close else f"{path}: unknown key (valid: {valid})"
-    message = _describe(error)
+    message = _describe(error, _integer_field(model, loc))
     more = f" (+{len(paths) - 1} more)" if len(paths) > 1 else ""
     return f"{path}: {message}{more}"

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import RecipeError, describe_validation_error
-from .schema import Recipe, task_mismatch
+from .schema import Recipe, inconsistency
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 STARTER = "recipes/quickstart.yaml"
@@ -126,7 +126,7 @@ def validate(data: dict[str, Any], source: str) -> Recipe:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError(f"{source}: {describe_validation_error(Recipe, exc)}") from None
-    mismatch = task_mismatch(recipe)
+    mismatch = inconsistency(recipe)
     if mismatch is not None:
         raise RecipeError(f"{source}: {mismatch}")
     return recipe

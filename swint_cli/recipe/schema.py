@@ -92,13 +92,27 @@ class Optimizer(Section):
     learning_rate: PositiveFloat = 0.01
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    # all: every parameter decays (the article). weights: not the 1-D parameters (norms,
+    # biases, layer-scale and hybrid gains) nor the relative-position bias tables, as the
+    # official Swin's set_weight_decay.
+    decay: Literal["all", "weights"] = "all"
 
 
 class Schedule(Section):
     name: Literal["constant", "step", "cosine"] = "constant"
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    warmup_steps: Annotated[int, Field(ge=0)] = 0  # the same counted in batches
     step_size: PositiveInt = 30
     gamma: PositiveFloat = 0.1
+
+
+class Loss(Section):
+    """The training loss: cross-entropy, optionally smoothed and class-weighted, and for
+    segmentation optionally mixed with soft Dice over the foreground classes."""
+
+    label_smoothing: Rate = 0.0
+    class_weights: list[Annotated[float, Field(ge=0)]] | None = None  # one per class
+    dice_weight: Annotated[float, Field(ge=0, le=1)] = 0.0  # (1 - w) CE + w Dice
 
 
 class TrainingSection(Section):
@@ -106,6 +120,8 @@ class TrainingSection(Section):
     batch_size: PositiveInt = 64
     optimizer: Optimizer = Field(default_factory=Optimizer)
     schedule: Schedule = Field(default_factory=Schedule)
+    loss: Loss = Field(default_factory=Loss)
+    clip_grad_norm: PositiveFloat | None = None  # clip gradients to this global norm
     seed: Annotated[int, Field(ge=0)] = 0
     device: Literal["auto", "cpu", "gpu"] = "auto"
     amp: bool = False
@@ -128,7 +144,31 @@ class Recipe(Section):
     output: OutputSection = Field(default_factory=OutputSection)
 
 
-def task_mismatch(recipe: Recipe) -> str | None:
+def inconsistency(recipe: Recipe) -> str | None:
+    """Why keys of the recipe do not fit together (the backbone or data its ``task``, the
+    loss the task and classes, the two warm-up lengths), or None when they do."""
+    return _task_mismatch(recipe) or _training_mismatch(recipe)
+
+
+def _training_mismatch(recipe: Recipe) -> str | None:
+    training, loss = recipe.training, recipe.training.loss
+    if training.schedule.warmup_epochs and training.schedule.warmup_steps:
+        return "training.schedule: warmup_epochs and warmup_steps are both set; give one"
+    if loss.dice_weight and recipe.task != "segmentation":
+        return f"training.loss.dice_weight: applies to segmentation, not to {recipe.task}"
+    classes = recipe.model.num_classes
+    if loss.class_weights is not None:
+        if len(loss.class_weights) != classes:
+            return (
+                f"training.loss.class_weights: expected {classes} numbers (one per class of "
+                f"model.num_classes), got {len(loss.class_weights)}"
+            )
+        if not any(loss.class_weights):
+            return "training.loss.class_weights: expected at least one weight above 0"
+    return None
+
+
+def _task_mismatch(recipe: Recipe) -> str | None:
     """Why the recipe's backbone or data does not fit its ``task``, or None when they do."""
     segmentation = recipe.task == "segmentation"
     datasets = SEGMENTATION_DATASETS if segmentation else CLASSIFICATION_DATASETS

@@ -1,4 +1,4 @@
-"""Optimisers named in recipes."""
+"""Optimisers named in recipes, with their weight-decay groups and gradient clipping."""
 
 from __future__ import annotations
 
@@ -6,16 +6,43 @@ import paddle
 
 from ..recipe.schema import Optimizer
 
+NO_DECAY_NAMES = ("relative_position_bias_table",)
 
-def build_optimizer(config: Optimizer, parameters: list) -> paddle.optimizer.Optimizer:
-    """Momentum and SGD with L2 decay (the article's setting), or AdamW with decoupled decay."""
+
+def decays(name: str, param: paddle.Tensor) -> bool:
+    """Whether Swin's ``set_weight_decay`` decays this parameter: not the 1-D ones (norm
+    weights and biases, biases, layer-scale and hybrid gains), not the position-bias tables."""
+    return param.ndim > 1 and not name.endswith(NO_DECAY_NAMES)
+
+
+def parameter_groups(model: paddle.nn.Layer, decay: str) -> list:
+    """``model``'s parameters as the optimizer takes them: one list for ``decay="all"``;
+    for ``"weights"``, the decayed ones and a group of the others with no weight decay."""
+    if decay == "all":
+        return model.parameters()
+    named = list(model.named_parameters())
+    decayed = [param for name, param in named if decays(name, param)]
+    kept = [param for name, param in named if not decays(name, param)]
+    groups = [{"params": decayed}] if decayed else []
+    return groups + ([{"params": kept, "weight_decay": 0.0}] if kept else [])
+
+
+def build_optimizer(
+    config: Optimizer, model: paddle.nn.Layer, clip_grad_norm: float | None = None
+) -> paddle.optimizer.Optimizer:
+    """Momentum and SGD with L2 decay (the article's setting), or AdamW with decoupled decay,
+    over :func:`parameter_groups`; gradients clipped to ``clip_grad_norm`` (global L2 norm)
+    when it is set."""
+    parameters = parameter_groups(model, config.decay)
+    clip = paddle.nn.ClipGradByGlobalNorm(clip_grad_norm) if clip_grad_norm else None
     decay = paddle.regularizer.L2Decay(config.weight_decay) if config.weight_decay else None
+    rate = config.learning_rate
     if config.name == "momentum":
         return paddle.optimizer.Momentum(
-            config.learning_rate, config.momentum, parameters=parameters, weight_decay=decay
+            rate, config.momentum, parameters=parameters, weight_decay=decay, grad_clip=clip
         )
     if config.name == "sgd":
-        return paddle.optimizer.SGD(config.learning_rate, parameters=parameters, weight_decay=decay)
+        return paddle.optimizer.SGD(rate, parameters=parameters, weight_decay=decay, grad_clip=clip)
     return paddle.optimizer.AdamW(
-        config.learning_rate, parameters=parameters, weight_decay=config.weight_decay
+        rate, parameters=parameters, weight_decay=config.weight_decay, grad_clip=clip
     )

@@ -105,7 +105,7 @@ def open_resumption(path: str | Path) -> Resumption:
     _check_recipe(run.path, recipe, info)
     state = read_training_state(run.path)
     position = Position.from_json(state.position, run.path / CHECKPOINTS / POSITION)
-    run = RunDirectory(run.path, task_for(recipe.task, recipe.model.num_classes).epoch_columns)
+    run = RunDirectory(run.path, task_for(recipe).epoch_columns)
     rows = _check_tables(run, position)
     if position.batches_done is None:  # a checkpoint from before batches_done was recorded
         position.batches_done = rows

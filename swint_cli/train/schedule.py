@@ -16,12 +16,13 @@ def learning_rate(
 ) -> float:
     """Rate for batch ``step`` (0-based) of ``epoch`` (1-based).
 
-    ``warmup_epochs`` ramp linearly from ``base_lr / (warmup steps)`` to ``base_lr`` batch by
-    batch; then ``constant`` keeps it, ``step`` multiplies it by ``gamma`` every ``step_size``
-    epochs, ``cosine`` anneals it to 0 at the end of the last epoch.
+    ``warmup_epochs`` (or ``warmup_steps`` batches) ramp linearly from
+    ``base_lr / (warmup steps)`` to ``base_lr`` batch by batch; then ``constant`` keeps it,
+    ``step`` multiplies it by ``gamma`` every ``step_size`` epochs, ``cosine`` anneals it to
+    0 at the end of the last epoch.
     """
     position = (epoch - 1) * steps_per_epoch + step  # batches done before this one
-    warmup = schedule.warmup_epochs * steps_per_epoch
+    warmup = schedule.warmup_steps or schedule.warmup_epochs * steps_per_epoch
     if position < warmup:
         return base_lr * (position + 1) / warmup
     if schedule.name == "step":

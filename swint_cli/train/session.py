@@ -105,11 +105,11 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
         train_set=train_set,
         val_set=val_set,
         classes=classes,
-        task=task_for(recipe.task, recipe.model.num_classes),
+        task=task_for(recipe),
         model=model,
         surgery=surgery,
         params=sum(int(np.prod(p.shape)) for p in model.parameters()),
         gflops=model_flops(model, recipe.data.image_size) / 1e9,
-        optimizer=build_optimizer(training.optimizer, model.parameters()),
+        optimizer=build_optimizer(training.optimizer, model, training.clip_grad_norm),
         scaler=paddle.amp.GradScaler() if amp else None,
     )

@@ -5,6 +5,10 @@ Segmentation: logits ``[B, K, H, W]``, masks ``[B, H, W]`` with 255 for pixels t
 cross-entropy and top-1/top-5 accuracy per (non-ignored) pixel, and mean IoU over the classes
 present in the predictions or the masks. Both report ``acc1``/``acc5`` columns (per pixel for
 segmentation); segmentation adds ``val_miou`` and keeps its best checkpoint by it.
+
+The training loss follows the recipe's ``training.loss`` (label smoothing, class weights,
+and for segmentation a share of soft Dice); ``val_loss`` is always plain cross-entropy, so
+runs with different training losses stay comparable.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import paddle
 from paddle.nn import functional as F
 
 from ..data.segmentation_folder import IGNORE_INDEX
+from ..recipe import Recipe
+from ..recipe.schema import Loss
 from ..runs import EPOCH_COLUMNS
+from .losses import soft_dice_loss
 
 
 def correct_topk(logits: paddle.Tensor, labels: paddle.Tensor, k: int, axis: int = -1) -> int:
@@ -37,13 +44,39 @@ class Classification:
     key_metric = "val_acc1"
     epoch_columns = EPOCH_COLUMNS
     eval_size = 4  # entries of eval_sums
+    axis = -1  # the class axis of the logits
+    ignore_index = -100  # no label is ignored (Paddle's default)
+
+    def __init__(self, loss: Loss | None = None) -> None:
+        self.loss_config = loss or Loss()
+        weights = self.loss_config.class_weights
+        self.class_weights = paddle.to_tensor(weights, "float32") if weights else None
+
+    def cross_entropy(self, logits: paddle.Tensor, labels: paddle.Tensor) -> paddle.Tensor:
+        """The recipe's cross-entropy: class-weighted when it gives weights (a weighted mean
+        over the targets), and with label smoothing e ``(1 - e) CE + e U``, where ``U`` is the
+        mean over the targets of ``-mean_k log p_k`` (cross-entropy against uniform labels)."""
+        loss = F.cross_entropy(
+            logits,
+            labels,
+            weight=self.class_weights,
+            ignore_index=self.ignore_index,
+            axis=self.axis,
+        )
+        smoothing = self.loss_config.label_smoothing
+        if not smoothing:
+            return loss
+        uniform = -F.log_softmax(logits, axis=self.axis).mean(axis=self.axis)  # per target
+        valid = (labels != self.ignore_index).astype(uniform.dtype)
+        uniform = (uniform * valid).sum() / valid.sum().clip(min=1.0)
+        return (1 - smoothing) * loss + smoothing * uniform
 
     def labels(self, batch_labels: paddle.Tensor) -> paddle.Tensor:
         """The loader's labels in the shape the loss takes: ``[B]``."""
         return batch_labels.reshape([-1])
 
     def loss(self, logits: paddle.Tensor, labels: paddle.Tensor) -> paddle.Tensor:
-        return F.cross_entropy(logits, labels)
+        return self.cross_entropy(logits, labels)
 
     def counts(self, logits: paddle.Tensor, labels: paddle.Tensor) -> tuple[int, int]:
         """(top-1 correct, targets) of a batch."""
@@ -72,8 +105,11 @@ class Segmentation(Classification):
     name = "segmentation"
     key_metric = "val_miou"
     epoch_columns = (*EPOCH_COLUMNS, "val_miou")
+    axis = 1
+    ignore_index = IGNORE_INDEX
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, loss: Loss | None = None) -> None:
+        super().__init__(loss)
         self.num_classes = num_classes
         self.eval_size = 4 + num_classes**2
 
@@ -81,7 +117,13 @@ class Segmentation(Classification):
         return batch_labels  # masks [B, H, W]
 
     def loss(self, logits: paddle.Tensor, labels: paddle.Tensor) -> paddle.Tensor:
-        return F.cross_entropy(logits, labels, axis=1, ignore_index=IGNORE_INDEX)
+        """``(1 - w) CE + w Dice`` for the recipe's ``dice_weight`` w."""
+        dice_weight = self.loss_config.dice_weight
+        loss = self.cross_entropy(logits, labels)
+        if not dice_weight:
+            return loss
+        dice = soft_dice_loss(logits, labels, IGNORE_INDEX)
+        return (1 - dice_weight) * loss + dice_weight * dice
 
     def _targets(self, labels: paddle.Tensor) -> int:
         return int((labels != IGNORE_INDEX).astype("int32").sum())
@@ -125,6 +167,9 @@ def mean_iou(confusion: np.ndarray) -> float:
     return float((hits[present] / union[present]).mean()) if present.any() else math.nan
 
 
-def task_for(name: str, num_classes: int) -> Classification:
-    """The task object for the recipe's ``task``."""
-    return Segmentation(num_classes) if name == "segmentation" else Classification()
+def task_for(recipe: Recipe) -> Classification:
+    """The task object for the recipe's ``task`` and ``training.loss``."""
+    loss = recipe.training.loss
+    if recipe.task == "segmentation":
+        return Segmentation(recipe.model.num_classes, loss)
+    return Classification(loss)
