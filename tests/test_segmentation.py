@@ -226,3 +226,11 @@ def test_segmentation_validation_metrics_match_numpy() -> None:
     log_probs = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     picked = np.take_along_axis(log_probs, np.where(valid, labels, 0)[:, None], 1)[:, 0]
     assert metrics["val_loss"] == pytest.approx(-picked[valid].mean(), rel=1e-5)
+
+
+def test_a_segmentation_run_does_not_suggest_predict(tmp_path: Path) -> None:
+    from swint_cli.cli.train import next_commands
+
+    lines = next_commands(tmp_path, "finished", "segmentation")
+    assert not any("predict" in line for line in lines)
+    assert any("swint export" in line for line in lines)

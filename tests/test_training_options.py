@@ -240,4 +240,4 @@ def test_a_segmentation_run_with_dice(tmp_path: Path) -> None:
     ]
     recipe = load_recipe(ROOT / "recipes" / "unet.yaml", overrides)
     result = train(recipe, TrainOptions(quiet=True, epochs=1, limit_batches=2))
-    assert result.exit_code == 0, result.message
+    assert (result.exit_code, result.task) == (0, "segmentation"), result.message

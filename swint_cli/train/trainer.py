@@ -56,8 +56,8 @@ class TrainResult:
     run_dir: Path | None
     status: str
     exit_code: int
+    task: str
     message: str = ""
-    task: str = "classification"
 
 
 class Trainer:
@@ -235,6 +235,7 @@ class Trainer:
             status=outcome.status,
             exit_code=outcome.exit_code,
             message=outcome.message,
+            task=session.task.name,
         )
 
 
