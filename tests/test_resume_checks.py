@@ -10,29 +10,15 @@ from pathlib import Path
 import paddle
 import pandas as pd
 import pytest
-from tiny_runs import QUICKSTART, tiny
+from tiny_runs import QUICKSTART, StopAfter, tiny
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
 from swint_cli.recipe import load_recipe
 from swint_cli.runs.layout import RECIPE
-from swint_cli.train import StopRequest, TrainOptions, train
+from swint_cli.train import TrainOptions, train
 
 runner = CliRunner()
-
-
-class StopAfter(StopRequest):
-    """Asks the trainer to stop once it has checked the flag ``checks`` times (one per batch)."""
-
-    def __init__(self, checks: int) -> None:
-        super().__init__()
-        self.left = checks
-
-    def __bool__(self) -> bool:
-        self.left -= 1
-        if self.left < 0:
-            self.set("test")
-        return super().__bool__()
 
 
 def interrupted_run(runs: Path, *extra: str) -> Path:

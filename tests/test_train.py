@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_runs import CIFAR_MINI, QUICKSTART, ROOT, run_dir_of, set_args, tiny
+from tiny_runs import CIFAR_MINI, QUICKSTART, ROOT, StopAfter, run_dir_of, set_args, tiny
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
 from swint_cli.recipe import load_recipe
 from swint_cli.runs import BATCH_COLUMNS, EPOCH_COLUMNS
-from swint_cli.train import StopRequest, TrainOptions, train
+from swint_cli.train import TrainOptions, train
 
 TIMING = ["epoch_seconds", "images_per_second"]
 SWINT_SCRIPT = Path(sys.executable).with_name("swint")  # the installed console script
@@ -103,20 +103,6 @@ def test_swinresnet_on_mini_cifar_at_32(tmp_path: Path) -> None:
     assert summary["swint_slots"] == 16 and summary["status"] == "finished"
     epochs = pd.read_csv(run / "epochs.csv")
     assert epochs["val_loss"].map(math.isfinite).all()
-
-
-class StopAfter(StopRequest):
-    """Asks the trainer to stop once it has checked the flag ``checks`` times (one per batch)."""
-
-    def __init__(self, checks: int) -> None:
-        super().__init__()
-        self.left = checks
-
-    def __bool__(self) -> bool:
-        self.left -= 1
-        if self.left < 0:
-            self.set("test")
-        return super().__bool__()
 
 
 def learning_columns(run: Path) -> pd.DataFrame:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swint_cli.train import StopRequest
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 CIFAR_MINI = ROOT.parent / "shared" / "data" / "cifar-10-mini-python.tar.gz"
@@ -34,3 +36,17 @@ def run_dir_of(runs_dir: Path) -> Path:
     """The one run directory in ``runs_dir``."""
     (run,) = [p for p in runs_dir.iterdir() if p.is_dir()]
     return run
+
+
+class StopAfter(StopRequest):
+    """Asks the trainer to stop once it has checked the flag ``checks`` times (one per batch)."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.left = checks
+
+    def __bool__(self) -> bool:
+        self.left -= 1
+        if self.left < 0:
+            self.set("test")
+        return super().__bool__()
