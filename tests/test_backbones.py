@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +194,23 @@ def test_small_cnn_and_unet_keep_their_state_dict_names() -> None:
     unet = build_backbone("unet", 3).state_dict()
     assert {f"down1.{key}" for key in pair + norms} <= set(unet)
     assert {"up1.up.weight", "up1.up.bias", "head.weight", "head.bias"} <= set(unet)
+
+
+def test_float64_weights_load_into_float32_layers(tmp_path: Path) -> None:
+    source = build_backbone("small_cnn", 10)
+    path = tmp_path / "w64.pdparams"
+    with open(path, "wb") as file:
+        pickle.dump({k: v.numpy().astype("float64") for k, v in source.state_dict().items()}, file)
+    target = build_backbone("small_cnn", 10)
+    assert load_weights(target, str(path)) == []
+    np.testing.assert_allclose(logits(target), logits(source), rtol=1e-6, atol=1e-6)
+
+
+def test_weights_of_another_kind_of_number_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ints.pdparams"
+    state = {k: v.numpy() for k, v in SmallCNN(2).state_dict().items()}
+    state["stem.weight"] = state["stem.weight"].astype("int64")
+    with open(path, "wb") as file:
+        pickle.dump(state, file)
+    with pytest.raises(ModelError, match=r"stem\.weight holds int64, the model float32$"):
+        load_weights(SmallCNN(2), str(path))

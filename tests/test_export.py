@@ -336,3 +336,14 @@ def test_a_run_without_run_json_rebuilds_from_its_data_with_a_note(
     assert parse(result.stdout) == parse(
         runner.invoke(app, ["predict", str(run_dir), str(images[0])]).stdout
     )
+
+
+def test_a_damaged_run_json_is_an_error_not_a_guess(
+    run_dir: Path, images: list[Path], tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged"
+    shutil.copytree(run_dir, damaged, ignore=shutil.ignore_patterns("export"))
+    (damaged / "run.json").write_text('{"task": "classification", "classes": [')
+    result = runner.invoke(app, ["predict", str(damaged), str(images[0])])
+    assert result.exit_code == 2
+    assert_one_line_error(result.output, "run.json", "cannot read")

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from swint_cli.cli import app
 from swint_cli.recipe import load_recipe
+from swint_cli.runs import RunError
 from swint_cli.runs.layout import RECIPE
 from swint_cli.train import TrainOptions, train
 
@@ -156,3 +157,44 @@ def test_a_run_in_the_older_format_resumes_to_the_same_result(run: Path, tmp_pat
         rtol=0,
     )
     assert (run / "run.json").is_file()  # written on resume: export needs no data now
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epoch", "2"), ("step", -1), ("partial", {"loss": "x"}), ("best_val_acc1", 0.5)],
+    ids=["text-epoch", "negative-step", "garbage-sums", "unknown-field"],
+)
+def test_a_damaged_position_is_refused(run: Path, field: str, value: object) -> None:
+    position_file = run / "checkpoints" / "last.json"
+    position = json.loads(position_file.read_text())
+    position[field] = value
+    position_file.write_text(json.dumps(position))
+    refused(run, "last.json", "not a checkpoint position", field)
+
+
+def test_a_recipe_reached_through_a_symlink_out_of_the_run_is_refused(
+    run: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "recipe-elsewhere.yaml"
+    (run / RECIPE).rename(outside)
+    (run / RECIPE).symlink_to(outside)
+    refused(run, "recipe.yaml", "points outside its run directory")
+
+
+def test_a_failing_recorder_still_lets_the_others_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error while checkpointing at an interrupt is one error line naming the run,
+    and the summary still gets its final status."""
+    from swint_cli.train.recorders import Checkpoints
+
+    def full_disk(self, outcome, position) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Checkpoints, "finish", full_disk)
+    recipe = load_recipe(QUICKSTART, tiny(tmp_path / "runs"))
+    with pytest.raises(RunError, match=r"cannot record the end .*No space left on device"):
+        train(recipe, TrainOptions(quiet=True), StopAfter(3))
+    (interrupted,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((interrupted / "summary.json").read_text())
+    assert summary["status"] == "interrupted"

@@ -6,13 +6,17 @@ import itertools
 import math
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from swint_cli.files import read_arrays, write_arrays
 from swint_cli.recipe.schema import Schedule
-from swint_cli.runs import RunDirectory, RunError
-from swint_cli.runs.tables import CsvTable
+from swint_cli.runs import RunDirectory, RunError, checkpoints
+from swint_cli.runs.checkpoints import find_weights, read_training_state, save_training_state
+from swint_cli.runs.tables import CsvTable, read_table
 from swint_cli.train.schedule import learning_rate
 
 
@@ -81,3 +85,47 @@ def test_step_schedule_decays_every_step_size_epochs() -> None:
         0.25,
         0.25,
     ]
+
+
+def _arrays(value: float) -> dict[str, np.ndarray]:
+    return {"w": np.full((2, 2), value, dtype="float32")}
+
+
+def test_a_save_cut_before_its_commit_leaves_the_previous_checkpoint(tmp_path: Path) -> None:
+    run = RunDirectory.create(tmp_path, "ckpt").path
+    save_training_state(run, _arrays(1.0), _arrays(10.0), {"epoch": 2})
+    # the next save wrote its staged weights, then the process died before last.json
+    write_arrays(run / "checkpoints" / f"last.{'a' * 32}.safetensors", _arrays(2.0), {})
+    state = read_training_state(run)
+    assert state.position == {"epoch": 2} and state.model["w"][0, 0] == 1.0
+    save_training_state(run, _arrays(3.0), _arrays(30.0), {"epoch": 3})
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["last.json", "last.optimizer.safetensors", "last.safetensors"]
+
+
+def test_a_save_cut_after_its_commit_is_found_under_its_staged_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = RunDirectory.create(tmp_path, "ckpt").path
+    save_training_state(run, _arrays(1.0), _arrays(10.0), {"epoch": 2})
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt  # the process dies between last.json and the renames
+
+    monkeypatch.setattr(checkpoints, "os", SimpleNamespace(replace=killed))
+    with pytest.raises(KeyboardInterrupt):
+        save_training_state(run, _arrays(2.0), _arrays(20.0), {"epoch": 3})
+    monkeypatch.undo()
+    state = read_training_state(run)
+    assert state.position == {"epoch": 3}
+    assert state.model["w"][0, 0] == 2.0 and state.optimizer["w"][0, 0] == 20.0
+    weights, _ = find_weights(run, "last")
+    assert weights.name.startswith("last.") and read_arrays(weights)[0]["w"][0, 0] == 2.0
+
+
+def test_rows_without_a_whole_epoch_or_step_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "batches.csv"
+    path.write_text("epoch,step,loss\n1,0,0.5\n,1,0.4\n1,nan,0.3\n1.5,2,0.2\n1,3,0.1\n")
+    frame, problems = read_table(path, ["epoch", "step", "loss"])
+    assert frame["step"].tolist() == [0, 3]
+    assert problems == ["batches.csv: 3 unreadable rows skipped"]

@@ -299,3 +299,62 @@ def test_a_finished_run_prints_its_directory_and_the_next_commands(tmp_path: Pat
     assert lines[end + 1].startswith(f"next: swint compare {run} ")
     assert lines[end + 2].split()[:3] == ["swint", "predict", str(run)]
     assert lines[end + 3].split()[:3] == ["swint", "export", str(run)]
+
+
+def launch(tmp_path: Path, *train_args: str) -> subprocess.Popen:
+    """``swint train`` under paddle.distributed.launch with two CPU processes, in its own
+    process group."""
+    args = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2"]
+    args += ["--log_dir", str(tmp_path / "log"), str(SWINT_SCRIPT), "train", *train_args]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+
+
+def test_data_parallel_interrupt_and_resume_match_an_uninterrupted_run(tmp_path: Path) -> None:
+    """SIGTERM reaches both ranks at their own moments: they still stop at the same batch,
+    rank 0 keeps the epoch's sums of both, and the resumed run ends as the straight one."""
+    overrides = ["training.epochs=2", "data.train_size=128", "model.replace[0].droppath=0"]
+    straight = launch(
+        tmp_path / "a",
+        str(QUICKSTART),
+        "--quiet",
+        *set_args(tiny(tmp_path / "a" / "runs", *overrides)),
+    )
+    out, _ = straight.communicate(timeout=300)
+    assert straight.returncode == 0, out[-2000:]
+    stopped = launch(
+        tmp_path / "b",
+        str(QUICKSTART),
+        "--quiet",
+        *set_args(tiny(tmp_path / "b" / "runs", *overrides)),
+    )
+    deadline, batches = time.monotonic() + 120, None
+    while time.monotonic() < deadline and batches is None:
+        found = list((tmp_path / "b" / "runs").glob("*/batches.csv"))
+        if found and len(found[0].read_text().splitlines()) >= 7:  # into epoch 2 (4 per epoch)
+            batches = found[0]
+        time.sleep(0.1)
+    assert batches is not None, "training did not start"
+    os.killpg(stopped.pid, signal.SIGTERM)
+    out, _ = stopped.communicate(timeout=120)
+    run = batches.parent
+    state = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert (state["epoch"], json.loads((run / "summary.json").read_text())["status"]) == (
+        2,
+        "interrupted",
+    ), out[-2000:]
+    assert state["partial"]["seen"] == 2 * 16 * state["step"]  # both ranks' images
+    resumed = launch(tmp_path / "b", "--resume", str(run), "--quiet")
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out[-2000:]
+    reference = run_dir_of(tmp_path / "a" / "runs")
+    pd.testing.assert_frame_equal(
+        learning_columns(run), learning_columns(reference), atol=1e-5, rtol=0
+    )

@@ -9,6 +9,7 @@ therefore identical for any ``num_workers``. No global random state is used.
 from __future__ import annotations
 
 import atexit
+import inspect
 import math
 import shutil
 import signal
@@ -45,6 +46,7 @@ Images = np.ndarray | ImageFiles  # uint8 [N, H, W, 3], or files read on demand
 Targets = np.ndarray | MaskFiles  # int64 [N] labels, uint8 [N, H, W] masks, or mask files
 SHARED_MEMORY_MIN = 1 << 30  # bytes free in /dev/shm below which workers use pipes instead
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SHUTDOWN_SECONDS = 10  # for loader workers to exit when asked
 
 
 class ImageDataset(paddle.io.Dataset):
@@ -199,11 +201,20 @@ _live_iterators: weakref.WeakSet = weakref.WeakSet()  # with worker processes, n
 
 
 def _shut_down(iterator: object) -> None:
-    """Stop an iterator's worker processes (poison pill and join): Paddle's iterators do that
-    only when exhausted or collected, and the thread they run keeps them from collection."""
+    """Stop an iterator's worker processes (poison pill, then join): Paddle's iterators do
+    that only when exhausted or collected, and the thread they run keeps them from being
+    collected. A worker still alive after :data:`SHUTDOWN_SECONDS` is killed (it ignores the
+    SIGTERM Paddle would send)."""
     shut_down = getattr(iterator, "_try_shutdown_all", None)
     if shut_down is not None:
-        shut_down()
+        if "timeout" in inspect.signature(shut_down).parameters:  # multi-process iterators
+            shut_down(SHUTDOWN_SECONDS)
+        else:
+            shut_down()
+    for worker in getattr(iterator, "_workers", None) or ():
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
     _live_iterators.discard(iterator)
 
 

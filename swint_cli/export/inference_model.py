@@ -43,6 +43,10 @@ ONNX_OPSET = 17  # the first opset with LayerNormalization
 INPUT_NAME = "image"
 ONNX_HINT = 'pip install "swint[onnx]"'
 PARAMS_INFO = ".pdiparams.info"  # a pickle that paddle.jit.load reads (Paddle 2.x exports)
+EXPORT_FILES = (
+    METADATA,
+    *(PREFIX + suffix for suffix in (".json", ".pdmodel", ".pdiparams", PARAMS_INFO)),
+)  # what loading an export reads
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,7 +10,8 @@ import numpy as np
 import paddle
 
 from ..data import DataError, ImageFiles, SampleTransform
-from .inference_model import EXPORT_DIR, Checkpoint, load_exported, run_logits
+from ..runs.layout import inside
+from .inference_model import EXPORT_DIR, EXPORT_FILES, Checkpoint, load_exported, run_logits
 from .trained_model import ModelInfo, open_trained_run
 
 BATCH = 16  # images per forward pass
@@ -51,6 +52,8 @@ def load_classifier(
     """
     run = open_trained_run(run_dir, classification_only=True)
     if exported:
+        for name in EXPORT_FILES:  # what loading the export reads must be the run's own
+            inside(run.path, f"{EXPORT_DIR}/{name}")
         model, info = load_exported(run.path / EXPORT_DIR)
         return Classifier(model, info, info.transform(), f"{run.path / EXPORT_DIR}")
     info, info_note = run.model_info()

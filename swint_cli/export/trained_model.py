@@ -18,7 +18,8 @@ from ..models.state import load_state
 from ..recipe import Recipe, load_recipe
 from ..recipe.schema import Transforms
 from ..runs import Run, RunError, open_run
-from ..runs.layout import RECIPE
+from ..runs.info import read_info
+from ..runs.layout import RECIPE, inside
 
 
 class ExportError(RunError):
@@ -51,8 +52,9 @@ class TrainedRun:
 
     def model_info(self) -> tuple[ModelInfo, str | None]:
         """``(info, note)``: from run.json, or for an older run rebuilt from its data (which
-        must still be at ``data.path`` for cifar10 and folders), with a note saying so."""
-        info = self.run.info
+        must still be at ``data.path`` for cifar10 and folders), with a note saying so. A
+        run.json that cannot be read is an error, not a reason to guess."""
+        info = read_info(self.path)
         if info is not None:
             normalization = Normalization(info.mean, info.std)
             return ModelInfo(info.image_size, normalization, info.classes), None
@@ -85,7 +87,7 @@ def open_trained_run(path: str | Path, classification_only: bool = False) -> Tra
     with ``classification_only``, when it is a segmentation run); RecipeError when its
     recipe does not load."""
     run = open_run(path)
-    recipe = load_recipe(run.path / RECIPE)
+    recipe = load_recipe(inside(run.path, RECIPE))
     if classification_only and recipe.task != "classification":
         raise ExportError(f"{run.path}: a {recipe.task} run; predict handles classification runs")
     return TrainedRun(run, recipe)

@@ -13,7 +13,7 @@ from ..nn.heads import build_head
 from .batched_conv import batch_small_convs
 from .errors import ModelError
 from .small_cnn import SmallCNN
-from .state import shape_of
+from .state import cast_like, kind_problem, shape_of
 from .swin_transformer import SWIN_CONFIGS, SwinTransformer
 from .unet import UNet
 
@@ -75,8 +75,9 @@ def _more(items: list[str]) -> str:
 
 
 def load_weights(model: nn.Layer, path: str) -> list[str]:
-    """Load the state dict in the local file ``path`` into ``model``: a ``.safetensors`` file
-    (a run's ``checkpoints/best.safetensors``, say) or a ``paddle.save`` pickle such as a
+    """Load the state dict in the local file ``path`` into ``model`` (the plain backbone,
+    before any surgery): a ``.safetensors`` file (``checkpoints/best.safetensors`` of a run
+    of the same backbone without replace rules, say) or a ``paddle.save`` pickle such as a
     ``.pdparams``, read through the restricted unpickler (plain data only, never code).
 
     Outside the head (the ``fc`` sublayer) the file must match the model exactly: a key the
@@ -108,10 +109,17 @@ def load_weights(model: nn.Layer, path: str) -> list[str]:
         else:
             found, wanted = shape_of(state[key]), shape_of(value)
             problems.append(f"{key} has shape {found} in the file, {wanted} in the model")
+    problems += [
+        problem
+        for key, value in own.items()
+        if key in state and key not in skipped and (problem := kind_problem(key, state[key], value))
+    ]
     problems += [f"the model has no {key}" for key in state if key not in own and not _is_head(key)]
     if problems:
         first = f"{problems[0]}{_more(problems)}"
         raise ModelError(f"weights file {path} does not fit the model: {first}")
     # Skipped keys get their current value, so Paddle does not warn about them.
-    model.set_state_dict({key: own[key] if key in skipped else state[key] for key in own})
+    model.set_state_dict(
+        {key: own[key] if key in skipped else cast_like(state[key], own[key]) for key in own}
+    )
     return skipped

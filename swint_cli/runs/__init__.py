@@ -4,7 +4,8 @@ read it back.
 :mod:`.layout` names the files and creates directories, :mod:`.tables` appends, repairs and
 reads the CSV tables, :mod:`.info` is ``run.json`` (what export and predict need),
 :mod:`.checkpoints` the weights and optimizer files, :mod:`.reader` reads a whole run for
-``compare``, ``export``, ``predict`` and ``bench``, and :mod:`.timing` summarises step times.
+``compare``, ``export`` and ``predict``, and :mod:`.timing` summarises step times (of runs
+and of ``bench``).
 No Paddle import: reading runs needs none.
 """
 

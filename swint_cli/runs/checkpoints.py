@@ -7,14 +7,19 @@
     last.json                   where training continues, written last: the commit point
     best.safetensors            the weights of the best epoch so far
 
-The three ``last`` files carry one ``checkpoint_id``; a set whose ids differ (a crash
-between two writes) is refused rather than mixed. Runs written before this format have
-``last.pdparams``, ``last.pdopt`` and ``best.pdparams`` (``paddle.save`` pickles), read
-through the restricted unpickler. Every path is checked to stay inside the run directory.
+The three ``last`` files carry one ``checkpoint_id``. A save writes the two array files
+under names holding the new id (``last.<id>.safetensors``), then ``last.json`` (the commit),
+then renames them to their plain names: a crash before the commit leaves the previous
+checkpoint whole, one after it leaves files the id still finds. A set whose ids differ is
+refused rather than mixed. Runs written before this format have ``last.pdparams``,
+``last.pdopt`` and ``best.pdparams`` (``paddle.save`` pickles), read through the restricted
+unpickler. Every path is checked to stay inside the run directory.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +32,10 @@ from .layout import CHECKPOINTS, RunError, inside
 
 WEIGHTS = (".safetensors", ".pdparams")  # this format, then the one before it
 OPTIMIZER = (".optimizer.safetensors", ".pdopt")
+LEGACY = (WEIGHTS[1], OPTIMIZER[1])
 POSITION = "last.json"
 ID_KEY = "checkpoint_id"
+_STAGED = re.compile(r"last\.[0-9a-f]{32}(\.optimizer)?\.safetensors")
 
 
 def _first_existing(run: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
@@ -39,15 +46,40 @@ def _first_existing(run: Path, stem: str, suffixes: tuple[str, ...]) -> Path | N
     return None
 
 
+def _last_stamp(run: Path) -> str | None:
+    """The ``checkpoint_id`` in ``last.json`` (None when absent, unreadable or older)."""
+    try:
+        position = read_json(inside(run, f"{CHECKPOINTS}/{POSITION}"))
+    except (OSError, ValueError):
+        return None
+    stamp = position.get(ID_KEY) if isinstance(position, dict) else None
+    return stamp if isinstance(stamp, str) else None
+
+
+def _last_file(run: Path, stamp: str, suffix: str) -> Path:
+    """The ``last`` file of checkpoint ``stamp``: still under its staged name when a save
+    stopped between its commit and the rename, else under the plain name."""
+    staged = inside(run, f"{CHECKPOINTS}/last.{stamp}{suffix}")
+    return staged if staged.is_file() else inside(run, f"{CHECKPOINTS}/last{suffix}")
+
+
+def _weights(run: Path, which: str) -> Path | None:
+    stamp = _last_stamp(run) if which == "last" else None
+    if stamp is not None:
+        path = _last_file(run, stamp, WEIGHTS[0])
+        return path if path.is_file() else None
+    return _first_existing(run, which, WEIGHTS)
+
+
 def find_weights(run: Path, which: str = "best") -> tuple[Path, str | None]:
     """``(weights file, note)`` of checkpoint ``which`` (``best`` or ``last``). ``best``
     falls back to ``last`` when the run has none yet, with a note saying so; no usable file
     is a :class:`RunError`."""
-    found = _first_existing(run, which, WEIGHTS)
+    found = _weights(run, which)
     if found is not None:
         return found, None
     if which == "best":
-        last = _first_existing(run, "last", WEIGHTS)
+        last = _weights(run, "last")
         if last is not None:
             return last, f"{CHECKPOINTS}/best is missing; using {CHECKPOINTS}/{last.name}"
     missing = "best nor last weights" if which == "best" else "last weights"
@@ -81,13 +113,19 @@ def save_training_state(
     optimizer: Mapping[str, np.ndarray],
     position: Mapping[str, object],
 ) -> None:
-    """Write the ``last`` checkpoint; ``last.json`` goes last, so a crash leaves the previous
-    position in force. Raises OSError."""
+    """Write the ``last`` checkpoint so that a crash at any point leaves a whole one (see the
+    module docstring). Raises OSError."""
     folder = run / CHECKPOINTS
-    stamp = {ID_KEY: uuid.uuid4().hex}
-    write_arrays(folder / f"last{WEIGHTS[0]}", model, stamp)
-    write_arrays(folder / f"last{OPTIMIZER[0]}", optimizer, stamp)
-    write_json(folder / POSITION, {**position, **stamp})
+    stamp = uuid.uuid4().hex
+    suffixes = (WEIGHTS[0], OPTIMIZER[0])
+    for arrays, suffix in zip((model, optimizer), suffixes, strict=True):
+        write_arrays(folder / f"last.{stamp}{suffix}", arrays, {ID_KEY: stamp})
+    write_json(folder / POSITION, {**position, ID_KEY: stamp})  # the commit
+    for suffix in suffixes:
+        os.replace(folder / f"last.{stamp}{suffix}", folder / f"last{suffix}")
+    for leftover in folder.iterdir():  # staged by a save that crashed before its commit
+        if _STAGED.fullmatch(leftover.name):
+            leftover.unlink(missing_ok=True)
 
 
 def save_best_weights(run: Path, model: Mapping[str, np.ndarray]) -> None:
@@ -105,8 +143,13 @@ def read_training_state(run: Path) -> TrainingState:
     if not isinstance(position, dict):
         raise RunError(f"{position_file}: not a checkpoint position")
     stamp = position.pop(ID_KEY, None)
-    suffixes = (WEIGHTS[0], OPTIMIZER[0]) if stamp is not None else (WEIGHTS[1], OPTIMIZER[1])
-    loaded, paths = [], [inside(run, f"{CHECKPOINTS}/last{suffix}") for suffix in suffixes]
+    if stamp is not None:
+        paths = [_last_file(run, str(stamp), suffix) for suffix in (WEIGHTS[0], OPTIMIZER[0])]
+    else:
+        paths = [
+            inside(run, f"{CHECKPOINTS}/last{suffix}") for suffix in (WEIGHTS[1], OPTIMIZER[1])
+        ]
+    loaded = []
     for path in paths:
         if not path.is_file():
             raise RunError(f"{path}: missing; the last checkpoint is incomplete")

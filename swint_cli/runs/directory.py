@@ -12,10 +12,14 @@ from .layout import (
     BATCH_COLUMNS,
     BATCHES,
     CHECKPOINTS,
+    ENV,
     EPOCH_COLUMNS,
     EPOCHS,
+    INFO,
     RECIPE,
+    SUMMARY,
     RunError,
+    inside,
     new_timestamped_dir,
 )
 from .tables import CsvTable
@@ -41,17 +45,23 @@ class RunDirectory:
     ) -> RunDirectory:
         """A new, empty ``<runs_dir>/<name>-<timestamp>`` (suffixed ``-2``, ... if taken)."""
         path = new_timestamped_dir(Path(runs_dir), name, now)
-        (path / CHECKPOINTS).mkdir()
+        try:
+            (path / CHECKPOINTS).mkdir()
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create {CHECKPOINTS}/ ({exc.strerror})") from None
         return cls(path, epoch_columns)
 
     @classmethod
     def existing(
         cls, path: str | Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS
     ) -> RunDirectory:
-        """An earlier run to resume; it must hold its recipe and a ``last`` checkpoint."""
+        """An earlier run to resume: it must hold its recipe and a ``last`` checkpoint, and
+        none of its files may lead (through a symlink) outside it."""
         run = cls(Path(path), epoch_columns)
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run directory")
+        for name in (RECIPE, INFO, SUMMARY, ENV, EPOCHS, BATCHES, CHECKPOINTS):
+            inside(run.path, name)
         if not (run.path / RECIPE).is_file():
             raise RunError(f"{run.path}: not a resumable run (missing {RECIPE})")
         if not has_position(run.path):

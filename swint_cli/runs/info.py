@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import read_json, write_json
-from .layout import INFO, RunError
+from .layout import INFO, RunError, inside
 
 FORMAT = 1
 PREPROCESSING = (
@@ -84,8 +84,9 @@ def write_info(run: Path, info: RunInfo) -> None:
 
 
 def read_info(run: Path) -> RunInfo | None:
-    """The run's :class:`RunInfo`; None for a run written before ``run.json`` existed."""
-    path = run / INFO
+    """The run's :class:`RunInfo`; None for a run written before ``run.json`` existed.
+    RunError when it cannot be read or leads outside the run."""
+    path = inside(run, INFO)
     if not path.is_file():
         return None
     try:

@@ -1,9 +1,10 @@
 """Reading run directories written by ``swint train``, whatever state they are in.
 
 A run may be finished, interrupted, still running, or damaged (a CSV cut mid-line or with
-garbage rows, an unreadable JSON file): :func:`read_run` keeps what can be read and lists
-what could not in :attr:`Run.problems`. ``swint compare``, ``export``, ``predict`` and
-``bench`` all read runs through here. Directories without any run file are not runs.
+garbage rows, an unreadable JSON file, a file leading outside the run): :func:`read_run`
+keeps what can be read and lists what could not in :attr:`Run.problems`. ``swint compare``,
+``export`` and ``predict`` read runs through here. Directories without any run file are not
+runs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .layout import (
     RUN_FILES,
     SUMMARY,
     RunError,
+    inside,
 )
 from .tables import read_table
 from .timing import timed_steps
@@ -76,7 +78,19 @@ class Run:
         return read_weights(path), path, note
 
 
-def _read_mapping(path: Path, run: Run, parse: Callable[[str], object]) -> dict:
+def _own_file(run: Run, name: str) -> Path | None:
+    """``run.path / name``, or None (with a problem noted) when it leads outside the run."""
+    try:
+        return inside(run.path, name)
+    except RunError as exc:
+        run.problems.append(str(exc))
+        return None
+
+
+def _read_mapping(run: Run, name: str, parse: Callable[[str], object]) -> dict:
+    path = _own_file(run, name)
+    if path is None:
+        return {}
     if not path.is_file():
         run.missing.append(path.name)
         return {}
@@ -113,9 +127,9 @@ def read_run(path: Path, tables: bool = True) -> Run:
     """Everything readable in the run directory ``path`` (see :class:`Run`); ``tables=False``
     skips the CSV tables (for commands that need only the model)."""
     run = Run(path)
-    run.summary = _read_mapping(path / SUMMARY, run, json.loads)
-    run.recipe = _read_mapping(path / RECIPE, run, yaml.safe_load)
-    run.env = _read_mapping(path / ENV, run, json.loads)
+    run.summary = _read_mapping(run, SUMMARY, json.loads)
+    run.recipe = _read_mapping(run, RECIPE, yaml.safe_load)
+    run.env = _read_mapping(run, ENV, json.loads)
     try:
         run.info = read_info(path)
     except RunError as exc:
@@ -126,7 +140,9 @@ def read_run(path: Path, tables: bool = True) -> Run:
         ("epochs", EPOCHS, EPOCH_COLUMNS),
         ("batches", BATCHES, BATCH_COLUMNS),
     ):
-        table = path / file
+        table = _own_file(run, file)
+        if table is None:
+            continue
         if not table.is_file():
             run.missing.append(file)
             continue

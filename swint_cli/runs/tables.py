@@ -22,6 +22,7 @@ import pandas as pd
 from ..files import write_atomic
 
 _NAN_TEXT = ("", "nan")
+INTEGER_COLUMNS = ("epoch", "step")  # where a row stands: whole numbers, never empty
 
 
 def format_value(value: object) -> str:
@@ -66,9 +67,10 @@ def parse_table(path: Path, columns: Iterable[str]) -> ParsedTable:
     """Read ``path`` keeping the rows a run could have written.
 
     Dropped, and listed in ``problems``: a last line without its newline (cut off
-    mid-write), lines with too many or too few fields, and lines where an expected column
-    (one of ``columns``, or any ``val_*``) holds something that is not a number. An empty
-    file (created, header not written yet) has no header and no problem. OSError propagates.
+    mid-write), lines with too many or too few fields, lines where an expected column (one
+    of ``columns``, or any ``val_*``) holds something that is not a number, and lines whose
+    ``epoch`` or ``step`` is not a whole number. An empty file (created, header not written
+    yet) has no header and no problem. OSError propagates.
     """
     known = set(columns)
     text = path.read_bytes().decode("utf-8", errors="replace")
@@ -85,10 +87,12 @@ def parse_table(path: Path, columns: Iterable[str]) -> ParsedTable:
         return table
     table.header = header
     expected = [i for i, name in enumerate(header) if name in known or name.startswith("val_")]
+    counts = [i for i, name in enumerate(header) if name in INTEGER_COLUMNS]
     bad = 0
     for line in lines[1:]:
         fields = line.split(",")
         unreadable = any(c in line for c in '"\0\ufffd') or len(fields) != len(header)
+        unreadable = unreadable or not all(fields[i].strip().isdigit() for i in counts)
         if unreadable or not all(_is_number(fields[i]) for i in expected):
             bad += 1
         else:
@@ -108,6 +112,11 @@ def read_table(path: Path, columns: Iterable[str]) -> tuple[pd.DataFrame, list[s
     for column in frame.columns:
         frame[column] = pd.to_numeric(frame[column].str.strip(), errors="coerce")
     return frame, table.problems
+
+
+def position_of(record: Mapping[str, str]) -> tuple[int, int]:
+    """``(epoch, step)`` of a row of :meth:`ParsedTable.records` (step 0 in epochs.csv)."""
+    return int(record["epoch"]), int(record.get("step") or 0)
 
 
 class CsvTable:

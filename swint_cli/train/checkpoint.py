@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from ..models.state import shape_of
+from ..models.state import cast_like, shape_of
 from ..runs import RunError
 
 SEPARATOR = "::"
@@ -67,6 +67,8 @@ def _optimizer_problem(model: paddle.nn.Layer, arrays: Mapping[str, np.ndarray])
         name, separator, suffix = entry.partition(SEPARATOR)
         if not separator or name not in params:
             return f"entry {key} belongs to no parameter of the model"
+        if value.dtype.kind not in "fiu":
+            return f"entry {key} holds {value.dtype}, not numbers"
         if shape_of(value) != shape_of(params[name]) and value.size != 1:
             return f"entry {key} is {shape_of(value)}, the parameter {shape_of(params[name])}"
         suffixes.setdefault(name, set()).add(f"{outer}{NESTED}{suffix}")
@@ -93,11 +95,14 @@ def restore_optimizer(
         structured, _, suffix = key.partition(SEPARATOR)
         return generated[structured] + suffix
 
+    params = dict(model.named_parameters())
     state: dict[str, object] = {}
     for key, value in arrays.items():
         outer, nested, inner = key.rpartition(NESTED)
+        param = params[inner.partition(SEPARATOR)[0]]
+        tensor = paddle.to_tensor(cast_like(value, param) if value.dtype.kind == "f" else value)
         if nested:
-            state.setdefault(outer, {})[rename(inner)] = paddle.to_tensor(value)  # type: ignore[index]
+            state.setdefault(outer, {})[rename(inner)] = tensor  # type: ignore[index]
         else:
-            state[rename(key)] = paddle.to_tensor(value)
+            state[rename(key)] = tensor
     optimizer.set_state_dict(state)

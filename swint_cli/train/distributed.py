@@ -38,6 +38,17 @@ def init_parallel() -> ParallelContext:
     return ParallelContext(paddle.distributed.get_rank(), paddle.distributed.get_world_size())
 
 
+def share_rank0_state(model: paddle.nn.Layer, context: ParallelContext) -> None:
+    """Give every process rank 0's non-trained state (BatchNorm's running statistics), so
+    that all of them validate the model rank 0 saves. Trained parameters are equal already:
+    DataParallel averages their gradients."""
+    if not context.enabled:
+        return
+    for tensor in model.state_dict().values():
+        if tensor.stop_gradient:
+            paddle.distributed.broadcast(tensor, src=0)
+
+
 def all_reduce_sums(values: list[float], context: ParallelContext) -> list[float]:
     """Element-wise sum of ``values`` over all processes (identity when not parallel)."""
     if not context.enabled:

@@ -32,13 +32,17 @@ class EpochSums:
     def to_json(self) -> dict:
         return asdict(self)
 
-    def all_reduced(self, context: ParallelContext) -> EpochSums:
-        """The sums over all processes; seconds averaged, since ranks train side by side."""
+    def summed(self, context: ParallelContext) -> EpochSums:
+        """Every field summed over all processes (a collective when data-parallel)."""
         names = [f.name for f in fields(self)]
         sums = all_reduce_sums([getattr(self, n) for n in names], context)
-        totals = dict(zip(names, sums, strict=True))
-        totals["seconds"] /= context.world_size
-        return EpochSums(**totals)
+        return EpochSums(**dict(zip(names, sums, strict=True)))
+
+    def all_reduced(self, context: ParallelContext) -> EpochSums:
+        """The epoch's sums over all processes, seconds averaged (ranks train side by side)."""
+        total = self.summed(context)
+        total.seconds /= context.world_size
+        return total
 
     def row(self) -> dict[str, float]:
         """The epochs.csv figures: ``train_loss``, ``train_acc1``, ``images_per_second``."""

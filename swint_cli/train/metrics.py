@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import paddle
 
 from ..data import batches_of
@@ -25,9 +27,7 @@ def evaluate(
     model.eval()
     sums: list[float] | None = None
     with batches_of(loader) as batches:
-        for i, (images, labels) in enumerate(batches):
-            if limit is not None and i >= limit:
-                break
+        for images, labels in itertools.islice(batches, limit):
             batch = task.eval_sums(model(images), task.labels(labels))
             sums = batch if sums is None else [a + b for a, b in zip(sums, batch, strict=True)]
     if was_training:

@@ -19,10 +19,11 @@ from ..runs import RunDirectory, RunError
 from ..runs.checkpoints import POSITION, TrainingState, read_training_state
 from ..runs.info import RunInfo, first_difference, read_info, sha256_of
 from ..runs.layout import CHECKPOINTS, INFO, RECIPE
+from ..runs.tables import CsvTable, position_of
 from .checkpoint import restore_optimizer
 from .position import Position
 from .session import Session
-from .tasks import task_for
+from .tasks import task_class
 
 
 @dataclass(kw_only=True)
@@ -52,11 +53,9 @@ def _check_recipe(path: Path, recipe: Recipe, info: RunInfo | None) -> None:
         )
 
 
-def _rows(run: RunDirectory, which: str) -> list[tuple[int, int]]:
+def _rows(table: CsvTable) -> list[tuple[int, int]]:
     """(epoch, step) of the readable rows of a table (step 0 for epochs.csv)."""
-    table = run.epochs if which == "epochs" else run.batches
-    records = table.parse().records()
-    return [(int(float(r["epoch"])), int(float(r.get("step") or 0))) for r in records]
+    return [position_of(record) for record in table.parse().records()]
 
 
 def _expected_batches(rows: list[tuple[int, int]], position: Position) -> bool:
@@ -76,14 +75,14 @@ def _expected_batches(rows: list[tuple[int, int]], position: Position) -> bool:
 def _check_tables(run: RunDirectory, position: Position) -> int:
     """RunError unless epochs.csv and batches.csv hold every row up to ``position``;
     returns the number of batch rows before it."""
-    epochs = [e for e, _ in _rows(run, "epochs") if e < position.epoch]
+    epochs = [e for e, _ in _rows(run.epochs) if e < position.epoch]
     if epochs != list(range(1, position.epoch)):
         shown = f"epochs {epochs[0]}-{epochs[-1]}" if epochs else "no epochs"
         raise RunError(
             f"{run.epochs.path}: has {shown} but the checkpoint is at epoch {position.epoch}; "
             "the table is not whole, so the run cannot be resumed"
         )
-    batches = [key for key in _rows(run, "batches") if key < (position.epoch, position.step)]
+    batches = [key for key in _rows(run.batches) if key < (position.epoch, position.step)]
     whole = _expected_batches(batches, position)
     if position.batches_done is not None:
         whole = whole and len(batches) == position.batches_done
@@ -99,13 +98,13 @@ def _check_tables(run: RunDirectory, position: Position) -> int:
 def open_resumption(path: str | Path) -> Resumption:
     """Check the run in ``path`` (everything but the model fit, see :func:`restore`) without
     writing to it. Raises RunError, or RecipeError for a recipe.yaml that no longer loads."""
-    run = RunDirectory.existing(path)
-    recipe = load_recipe(run.path / RECIPE)
+    checked = RunDirectory.existing(path).path  # a run, all of whose files are its own
+    recipe = load_recipe(checked / RECIPE)
+    run = RunDirectory(checked, task_class(recipe.task).epoch_columns)
     info = read_info(run.path)
     _check_recipe(run.path, recipe, info)
     state = read_training_state(run.path)
     position = Position.from_json(state.position, run.path / CHECKPOINTS / POSITION)
-    run = RunDirectory(run.path, task_for(recipe).epoch_columns)
     rows = _check_tables(run, position)
     if position.batches_done is None:  # a checkpoint from before batches_done was recorded
         position.batches_done = rows

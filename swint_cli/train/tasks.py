@@ -167,6 +167,11 @@ def mean_iou(confusion: np.ndarray) -> float:
     return float((hits[present] / union[present]).mean()) if present.any() else math.nan
 
 
+def task_class(name: str) -> type[Classification]:
+    """The class of the recipe's ``task`` (its ``epoch_columns`` and ``key_metric``)."""
+    return Segmentation if name == "segmentation" else Classification
+
+
 def task_for(recipe: Recipe) -> Classification:
     """The task object for the recipe's ``task`` and ``training.loss``."""
     loss = recipe.training.loss

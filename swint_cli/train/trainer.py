@@ -22,6 +22,8 @@ from ..recipe import Recipe, dump_recipe
 from ..runs import RunDirectory, RunError
 from ..runs.info import write_info
 from ..runs.layout import ENV, RECIPE
+from ..runs.tables import position_of
+from .distributed import all_reduce_sums, share_rank0_state
 from .epoch_sums import EpochSums
 from .metrics import evaluate
 from .position import Position, step_seed
@@ -70,8 +72,10 @@ class Trainer:
         position: Position,
         recorders: list[Recorder],
         stop: StopRequest,
+        where: Path,
     ) -> None:
         self.session, self.position, self.recorders, self.stop = session, position, recorders, stop
+        self.where = where  # the run directory (or, off rank 0, the runs directory) for errors
         self.training = session.recipe.training
         self._process_batches = 0  # batches this process has trained (warm-up marking)
 
@@ -116,7 +120,8 @@ class Trainer:
         loader = self._loader(session.train_set, True, epoch)
         limit = training.limit_batches
         steps = min(len(loader), limit) if limit else len(loader)
-        sums = EpochSums(**position.partial)
+        # the epoch's sums so far (all ranks' together, kept by rank 0) when resuming in it
+        sums = EpochSums(**position.partial) if session.context.is_main else EpochSums()
         for recorder in self.recorders:
             recorder.epoch_start(epoch, training.epochs, steps)
         model.train()
@@ -125,12 +130,20 @@ class Trainer:
                 if step < position.step:
                     next(batches)  # trained before the interruption
                     continue
-                if self.stop:
-                    position.step, position.partial = step, sums.to_json()
+                if self._stop_requested():
+                    position.step, position.partial = step, sums.summed(session.context).to_json()
                     return None
                 self._train_batch(model, epoch, step, steps, batches, sums)
         position.step = steps
         return sums.all_reduced(session.context)
+
+    def _stop_requested(self) -> bool:
+        """Whether to stop before the next batch: on any rank's request, so that all ranks
+        stop at the same batch (a collective per batch when data-parallel)."""
+        context = self.session.context
+        if not context.enabled:
+            return bool(self.stop)
+        return all_reduce_sums([1.0 if self.stop else 0.0], context)[0] > 0
 
     def _train_batch(
         self, model: paddle.nn.Layer, epoch: int, step: int, steps: int, batches, sums: EpochSums
@@ -173,6 +186,7 @@ class Trainer:
 
     def _validate(self, model: paddle.nn.Layer, epoch: int) -> dict[str, float]:
         session = self.session
+        share_rank0_state(session.model, session.context)
         loader = self._loader(session.val_set, False, epoch)
         return evaluate(model, loader, session.context, self.training.limit_batches, session.task)
 
@@ -183,14 +197,15 @@ class Trainer:
         started = time.perf_counter() - self.position.wall_seconds
         outcome = Outcome(status="failed: unexpected error", exit_code=EXIT_FAILED)
         error: RunError | None = None
-        for recorder in self.recorders:
-            recorder.start(self.position)
         try:
+            for recorder in self.recorders:
+                recorder.start(self.position)
             for epoch in range(self.position.epoch, self.training.epochs + 1):
                 epoch_start = time.perf_counter()
                 sums = self._train_epoch(model, epoch)
                 if sums is None:
-                    message = f"interrupted ({self.stop.reason}) at epoch {epoch}"
+                    reason = self.stop.reason or "stopped on another rank"
+                    message = f"interrupted ({reason}) at epoch {epoch}"
                     outcome = Outcome(
                         status="interrupted",
                         exit_code=EXIT_INTERRUPTED,
@@ -221,13 +236,17 @@ class Trainer:
         except KeyboardInterrupt:
             message = "interrupted (no checkpoint)"
             outcome = Outcome(status="interrupted", exit_code=EXIT_INTERRUPTED, message=message)
-        except OSError as exc:
-            outcome = Outcome(status=f"failed: {exc.strerror or exc}", exit_code=EXIT_FAILED)
-            error = RunError(f"{session.recipe.output.runs_dir}: {outcome.status}")
+        except (OSError, RunError) as exc:
+            reason = exc.strerror or exc if isinstance(exc, OSError) else exc
+            outcome = Outcome(status=f"failed: {reason}", exit_code=EXIT_FAILED)
+            error = RunError(f"{self.where}: {outcome.status}")
         finally:
             self.position.wall_seconds = time.perf_counter() - started
-            for recorder in self.recorders:
-                recorder.finish(outcome, self.position)
+            for recorder in self.recorders:  # each in turn, whatever the one before did
+                try:
+                    recorder.finish(outcome, self.position)
+                except (OSError, RunError) as exc:
+                    error = error or RunError(f"{self.where}: cannot record the end ({exc})")
         if error is not None:
             raise error
         return TrainResult(
@@ -270,13 +289,13 @@ def _open_run(
         return None
     if resumption is not None:
         run, position = resumption.run, resumption.position
-        run.epochs.repair(lambda row: int(float(row["epoch"])) < position.epoch)
-        run.batches.repair(
-            lambda row: (
-                (int(float(row["epoch"])), int(float(row["step"])))
-                < (position.epoch, position.step)
-            )
-        )
+        try:
+            run.epochs.repair(lambda row: position_of(row)[0] < position.epoch)
+            run.batches.repair(lambda row: position_of(row) < (position.epoch, position.step))
+        except OSError as exc:
+            raise RunError(
+                f"{run.path}: cannot rewrite its tables ({exc.strerror or exc})"
+            ) from None
     else:
         output = session.recipe.output
         run = RunDirectory.create(
@@ -337,7 +356,8 @@ def train(
         position = resumption.position
     run = _open_run(session, options, resumption)
     stop = stop if stop is not None else StopRequest()
-    trainer = Trainer(session, position, _recorders(session, run), stop)
+    where = run.path if run is not None else Path(session.recipe.output.runs_dir)
+    trainer = Trainer(session, position, _recorders(session, run), stop, where)
     result = trainer.run()
     result.run_dir = run.path if run is not None else None
     return result
