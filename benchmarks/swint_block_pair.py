@@ -1,6 +1,7 @@
 """Forward+backward time of one SwinT (W-MSA + SW-MSA block pair) on the CPU.
 
     python benchmarks/swint_block_pair.py --batch 8 --resolution 56 --channels 96 --heads 3
+    python benchmarks/swint_block_pair.py --residual-norm post --layer-scale 1e-5
 
 prints the median, p10 and p90 step time over ``--repeat`` steps after ``--warmup``, and with
 ``--profile`` Paddle's operator table for a few steps. ``--no-tune`` leaves glibc malloc
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--no-tune", action="store_true", help="leave glibc malloc alone")
     parser.add_argument("--library-defaults", action="store_true", help="no process settings")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--residual-norm", default="pre", help="pre | post | post_zero")
+    parser.add_argument("--layer-scale", type=float, default=None, help="LayerScale init value")
     args = parser.parse_args()
 
     if LIBRARY_DEFAULTS:
@@ -46,7 +49,14 @@ def main() -> None:
     else:
         runtime = tune_cpu(args.threads, malloc=not args.no_tune)
     c, r = args.channels, args.resolution
-    layer = SwinT(c, c, num_heads=args.heads, window_size=args.window)
+    layer = SwinT(
+        c,
+        c,
+        num_heads=args.heads,
+        window_size=args.window,
+        residual_norm=args.residual_norm,
+        layer_scale=args.layer_scale,
+    )
     x = paddle.randn([args.batch, c, r, r])
     x.stop_gradient = False
     grad = paddle.randn([args.batch, c, r, r])
@@ -68,7 +78,8 @@ def main() -> None:
         f"paddle {paddle.__version__}, threads {runtime['threads']}, "
         f"MKL_DEBUG_CPU_TYPE={runtime['mkl_debug_cpu_type']}, malloc tuned "
         f"{runtime['malloc_tuned']}: "
-        f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {args.window} fwd+bwd "
+        f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {args.window} "
+        f"norm {args.residual_norm} layer scale {args.layer_scale}: fwd+bwd "
         f"median {statistics.median(times):.0f} ms (p10 {p10:.0f}, p90 {p90:.0f})"
     )
     if args.profile:
