@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
-from swint_cli.compare.summary import COLUMNS, MISSING, config_diff
+from swint_cli.compare.summary import COLUMNS, MISSING, config_diff, summarize_run
 from swint_cli.recipe import load_recipe
-from swint_cli.runs import create_report_dir, read_run
+from swint_cli.runs import EPOCH_COLUMNS, create_report_dir, read_run
 from swint_cli.runs.info import flatten
 from swint_cli.train import TrainOptions, train
 
@@ -153,3 +153,15 @@ def test_report_dirs_are_never_reused(tmp_path: Path) -> None:
     first = create_report_dir(None, "compare", tmp_path, now)
     second = create_report_dir(None, "compare", tmp_path, now)
     assert (first.name, second.name) == ("compare-20260102-030405", "compare-20260102-030405-2")
+
+
+def test_last_three_epochs_are_averaged(tmp_path: Path) -> None:
+    """Five epochs of val_acc1 0.1 .. 0.5: best 0.5, final 0.5, last-3 mean 0.4."""
+    run = tmp_path / "five"
+    run.mkdir()
+    rows = [f"{e},0.01,1.0,0.5,1.0,{e / 10},0.9,2.0,10.0" for e in range(1, 6)]
+    (run / "epochs.csv").write_text(",".join(EPOCH_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    row = summarize_run(read_run(run))
+    assert (row["best_val_acc1"], row["final_val_acc1"]) == (0.5, 0.5)
+    assert row["last3_val_acc1"] == pytest.approx(0.4)
+    assert row["last3_val_acc5"] == pytest.approx(0.9)

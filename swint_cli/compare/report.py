@@ -63,6 +63,7 @@ def display_rows(rows: Sequence[Row], extras: Sequence[str]) -> list[tuple[str, 
         label = metric.removeprefix("val_")
         fields.append((f"best val {label}", lambda r, m=metric, f=show: f(r[f"best_{m}"])))
         fields.append((f"final val {label}", lambda r, m=metric, f=show: f(r[f"final_{m}"])))
+        fields.append((f"last-3 mean val {label}", lambda r, m=metric, f=show: f(r[f"last3_{m}"])))
     fields += [
         ("final train loss", lambda r: _fixed(4)(r["final_train_loss"])),
         ("median step ms", lambda r: _fixed(1)(r["median_step_ms"])),
@@ -106,10 +107,11 @@ def diff_table(rows: Sequence[Row], diff: Diff) -> Table:
 
 
 def csv_frame(rows: Sequence[Row], extras: Sequence[str], diff: Diff) -> pd.DataFrame:
-    """compare.csv: one row per run; :data:`COLUMNS` with ``best_``/``final_`` of the extra
-    ``val_*`` metrics after ``final_val_acc5``, then one column per differing config key."""
-    at = COLUMNS.index("final_val_acc5") + 1
-    extra = [f"{kind}_{metric}" for metric in extras for kind in ("best", "final")]
+    """compare.csv: one row per run; :data:`COLUMNS` with ``best_``/``final_``/``last3_`` of
+    the extra ``val_*`` metrics after ``last3_val_acc5``, then one column per differing
+    config key."""
+    at = COLUMNS.index("last3_val_acc5") + 1
+    extra = [f"{kind}_{metric}" for metric in extras for kind in ("best", "final", "last3")]
     columns = [*COLUMNS[:at], *extra, *COLUMNS[at:]]
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
     for key, values in diff:

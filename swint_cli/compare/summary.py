@@ -22,8 +22,10 @@ COLUMNS = (
     "epochs",
     "best_val_acc1",
     "final_val_acc1",
+    "last3_val_acc1",
     "best_val_acc5",
     "final_val_acc5",
+    "last3_val_acc5",
     "final_train_loss",
     "median_step_ms",
     "p90_step_ms",
@@ -60,15 +62,19 @@ def extra_metrics(runs: Sequence[Run]) -> list[str]:
     return list(seen)
 
 
-def _best_final(run: Run, column: str) -> tuple[float | None, float | None]:
-    """Best (lowest for a loss, else highest) and last value of an epochs.csv column."""
+LAST = 3  # epochs averaged for the ``last3_`` figures
+
+
+def _best_final(run: Run, column: str) -> tuple[float | None, float | None, float | None]:
+    """Best (lowest for a loss, else highest) and last value of an epochs.csv column, and the
+    mean of its last :data:`LAST` values (steadier than one epoch on a small validation set)."""
     if column not in run.epochs.columns:
-        return None, None
+        return None, None, None
     values = run.epochs[column].dropna()
     if values.empty:
-        return None, None
+        return None, None, None
     best = values.min() if "loss" in column else values.max()
-    return _number(best), _number(values.iloc[-1])
+    return _number(best), _number(values.iloc[-1]), _number(values.iloc[-LAST:].mean())
 
 
 def _images_per_second(run: Run) -> float | None:
@@ -83,7 +89,7 @@ def _images_per_second(run: Run) -> float | None:
 
 
 def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
-    """The comparison row of one run (:data:`COLUMNS`, plus best/final of ``extras``).
+    """The comparison row of one run (:data:`COLUMNS`, plus best/final/last3 of ``extras``).
 
     Accuracies and losses come from epochs.csv and step times from batches.csv (median and
     p90 of ``step_ms`` after warm-up), falling back to summary.json where the tables have no
@@ -106,7 +112,8 @@ def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
     if row["epochs_done"] is None and "epoch" in run.epochs.columns:
         row["epochs_done"] = int(run.epochs["epoch"].max()) if len(run.epochs) else 0
     for metric in (*BASE_METRICS, *extras):
-        row[f"best_{metric}"], row[f"final_{metric}"] = _best_final(run, metric)
+        figures = _best_final(run, metric)
+        row[f"best_{metric}"], row[f"final_{metric}"], row[f"last3_{metric}"] = figures
     for key in ("best_val_acc1", "final_val_acc1"):
         row[key] = _first(row[key], summary.get(key))
     row["final_train_loss"] = _best_final(run, "train_loss")[1]
