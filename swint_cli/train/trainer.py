@@ -9,7 +9,6 @@ progress), which do all the writing.
 from __future__ import annotations
 
 import math
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,28 +16,20 @@ from pathlib import Path
 import paddle
 
 from ..data import batches_of, build_loader
-from ..environment import describe_session
-from ..recipe import Recipe, dump_recipe
-from ..runs import RunDirectory, RunError
-from ..runs.info import write_info
-from ..runs.layout import ENV, RECIPE
-from ..runs.tables import position_of
+from ..recipe import Recipe
+from ..runs import RunError
 from .distributed import all_reduce_sums, share_rank0_state
 from .epoch_sums import EpochSums
 from .metrics import evaluate
 from .position import Position, step_seed
 from .recorders import (
     BatchRecord,
-    BatchTable,
-    Checkpoints,
     EpochRecord,
-    EpochTable,
     Outcome,
     Recorder,
-    RunFacts,
-    Summary,
 )
-from .resume import Resumption, open_resumption, restore
+from .resume import open_resumption, restore
+from .run_directory import open_run_directory, recorders_for
 from .schedule import learning_rate
 from .session import Session, TrainOptions, build_session
 from .signals import StopRequest
@@ -258,16 +249,6 @@ class Trainer:
         )
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def _apply_options(recipe: Recipe, options: TrainOptions) -> Recipe:
     """The recipe with the command line's ``--device``, ``--epochs``, ``--limit-batches``."""
     training = recipe.training
@@ -278,64 +259,6 @@ def _apply_options(recipe: Recipe, options: TrainOptions) -> Recipe:
     if options.limit_batches is not None:
         training.limit_batches = options.limit_batches
     return recipe
-
-
-def _open_run(
-    session: Session, options: TrainOptions, resumption: Resumption | None
-) -> RunDirectory | None:
-    """The run directory this process writes (None off rank 0), with recipe.yaml, run.json
-    and env.json written and, on resume, the tables cut back to the checkpoint."""
-    if not session.context.is_main:
-        return None
-    if resumption is not None:
-        run, position = resumption.run, resumption.position
-        try:
-            run.epochs.repair(lambda row: position_of(row)[0] < position.epoch)
-            run.batches.repair(lambda row: position_of(row) < (position.epoch, position.step))
-        except OSError as exc:
-            raise RunError(
-                f"{run.path}: cannot rewrite its tables ({exc.strerror or exc})"
-            ) from None
-    else:
-        output = session.recipe.output
-        run = RunDirectory.create(
-            output.runs_dir, output.name, epoch_columns=session.task.epoch_columns
-        )
-    run.write_text(RECIPE, dump_recipe(session.recipe))
-    write_info(run.path, session.run_info())
-    run.write_json(
-        ENV,
-        {
-            **describe_session(session.device, options.runtime),
-            "world_size": session.context.world_size,
-            "git_commit": _git_commit(),
-            "resumed": resumption is not None,
-        },
-    )
-    return run
-
-
-def _recorders(session: Session, run: RunDirectory | None) -> list[Recorder]:
-    """What this process records: everything on rank 0, the (silent) progress elsewhere."""
-    if run is None:
-        return [session.reporter]
-    recipe = session.recipe
-    facts = RunFacts(
-        task=session.task.name,
-        key_metric=session.task.key_metric,
-        backbone=recipe.model.backbone,
-        params=session.params,
-        swint_slots=session.surgery.swint_count,
-        gflops_per_image=session.gflops,
-        epochs=recipe.training.epochs,
-    )
-    return [
-        BatchTable(run.batches),
-        EpochTable(run.epochs),
-        Checkpoints(run.path, session.model, session.optimizer),
-        Summary(run, facts),
-        session.reporter,
-    ]
 
 
 def train(
@@ -354,10 +277,10 @@ def train(
     if resumption is not None:
         restore(resumption, session)
         position = resumption.position
-    run = _open_run(session, options, resumption)
+    run = open_run_directory(session, options, resumption)
     stop = stop if stop is not None else StopRequest()
     where = run.path if run is not None else Path(session.recipe.output.runs_dir)
-    trainer = Trainer(session, position, _recorders(session, run), stop, where)
+    trainer = Trainer(session, position, recorders_for(session, run), stop, where)
     result = trainer.run()
     result.run_dir = run.path if run is not None else None
     return result
