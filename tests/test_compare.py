@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
+from swint_cli.compare import plots
 from swint_cli.compare.summary import COLUMNS, MISSING, config_diff, summarize_run
 from swint_cli.recipe import load_recipe
 from swint_cli.runs import EPOCH_COLUMNS, create_report_dir, read_run
@@ -165,3 +166,37 @@ def test_last_three_epochs_are_averaged(tmp_path: Path) -> None:
     assert (row["best_val_acc1"], row["final_val_acc1"]) == (0.5, 0.5)
     assert row["last3_val_acc1"] == pytest.approx(0.4)
     assert row["last3_val_acc5"] == pytest.approx(0.9)
+
+
+def _epochs_run(path: Path, header: str, rows: list[str]) -> Path:
+    path.mkdir()
+    (path / "epochs.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _drawn_metric(runs: list[Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """The right-hand axes plot_curves draws for these runs: (title, y values of each line)."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: figures.append(figure))
+    plots.plot_curves([read_run(run) for run in runs], tmp_path / "curves.png")
+    axes = figures[0].axes[1]
+    return axes.get_title(), [list(line.get_ydata()) for line in axes.get_lines()]
+
+
+def test_curves_draw_miou_for_segmentation_runs(monkeypatch, tmp_path: Path) -> None:
+    header = ",".join(EPOCH_COLUMNS) + ",val_miou"
+    rows = [f"{e},0.01,1.0,0.9,1.0,0.8,0.9,2.0,10.0,{e / 4}" for e in (1, 2)]
+    seg = _epochs_run(tmp_path / "seg", header, rows)
+    title, lines = _drawn_metric([seg], monkeypatch, tmp_path)
+    assert title == "Validation mean IoU"
+    assert lines == [[25.0, 50.0]]
+
+
+def test_curves_draw_acc1_when_a_run_has_no_miou(monkeypatch, tmp_path: Path) -> None:
+    seg_rows = [f"{e},0.01,1.0,0.9,1.0,0.8,0.9,2.0,10.0,0.5" for e in (1, 2)]
+    seg = _epochs_run(tmp_path / "seg", ",".join(EPOCH_COLUMNS) + ",val_miou", seg_rows)
+    cls_rows = [f"{e},0.01,1.0,0.9,1.0,{e / 10},0.9,2.0,10.0" for e in (1, 2)]
+    cls = _epochs_run(tmp_path / "cls", ",".join(EPOCH_COLUMNS), cls_rows)
+    title, lines = _drawn_metric([seg, cls], monkeypatch, tmp_path)
+    assert title == "Validation accuracy"
+    assert lines == [[80.0, 80.0], [10.0, 20.0]]

@@ -28,10 +28,21 @@ def _save(figure: Figure, path: Path) -> None:
     figure.savefig(path, dpi=DPI)
 
 
+def _key_metric(runs: Sequence[Run]) -> tuple[str, str, str]:
+    """(column, title, axis label) of the validation metric to draw: mean IoU when every run
+    with epochs has it (segmentation), else top-1 accuracy."""
+    tables = [run.epochs for run in runs if not run.epochs.empty]
+    if tables and all("val_miou" in table.columns for table in tables):
+        return "val_miou", "Validation mean IoU", "mean IoU (%)"
+    return "val_acc1", "Validation accuracy", "top-1 accuracy (%)"
+
+
 def plot_curves(runs: Sequence[Run], path: Path) -> None:
-    """Train loss and validation top-1 accuracy per epoch, one line per run, shared x axis."""
+    """Train loss and the validation metric (top-1 accuracy, or mean IoU for segmentation
+    runs) per epoch, one line per run, shared x axis."""
     figure = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
     loss_axes, acc_axes = figure.subplots(1, 2, sharex=True)
+    metric, title, label = _key_metric(runs)
     drawn = False
     for index, run in enumerate(runs):
         epochs = run.epochs
@@ -40,11 +51,11 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
         style = {"color": _colour(index), "marker": "o", "label": _label(run)}
         if "train_loss" in epochs.columns:
             loss_axes.plot(epochs["epoch"], epochs["train_loss"], **style)
-        if "val_acc1" in epochs.columns:
-            acc_axes.plot(epochs["epoch"], epochs["val_acc1"] * 100, **style)
+        if metric in epochs.columns:
+            acc_axes.plot(epochs["epoch"], epochs[metric] * 100, **style)
         drawn = True
-    loss_axes.set(title="Training loss", xlabel="epoch", ylabel="cross-entropy loss")
-    acc_axes.set(title="Validation accuracy", xlabel="epoch", ylabel="top-1 accuracy (%)")
+    loss_axes.set(title="Training loss", xlabel="epoch", ylabel="training loss")
+    acc_axes.set(title=title, xlabel="epoch", ylabel=label)
     for axes in (loss_axes, acc_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
