@@ -8,19 +8,12 @@ from datetime import datetime
 from . import __version__
 from .errors import UserError
 from .nn import kernels
-from .runtime import available_cores
+from .runtime import available_cores, cpu_info
 
 
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_info("model name") or platform.processor() or platform.machine()
 
 
 def cpu_kernels() -> str:

@@ -1,9 +1,10 @@
 """Process-level CPU settings for Paddle: threads, MKL's code path and the allocator.
 
 Paddle's CPU kernels use one thread unless told otherwise; the MKL bundled with Paddle takes
-a slow code path on AMD CPUs unless ``MKL_DEBUG_CPU_TYPE=5`` is in the environment before
-Paddle is imported; and glibc's malloc returns the 10-40 MB activation buffers of a training
-step to the OS after each use, so every step page-faults them in again.
+a generic code path on AMD CPUs unless ``MKL_DEBUG_CPU_TYPE=5`` is in the environment before
+Paddle is imported (on Intel the same setting caps MKL at its AVX2 path, so it is set on AMD
+only); and glibc's malloc returns the 10-40 MB activation buffers of a training step to the
+OS after each use, so every step page-faults them in again.
 """
 
 from __future__ import annotations
@@ -19,14 +20,56 @@ MKL_CPU_TYPE_VAR = "MKL_DEBUG_CPU_TYPE"
 # mallopt parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
 
+AMD_VENDOR = "AuthenticAMD"
+
 _applied: dict[str, object] = {}
 _threads: list[int] = []  # the last count given to Paddle by this module
+_mkl_reason: list[str] = []  # why MKL_DEBUG_CPU_TYPE is what it is, once decided
+
+
+def cpu_info(field: str) -> str:
+    """The first value of ``field`` (``vendor_id``, ``model name``) in /proc/cpuinfo, or ""."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == field:
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def choose_mkl_cpu_type(vendor: str, current: str | None) -> tuple[str | None, str]:
+    """The ``MKL_DEBUG_CPU_TYPE`` value for a CPU of ``vendor`` (a cpuinfo ``vendor_id``) when
+    the environment already holds ``current``, and the reason, for env records.
+
+    A value the user set is kept. On AMD, 5 sends MKL to its AVX2 path instead of its generic
+    one; elsewhere the variable stays unset, since MKL picks its best path (AVX-512, AMX) on
+    Intel by itself and 5 would cap it at AVX2.
+    """
+    if current is not None:
+        return current, "set before swint started"
+    if vendor == AMD_VENDOR:
+        return "5", f"{AMD_VENDOR} CPU: MKL's AVX2 path instead of its generic one"
+    return None, f"{vendor or 'unknown'} CPU: MKL picks its own path"
 
 
 def prepare_environment() -> None:
-    """Set ``MKL_DEBUG_CPU_TYPE=5`` unless the user set it; must run before ``import paddle``."""
-    if "paddle" not in sys.modules:
-        os.environ.setdefault(MKL_CPU_TYPE_VAR, "5")
+    """Choose ``MKL_DEBUG_CPU_TYPE`` by CPU vendor (:func:`choose_mkl_cpu_type`); must run
+    before ``import paddle`` to take effect, and decides once per process."""
+    if not _mkl_reason:
+        if "paddle" in sys.modules:
+            _mkl_reason.append(
+                "left as found: Paddle was imported before swint's CPU settings"
+                if mkl_cpu_type() is None
+                else "set before swint started"
+            )
+        else:
+            value, reason = choose_mkl_cpu_type(cpu_info("vendor_id"), mkl_cpu_type())
+            if value is not None:
+                os.environ[MKL_CPU_TYPE_VAR] = value
+            _mkl_reason.append(reason)
     # Paddle warns about a missing ccache on import, which concerns only C++ extension builds,
     # and on every BatchNorm call in training mode that it tracks global statistics.
     warnings.filterwarnings("ignore", message="No ccache found")
@@ -81,9 +124,9 @@ def tune_cpu(threads: int | None = None, malloc: bool = True) -> dict[str, objec
     """Apply the CPU settings that pay off for Paddle training, once per process.
 
     - ``threads``: Paddle's CPU thread count (all available cores when None).
-    - ``MKL_DEBUG_CPU_TYPE=5``: takes effect only if set before Paddle was imported (the
-      ``swint`` command does that); reported as ``mkl_debug_cpu_type`` with
-      ``mkl_took_effect``.
+    - ``MKL_DEBUG_CPU_TYPE``: 5 on AMD CPUs unless the user set it (:func:`prepare_environment`);
+      takes effect only if set before Paddle was imported (the ``swint`` command does that);
+      reported as ``mkl_debug_cpu_type`` with ``mkl_choice`` (why) and ``mkl_took_effect``.
     - ``malloc``: :func:`keep_heap_memory` (glibc only); False leaves the allocator alone.
 
     Returns what was applied. Later calls change only the thread count.
@@ -92,6 +135,7 @@ def tune_cpu(threads: int | None = None, malloc: bool = True) -> dict[str, objec
         mkl_before_import = "paddle" not in sys.modules
         prepare_environment()
         _applied["mkl_debug_cpu_type"] = mkl_cpu_type()
+        _applied["mkl_choice"] = _mkl_reason[0]
         _applied["mkl_took_effect"] = mkl_before_import and mkl_cpu_type() is not None
         _applied["malloc_tuned"] = keep_heap_memory() if malloc else False
     _applied["threads"] = set_cpu_threads(threads)

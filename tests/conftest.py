@@ -1,28 +1,67 @@
-"""Shared test setup: the tests folder on sys.path (for swin_reference), seeded RNGs."""
+"""Shared test setup: the tests folder on sys.path (for swin_reference), seeded RNGs, and one
+CPU setting for every test, whatever ran before it.
+
+Paddle's results depend on its CPU thread count (reductions split differently), and every
+``swint`` command run in a test (``CliRunner``) applies ``tune_cpu``, which changes the count
+for the rest of the process. So the tests run under ``tune_cpu``'s settings from the start,
+with the thread count put back after each test: a test that calls ``train()`` directly and
+one that runs ``swint train`` compute under the same settings, in any order, alone or in the
+suite. ``SWINT_TEST_THREADS=1`` runs them at Paddle's own default instead (one thread, as a
+library user who never calls ``tune_cpu`` gets); CI runs the layer tests that way too.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
 
+from swint_cli.runtime import available_cores, set_cpu_threads, tune_cpu
+
 sys.path.insert(0, str(Path(__file__).parent))
 
-if os.environ.get("SWINT_TEST_TUNE_CPU") == "1":
-    # CI runs the layer tests once more with the process-wide CPU settings of `swint`.
-    from swint_cli import tune_cpu
+TEST_THREADS = int(os.environ.get("SWINT_TEST_THREADS") or available_cores())
+tune_cpu(TEST_THREADS)
 
-    tune_cpu()
+
+@pytest.fixture(autouse=True)
+def _cpu_threads() -> Iterator[None]:
+    """Every test starts and leaves the process at ``TEST_THREADS``, so a module-scoped
+    fixture built between two tests sees that count too."""
+    set_cpu_threads(TEST_THREADS)
+    yield
+    set_cpu_threads(TEST_THREADS)
 
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     paddle.seed(0)
     np.random.seed(0)
+
+
+def require_or_skip(switch: str, reason: str) -> None:
+    """Skip a test whose prerequisite is missing on this machine, or fail it where the
+    environment variable ``switch`` is 1: CI sets the switches for what its machine has, so
+    a test it must run cannot quietly skip."""
+    if os.environ.get(switch) == "1":
+        pytest.fail(f"{reason} ({switch}=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def cifar_mini() -> Path:
+    """The project's mini CIFAR-10 archive in ``../shared/data``; tests that take it skip
+    where it is absent, and fail instead under ``SWINT_REQUIRE_CIFAR=1`` (CI)."""
+    from tiny_runs import CIFAR_MINI
+
+    if not CIFAR_MINI.is_file():
+        require_or_skip("SWINT_REQUIRE_CIFAR", f"{CIFAR_MINI} not present (shared test data)")
+    return CIFAR_MINI
 
 
 def skip_unless_kernels_built() -> None:
@@ -32,7 +71,4 @@ def skip_unless_kernels_built() -> None:
 
     state = kernels.status()
     if not state["built"]:
-        reason = f"compiled kernels unavailable: {state['origin']}"
-        if os.environ.get("SWINT_REQUIRE_KERNELS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require_or_skip("SWINT_REQUIRE_KERNELS", f"compiled kernels unavailable: {state['origin']}")

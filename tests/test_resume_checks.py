@@ -10,6 +10,7 @@ from pathlib import Path
 import paddle
 import pandas as pd
 import pytest
+from conftest import TEST_THREADS
 from tiny_runs import QUICKSTART, StopAfter, tiny
 from typer.testing import CliRunner
 
@@ -33,6 +34,41 @@ def interrupted_run(runs: Path, *extra: str) -> Path:
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return interrupted_run(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny run, never interrupted: what every resume must end as."""
+    recipe = load_recipe(QUICKSTART, tiny(tmp_path_factory.mktemp("straight")))
+    return train(recipe, TrainOptions(quiet=True)).run_dir
+
+
+def resume(run: Path) -> None:
+    """``swint train --resume run`` at the tests' thread count, so that it computes under
+    the settings the run was started with (conftest's ``TEST_THREADS``)."""
+    result = runner.invoke(
+        app, ["--threads", str(TEST_THREADS), "train", "--resume", str(run), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def assert_same_learning(run: Path, reference: Path) -> None:
+    """Every epoch's and every batch's learned values of ``run`` equal ``reference``'s (to
+    float32 rounding of the printed tables)."""
+    learned = ["epoch", "lr", "train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run / "epochs.csv")[learned],
+        pd.read_csv(reference / "epochs.csv")[learned],
+        atol=1e-5,
+        rtol=0,
+    )
+    per_batch = ["epoch", "step", "loss", "acc1", "batch_size"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run / "batches.csv")[per_batch],
+        pd.read_csv(reference / "batches.csv")[per_batch],
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 @pytest.fixture
@@ -62,10 +98,10 @@ def refused(run: Path, *needles: str) -> None:
     assert contents(run) == before
 
 
-def test_the_intact_copy_resumes(run: Path) -> None:
-    result = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
-    assert result.exit_code == 0, result.output
-    assert len(pd.read_csv(run / "batches.csv")) == 18
+def test_the_intact_copy_resumes_to_the_uninterrupted_result(run: Path, straight: Path) -> None:
+    resume(run)
+    assert len(pd.read_csv(run / "batches.csv")) == 18  # 3 epochs of 6 batches
+    assert_same_learning(run, straight)
 
 
 def test_another_runs_checkpoint_is_refused(run: Path, tmp_path: Path) -> None:
@@ -144,18 +180,10 @@ def older_format(run: Path) -> None:
     (run / "run.json").unlink()
 
 
-def test_a_run_in_the_older_format_resumes_to_the_same_result(run: Path, tmp_path: Path) -> None:
-    straight = train(load_recipe(QUICKSTART, tiny(tmp_path / "straight")), TrainOptions(quiet=True))
+def test_a_run_in_the_older_format_resumes_to_the_same_result(run: Path, straight: Path) -> None:
     older_format(run)
-    result = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
-    assert result.exit_code == 0, result.output
-    learned = ["epoch", "lr", "train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5"]
-    pd.testing.assert_frame_equal(
-        pd.read_csv(run / "epochs.csv")[learned],
-        pd.read_csv(straight.run_dir / "epochs.csv")[learned],
-        atol=1e-5,
-        rtol=0,
-    )
+    resume(run)
+    assert_same_learning(run, straight)
     assert (run / "run.json").is_file()  # written on resume: export needs no data now
 
 
@@ -186,12 +214,12 @@ def test_a_failing_recorder_still_lets_the_others_finish(
 ) -> None:
     """A disk error while checkpointing at an interrupt is one error line naming the run,
     and the summary still gets its final status."""
-    from swint_cli.train.recorders import Checkpoints
+    from swint_cli.train.recorders import CheckpointWriter
 
     def full_disk(self, outcome, position) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Checkpoints, "finish", full_disk)
+    monkeypatch.setattr(CheckpointWriter, "finish", full_disk)
     recipe = load_recipe(QUICKSTART, tiny(tmp_path / "runs"))
     with pytest.raises(RunError, match=r"cannot record the end .*No space left on device"):
         train(recipe, TrainOptions(quiet=True), StopAfter(3))

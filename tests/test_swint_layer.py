@@ -201,21 +201,18 @@ def test_paddle_summary_counts_every_swint_parameter() -> None:
     assert info["total_params"] == sum(int(np.prod(p.shape)) for p in model.parameters())
 
 
-def _paddle_flops_works() -> bool:
-    """paddle.flops itself fails on NumPy >= 2.4 (int() of a 1-element array), even for Conv2D."""
-    try:
-        paddle.flops(paddle.nn.Sequential(paddle.nn.Conv2D(3, 8, 3)), [1, 3, 8, 8])
-    except TypeError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _paddle_flops_works(), reason="paddle.flops is broken on this NumPy")
-def test_paddle_flops_runs_on_a_model_with_swint_but_counts_none_of_it() -> None:
+def test_paddle_flops_counts_none_of_swint_or_fails_on_numpy_2_4() -> None:
     """paddle.flops counts only the layer types it knows; SwinT's layers are its own, so it
-    adds nothing for them (why swint counts SwinT analytically)."""
+    adds nothing for them (why swint counts SwinT analytically). With NumPy >= 2.4 it fails
+    on any model (int() of a 1-element array inside Paddle), as the README says; swint's
+    counts do not use it."""
     conv = 3 * 3 * 3 * 8 * 8 * 8 + 8 * 8 * 8  # k k C_in C_out H W, plus one op per output (bias)
-    assert paddle.flops(_model_with_swint(), [1, 3, 8, 8]) == conv
+    numpy_version = tuple(int(part) for part in np.__version__.split(".")[:2])
+    if numpy_version >= (2, 4):
+        with pytest.raises(TypeError):
+            paddle.flops(paddle.nn.Sequential(paddle.nn.Conv2D(3, 8, 3)), [1, 3, 8, 8])
+    else:
+        assert paddle.flops(_model_with_swint(), [1, 3, 8, 8]) == conv
 
 
 def test_linear_weights_start_as_in_swin() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_runs import CIFAR_MINI, QUICKSTART, ROOT, StopAfter, run_dir_of, set_args, tiny
+from tiny_runs import QUICKSTART, ROOT, StopAfter, run_dir_of, set_args, tiny
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
@@ -76,10 +76,9 @@ def test_quickstart_cli_run_writes_the_run_directory(tmp_path: Path) -> None:
     assert resolved.training.epochs == 2 and resolved.training.limit_batches == 3
 
 
-@pytest.mark.skipif(not CIFAR_MINI.exists(), reason="needs ../shared/data/cifar-10-mini")
-def test_swinresnet_on_mini_cifar_at_32(tmp_path: Path) -> None:
+def test_swinresnet_on_mini_cifar_at_32(tmp_path: Path, cifar_mini: Path) -> None:
     overrides = [
-        f"data.path={CIFAR_MINI}",
+        f"data.path={cifar_mini}",
         "data.image_size=32",
         "data.num_workers=0",
         "data.train_size=48",

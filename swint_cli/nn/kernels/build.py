@@ -24,6 +24,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ...runtime import cpu_info
+
 SOURCE = Path(__file__).with_name("cpu_kernels.c")
 _COMPILE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC"]
 # glibc's vector erff/expf (libmvec, glibc >= 2.35) let GCC vectorize the GELU and softmax.
@@ -49,11 +51,7 @@ def cache_dir() -> Path:
 
 
 def _cpu_signature() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            flags = next((line for line in info if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        flags = ""
+    flags = cpu_info("flags") or cpu_info("Features")  # x86 / ARM
     return f"{platform.machine()} {platform.processor()} {flags}"
 
 
