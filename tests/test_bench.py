@@ -10,17 +10,26 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import paddle
 import pytest
 from typer.testing import CliRunner
 
+from swint_cli.bench import runner as bench_runner
 from swint_cli.bench.layer_bench import paddle_conv_flops
-from swint_cli.bench.plan import default_batch, parse_channels, resolve_model
-from swint_cli.bench.runner import BENCH_COLUMNS, measure_with_retry, run_worker, write_csv
+from swint_cli.bench.model_bench import model_subject
+from swint_cli.bench.plan import BenchOptions, default_batch, parse_channels, resolve_model
+from swint_cli.bench.runner import (
+    BENCH_COLUMNS,
+    measure_with_retry,
+    run_worker,
+    write_csv,
+)
+from swint_cli.bench.setup import set_up_bench, write_environment
 from swint_cli.bench.timing import time_steps
 from swint_cli.bench.worker import run_spec
 from swint_cli.cli import app
-from swint_cli.recipe import RecipeError
+from swint_cli.recipe import RecipeError, dump_recipe, load_recipe
 from swint_cli.runs import TimeSummary, summarize_times
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
@@ -188,6 +197,32 @@ def test_defaults_channels_and_model_names() -> None:
         resolve_model("resnet9", 224, (RECIPES,))
 
 
+def test_a_model_is_measured_under_the_name_of_the_recipe_it_found() -> None:
+    """At 64 there is no resnet50.yaml nor resnet50-64.yaml: resnet50 takes the first
+    resnet50-*.yaml, and the measurement (announced, tabled, in bench.csv) bears its name."""
+    entries = ["resnet50", "swinresnet", str(RECIPES / "resnet50-32.yaml")]
+    setup = set_up_bench(
+        resolution=64,
+        batch_size=2,
+        channels=(8, 8),
+        heads=None,
+        window_size=4,
+        device="cpu",
+        amp=False,
+        repeat=1,
+        warmup=0,
+        models=entries,
+        runtime={},
+    )
+    specs = [spec for spec in setup.specs() if spec["level"] == "model"]
+    models = [(spec["name"], Path(spec["recipe"]).name) for spec in specs]
+    assert models == [
+        ("resnet50-224", "resnet50-224.yaml"),
+        ("swinresnet", "swinresnet.yaml"),
+        ("resnet50-32", "resnet50-32.yaml"),
+    ]
+
+
 def test_timing_loop_synchronises_and_summarises() -> None:
     calls: list[str] = []
     times = time_steps(lambda: calls.append("step"), 3, 2, lambda: calls.append("sync"))
@@ -213,14 +248,160 @@ def test_bad_options_exit_2_before_measuring(args: list[str], message: str, tmp_
 
 
 def test_segmentation_model_bench_trains_on_per_pixel_labels() -> None:
-    from swint_cli.bench.model_bench import model_subject
-
     recipe = resolve_model("swin-unet", 16, (RECIPES,))
     spec = {"recipe": str(recipe), "resolution": 16, "batch_size": 2, "amp": False}
     subject = model_subject(spec)
     assert subject.details == {"backbone": "unet", "swint_slots": 6}
     assert subject.infer().shape == [2, 11, 16, 16]
     before = [p.numpy().copy() for p in subject.module.parameters()]
-    subject.train()  # the task's per-pixel loss, backward and a Momentum step
+    subject.train()  # the task's per-pixel loss, backward and the recipe's optimizer step
     after = [p.numpy() for p in subject.module.parameters()]
     assert any((a != b).any() for a, b in zip(after, before, strict=True))
+
+
+Parameters = dict[str, np.ndarray]
+
+
+def _one_bench_step(recipe: Path, overrides: list[str]) -> tuple[Parameters, Parameters]:
+    """The trained parameters (not BatchNorm's running statistics) of the quickstart model
+    (seeded, at 32x32, batch 2) before and after one train step as ``swint bench`` times
+    it, for the quickstart recipe with ``overrides``, written to ``recipe``."""
+    recipe.write_text(dump_recipe(load_recipe(RECIPES / "quickstart.yaml", overrides)))
+    paddle.seed(0)
+    np.random.seed(0)
+    spec = {"recipe": str(recipe), "resolution": 32, "batch_size": 2, "amp": False}
+    subject = model_subject(spec)
+    subject.module.train()
+    trained = [(name, p) for name, p in subject.module.named_parameters() if not p.stop_gradient]
+    before = {name: p.numpy().copy() for name, p in trained}
+    subject.train()
+    after = {name: p.numpy().copy() for name, p in trained}
+    return before, after
+
+
+def test_model_bench_steps_with_the_recipes_adamw(tmp_path: Path) -> None:
+    """AdamW's first step moves every parameter by lr * g / (|g| + eps), about lr wherever
+    the gradient is not tiny (m = (1 - b1) g and v = (1 - b2) g^2, bias-corrected to g and
+    g^2); a Momentum(0.01) step would move it by 0.01 g instead."""
+    lr = 2.5e-4
+    overrides = [
+        "training.optimizer.name=adamw",
+        f"training.optimizer.learning_rate={lr}",
+        "training.optimizer.weight_decay=0",
+        "training.clip_grad_norm=0.5",  # scales g: the first step's sign does not change
+    ]
+    before, after = _one_bench_step(tmp_path / "adamw.yaml", overrides)
+    moved = np.concatenate([np.abs(after[n] - before[n]).ravel() for n in before])
+    assert moved.max() <= lr * (1 + 1e-3)
+    assert np.median(moved) == pytest.approx(lr, rel=1e-2)
+
+
+def test_model_bench_clips_gradients_as_the_recipe_says(tmp_path: Path) -> None:
+    """SGD with clip_grad_norm c: the step is lr * g * c / ||g|| (when ||g|| > c), so the
+    parameters move by lr * c in global L2 norm."""
+    lr, clip = 0.5, 1e-3
+    overrides = [
+        "training.optimizer.name=sgd",
+        f"training.optimizer.learning_rate={lr}",
+        "training.optimizer.weight_decay=0",
+        f"training.clip_grad_norm={clip}",
+    ]
+    before, after = _one_bench_step(tmp_path / "clipped.yaml", overrides)
+    squares = sum(float(((after[n] - before[n]).astype(np.float64) ** 2).sum()) for n in before)
+    assert np.sqrt(squares) == pytest.approx(lr * clip, rel=1e-3)
+
+
+def test_model_bench_decays_the_recipes_decay_group_only(tmp_path: Path) -> None:
+    """SGD with L2 decay w steps by lr * (g + w p): against the same step without decay, a
+    parameter moves lr * w * p further when it decays, and not at all further when it is in
+    the no-decay group (``decay: weights``: 1-D parameters, relative-position bias tables)."""
+    lr, decay = 0.1, 0.5
+    common = ["training.optimizer.name=sgd", f"training.optimizer.learning_rate={lr}"]
+    common.append("training.optimizer.decay=weights")
+    start, plain = _one_bench_step(
+        tmp_path / "plain.yaml", [*common, "training.optimizer.weight_decay=0"]
+    )
+    same, decayed = _one_bench_step(
+        tmp_path / "decayed.yaml", [*common, f"training.optimizer.weight_decay={decay}"]
+    )
+    kept = [n for n in start if start[n].ndim == 1 or n.endswith("relative_position_bias_table")]
+    assert kept and len(kept) < len(start)
+    for name, value in start.items():
+        np.testing.assert_array_equal(same[name], value)  # the same model and batch
+        expected = np.zeros_like(value) if name in kept else lr * decay * value
+        np.testing.assert_allclose(plain[name] - decayed[name], expected, atol=1e-6, err_msg=name)
+
+
+def test_bench_setup_resolves_the_command_lines_choices(tmp_path: Path) -> None:
+    quickstart = RECIPES / "quickstart.yaml"
+    choices = {
+        "resolution": 64,
+        "batch_size": None,
+        "channels": (8, 16),
+        "heads": 2,
+        "window_size": 4,
+        "device": "cpu",
+        "amp": True,
+        "repeat": 3,
+        "warmup": 1,
+        "models": [str(quickstart)],
+        "runtime": {"threads": 3, "malloc_tuned": False},
+    }
+    setup = set_up_bench(**choices)
+    # batch: at most 8 images of 56x56 pixels, 8 * 56 * 56 // (64 * 64) = 6 at 64x64
+    assert setup.options == BenchOptions(
+        resolution=64,
+        batch_size=6,
+        in_channels=8,
+        out_channels=16,
+        heads=2,
+        window_size=4,
+        device="cpu",
+        amp=False,
+        repeat=3,
+        warmup=1,
+        threads=3,
+        malloc=False,
+    )
+    assert setup.notes == [
+        "batch 6 chosen for CPU at 64; use --batch-size",
+        "--amp is ignored on CPU",
+    ]
+    assert setup.models == [("quickstart", quickstart)]
+    levels = [(spec["level"], spec["name"]) for spec in setup.specs()]
+    assert levels == [*[("layer", "SwinT"), ("layer", "Conv2D")] * 2, ("model", "quickstart")]
+
+    given = set_up_bench(**{**choices, "batch_size": 4, "amp": False, "runtime": {}})
+    assert (given.options.batch_size, given.notes) == (4, [])
+    assert (given.options.threads, given.options.malloc) == (None, True)
+
+    environment = write_environment(tmp_path, setup)
+    assert json.loads((tmp_path / "env.json").read_text()) == environment
+    assert environment["options"]["batch_size"] == 6 and environment["threads"] == 3
+    assert environment["models"] == {"quickstart": str(quickstart)}
+    assert [path.name for path in tmp_path.iterdir()] == ["env.json"]  # no temporary left
+
+
+def test_an_interrupted_bench_exits_130_keeping_what_it_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during the second measurement: the first is in bench.csv, env.json is there."""
+    measured: list[str] = []
+
+    def worker(spec: dict) -> dict:
+        if measured:
+            raise KeyboardInterrupt
+        measured.append(spec["name"])
+        return {"status": "ok", "fwd_ms_median": 1.5}
+
+    monkeypatch.setattr(bench_runner, "run_worker", worker)
+    out = tmp_path / "bench"
+    args = ["--device", "cpu", "--resolution", "16", "--channels", "8:8", "--heads", "2"]
+    result = runner.invoke(app, ["bench", *args, "--window-size", "4", "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert f"interrupted; the measurements so far are in {out / 'bench.csv'}" in result.output
+    with open(out / "bench.csv", encoding="utf-8", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [(r["name"], r["status"], r["fwd_ms_median"]) for r in rows] == [("SwinT", "ok", "1.5")]
+    assert json.loads((out / "env.json").read_text())["options"]["resolution"] == 16
+    assert sorted(path.name for path in out.iterdir()) == ["bench.csv", "env.json"]

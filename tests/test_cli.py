@@ -14,6 +14,7 @@ from conftest import skip_unless_kernels_built
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
+from swint_cli.train import TrainOptions, TrainResult
 
 runner = CliRunner()
 
@@ -59,24 +60,6 @@ def test_threads_option_is_applied_to_paddle() -> None:
         runner.invoke(app, ["env"])  # all cores again for the tests that follow
 
 
-def test_console_script_sets_mkl_cpu_type_before_paddle_loads() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
-    out = subprocess.run(
-        [sys.executable, "-m", "swint_cli", "env"], env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert value(out.stdout, "mkl_debug_cpu_type") == "5"
-
-
-def test_user_mkl_setting_is_kept() -> None:
-    env = {**os.environ, "MKL_DEBUG_CPU_TYPE": "2"}
-    out = subprocess.run(
-        [sys.executable, "-m", "swint_cli", "env"], env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert value(out.stdout, "mkl_debug_cpu_type") == "2"
-
-
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
@@ -118,6 +101,28 @@ def test_recipe_errors_reach_the_user_as_one_line(tmp_path: Path, text: str, mes
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert str(recipe) in result.output
+
+
+def test_commands_get_the_cpu_settings_their_callback_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``swint --threads N train`` hands the training the settings ``--threads N`` applied
+    (for its env.json), each invocation its own."""
+    import swint_cli.train as training
+
+    seen: list[object] = []
+
+    def record(recipe: object, options: TrainOptions, stop: object) -> TrainResult:
+        seen.append(options.runtime["threads"])
+        return TrainResult(run_dir=None, status="finished", exit_code=0, task="classification")
+
+    monkeypatch.setattr(training, "train", record)
+    for threads in ("1", "2"):
+        result = runner.invoke(
+            app, ["--threads", threads, "train", str(RECIPES / "quickstart.yaml")]
+        )
+        assert result.exit_code == 0, result.output
+    assert seen == [1, 2]
 
 
 def test_malloc_tuning_is_on_by_default_and_off_with_no_tune() -> None:

@@ -281,7 +281,8 @@ def test_onnx_without_paddle2onnx_is_a_one_line_error(run_dir: Path, tmp_path: P
         app, ["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "x")]
     )
     assert result.exit_code == 2
-    assert_one_line_error(result.output, "--format onnx needs paddle2onnx", "swint[onnx]")
+    hint = 'pip install -e ".[onnx]" in the swint checkout'  # as the README installs
+    assert_one_line_error(result.output, "--format onnx needs paddle2onnx", hint)
     assert not (tmp_path / "x").exists()
 
 

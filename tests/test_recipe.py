@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,8 +61,49 @@ def test_missing_recipe_file_is_named(tmp_path: Path) -> None:
 
 
 def test_wrong_choice_lists_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(RecipeError, match=r"model\.backbone: expected one of .*resnet50"):
+    with pytest.raises(RecipeError) as error:
         load_recipe(write(tmp_path, "model:\n  backbone: resnet5\n"))
+    assert str(error.value) == (
+        f"{tmp_path / 'recipe.yaml'}: model.backbone: expected one of 'resnet18', 'resnet34', "
+        "'resnet50', 'resnet101', 'small_cnn', 'swin_t', 'swin_s', 'swin_b' or 'unet', "
+        "got 'resnet5'"
+    )
+
+
+# The README's recipe reference: the backbones of each task, and a data set of each.
+CLASSIFIERS = "resnet18, resnet34, resnet50, resnet101, small_cnn, swin_t, swin_s, swin_b"
+BACKBONES = {"classification": CLASSIFIERS.split(", "), "segmentation": ["unet"]}
+DATASETS = {"classification": "shapes", "segmentation": "segmentation_shapes"}
+
+
+@pytest.mark.parametrize(
+    ("backbone", "task", "other"),
+    [
+        (name, task, other)
+        for task, other in itertools.permutations(BACKBONES)
+        for name in BACKBONES[task]
+    ],
+)
+def test_each_backbone_is_accepted_for_its_task_only(
+    tmp_path: Path, backbone: str, task: str, other: str
+) -> None:
+    def recipe(task: str) -> Path:
+        text = f"task: {task}\ndata:\n  dataset: {DATASETS[task]}\nmodel:\n  backbone: {backbone}\n"
+        return write(tmp_path, text)
+
+    assert load_recipe(recipe(task)).model.backbone == backbone
+    with pytest.raises(RecipeError) as error:
+        load_recipe(recipe(other))
+    listed = ", ".join(BACKBONES[other])
+    assert str(error.value).endswith(
+        f": model.backbone: task {other} needs one of {listed}, got {backbone!r}"
+    )
+
+
+def test_the_recipe_package_imports_before_the_models() -> None:
+    """The schema reads the backbone registry from swint_cli.models, whose surgery names the
+    schema's types: importing the recipe package first, in a fresh process, must work."""
+    subprocess.run([sys.executable, "-c", "import swint_cli.recipe"], check=True)
 
 
 def test_set_overrides_nested_keys_and_list_items(tmp_path: Path) -> None:

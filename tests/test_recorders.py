@@ -1,4 +1,5 @@
-"""The training loop's recorders, driven by hand: no training needed to test what they write."""
+"""The training loop's recorders, driven by hand (no training needed to test what they write),
+and the table headers of one real tiny run."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import numpy as np
 import paddle
 import pandas as pd
 import pytest
+from tiny_runs import QUICKSTART, tiny
 
+from swint_cli.recipe import load_recipe
 from swint_cli.runs import BATCH_COLUMNS, EPOCH_COLUMNS, RunDirectory
-from swint_cli.runs.checkpoints import read_training_state
+from swint_cli.runs.checkpoint_files import read_training_state
+from swint_cli.train import TrainOptions, train
 from swint_cli.train.position import Position
 from swint_cli.train.recorders import (
     BatchRecord,
     BatchTable,
-    Checkpoints,
+    CheckpointWriter,
     EpochRecord,
     EpochTable,
     Outcome,
@@ -83,6 +87,34 @@ def test_epoch_table_writes_one_row_per_epoch(run: RunDirectory) -> None:
     assert frame.iloc[0].to_dict() == pytest.approx(ROW)
 
 
+def test_epoch_table_refuses_a_row_that_is_not_its_columns(run: RunDirectory) -> None:
+    table = EpochTable(run.epochs)
+    table.start(Position())
+    without_throughput = {k: v for k, v in ROW.items() if k != "images_per_second"}
+    for row in (without_throughput, {**ROW, "val_acc3": 1.0}):
+        with pytest.raises(ValueError, match=r"does not match the columns of epochs\.csv"):
+            table.epoch_end(EpochRecord(row=row, improved=False), Position(epoch=2))
+    table.finish(FINISHED, Position())
+    assert run.epochs.path.read_text().count("\n") == 1  # the header only
+
+
+# The columns users read (the README's table of run files; compare and pandas scripts).
+EPOCHS_HEADER = "epoch,lr,train_loss,train_acc1,val_loss,val_acc1,val_acc5,epoch_seconds"
+EPOCHS_HEADER += ",images_per_second"
+BATCHES_HEADER = "epoch,step,loss,acc1,batch_size,data_ms,step_ms,timestamp,warmup"
+
+
+def test_a_real_run_writes_the_defined_table_headers(tmp_path: Path) -> None:
+    recipe = load_recipe(QUICKSTART, tiny(tmp_path, "training.epochs=1"))
+    run = train(recipe, TrainOptions(quiet=True, limit_batches=2)).run_dir
+    epochs, batches = (
+        (run / name).read_text().splitlines() for name in ("epochs.csv", "batches.csv")
+    )
+    assert epochs[0] == ",".join(EPOCH_COLUMNS) == EPOCHS_HEADER
+    assert batches[0] == ",".join(BATCH_COLUMNS) == BATCHES_HEADER
+    assert len(epochs) == 2 and len(batches) == 3  # a row per epoch, per batch
+
+
 def test_summary_follows_the_run_and_times_steps_without_warmup(run: RunDirectory) -> None:
     facts = RunFacts(
         task="classification",
@@ -132,7 +164,7 @@ def trained_pair() -> tuple[paddle.nn.Layer, paddle.optimizer.Optimizer]:
 
 def test_checkpoints_write_last_and_best_that_read_back(run: RunDirectory) -> None:
     model, optimizer = trained_pair()
-    recorder = Checkpoints(run.path, model, optimizer)
+    recorder = CheckpointWriter(run.path, model, optimizer)
     after = Position(epoch=2, batches_done=6, best_score=0.5, final_score=0.5)
     recorder.epoch_end(EpochRecord(row=ROW, improved=True), after)
     names = sorted(p.name for p in run.checkpoints.iterdir())
@@ -158,7 +190,7 @@ def test_checkpoints_write_last_and_best_that_read_back(run: RunDirectory) -> No
 
 def test_checkpoints_save_the_position_of_an_interrupt_only(run: RunDirectory) -> None:
     model, optimizer = trained_pair()
-    recorder = Checkpoints(run.path, model, optimizer)
+    recorder = CheckpointWriter(run.path, model, optimizer)
     recorder.finish(FINISHED, Position(epoch=2))
     assert not any(run.checkpoints.iterdir())  # the epoch's checkpoint is already written
     stopped = Position(epoch=2, step=3, batches_done=9, partial={"loss": 1.5, "seen": 12.0})

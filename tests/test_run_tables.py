@@ -14,8 +14,8 @@ import pytest
 
 from swint_cli.files import read_arrays, write_arrays
 from swint_cli.recipe.schema import Schedule
-from swint_cli.runs import RunDirectory, RunError, checkpoints
-from swint_cli.runs.checkpoints import find_weights, read_training_state, save_training_state
+from swint_cli.runs import RunDirectory, RunError, checkpoint_files
+from swint_cli.runs.checkpoint_files import find_weights, read_training_state, save_training_state
 from swint_cli.runs.tables import CsvTable, read_table
 from swint_cli.train.schedule import learning_rate
 
@@ -112,7 +112,7 @@ def test_a_save_cut_after_its_commit_is_found_under_its_staged_names(
     def killed(*args: object) -> None:
         raise KeyboardInterrupt  # the process dies between last.json and the renames
 
-    monkeypatch.setattr(checkpoints, "os", SimpleNamespace(replace=killed))
+    monkeypatch.setattr(checkpoint_files, "os", SimpleNamespace(replace=killed))
     with pytest.raises(KeyboardInterrupt):
         save_training_state(run, _arrays(2.0), _arrays(20.0), {"epoch": 3})
     monkeypatch.undo()

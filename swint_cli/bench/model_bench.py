@@ -6,6 +6,8 @@ import paddle
 
 from ..models import build_model, model_flops
 from ..recipe import load_recipe
+from ..train.optimizers import build_optimizer
+from ..train.step import train_step
 from ..train.tasks import task_for
 from .measure import Subject
 
@@ -17,8 +19,10 @@ def model_subject(spec: dict) -> Subject:
     own image size is not used) on a random batch of ``batch_size`` images and labels (masks
     for segmentation recipes).
 
-    Inference: a forward pass. Training step: forward, the task's cross-entropy, backward and a
-    Momentum step (learning rate 0.01, momentum 0.9; with a GradScaler under AMP).
+    Inference: a forward pass. Training step: the trainer's own
+    :func:`~swint_cli.train.step.train_step` (forward, the recipe's loss, backward, with a
+    GradScaler under AMP) with the recipe's optimizer as the trainer builds it (its gradient
+    clipping and weight-decay groups), at the optimizer's base learning rate.
     """
     recipe = load_recipe(spec["recipe"])
     size, batch, amp = spec["resolution"], spec["batch_size"], spec["amp"]
@@ -28,7 +32,8 @@ def model_subject(spec: dict) -> Subject:
     task = task_for(recipe)
     per_pixel = [size, size] if recipe.task == "segmentation" else []
     labels = paddle.randint(0, recipe.model.num_classes, [batch, *per_pixel])
-    optimizer = paddle.optimizer.Momentum(0.01, momentum=0.9, parameters=model.parameters())
+    training = recipe.training
+    optimizer = build_optimizer(training.optimizer, model, training.clip_grad_norm)
     scaler = paddle.amp.GradScaler() if amp else None
 
     def infer() -> paddle.Tensor:
@@ -36,16 +41,9 @@ def model_subject(spec: dict) -> Subject:
             return model(images)
 
     def train() -> None:
-        with paddle.amp.auto_cast(enable=amp):
-            loss = task.loss(model(images), labels)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        optimizer.clear_grad()
+        train_step(
+            model, images, labels, loss=task.loss, optimizer=optimizer, scaler=scaler, amp=amp
+        )
 
     details = {"backbone": recipe.model.backbone, "swint_slots": report.swint_count}
     return Subject(model, infer, train, flops, MODEL_FLOPS_SOURCE, details)

@@ -18,7 +18,7 @@ CPU_TOKENS = 8 * 56 * 56  # the CPU default batch keeps B*H*W at or under batch 
 RECIPE_DIRS = (Path("recipes"), Path(__file__).resolve().parents[2] / "recipes")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BenchOptions:
     """The settings every measurement shares; ``device`` is resolved (cpu or gpu)."""
 
@@ -112,8 +112,11 @@ def resolve_model(name: str, resolution: int, search: tuple[Path, ...] = RECIPE_
 
 
 def model_specs(options: BenchOptions, models: list[tuple[str, Path]]) -> list[dict[str, object]]:
-    """One spec per ``(name, recipe path)``, at the options' resolution and batch."""
+    """One spec per ``(entry, recipe path)`` of :func:`resolve_model`, at the options'
+    resolution and batch, named after its recipe file: ``--models resnet50`` at resolution 64
+    (no ``resnet50.yaml`` nor ``resnet50-64.yaml``) is measured, announced and reported as
+    ``resnet50-224``, the recipe it found."""
     return [
-        {"level": "model", "name": name, "recipe": str(recipe), **_common(options)}
-        for name, recipe in models
+        {"level": "model", "name": Path(recipe).stem, "recipe": str(recipe), **_common(options)}
+        for _, recipe in models
     ]

@@ -17,7 +17,7 @@ LAYER_NOTE = (
     "GFLOP/s: the forward pass's; of matmul: that over a "
     "square paddle.matmul of similar size in the same process; ratios of times per image."
 )
-MODEL_NOTE = "train: forward, cross-entropy, backward, Momentum step; GFLOPs from model_flops"
+MODEL_NOTE = "train: the trainer's step, the recipe's loss and optimizer; GFLOPs from model_flops"
 
 
 def _num(value: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import signal
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from ..files import write_atomic
 
 BENCH_COLUMNS = (
     "level",
@@ -93,8 +96,20 @@ def measure_with_retry(spec: dict, run: Runner = run_worker) -> list[dict]:
 
 
 def write_csv(path: Path, rows: Iterable[dict]) -> None:
-    """Write ``rows`` to ``path`` with :data:`BENCH_COLUMNS` (missing fields empty)."""
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, BENCH_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    """Replace ``path`` atomically with ``rows`` under :data:`BENCH_COLUMNS` (missing fields
+    empty). Raises OSError."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, BENCH_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, text.getvalue())
+
+
+def measure_all(specs: Iterable[dict], table: Path, run: Runner = run_worker) -> list[dict]:
+    """The rows of every spec (:func:`measure_with_retry` with ``run``), rewriting ``table``
+    after each, so that an interruption leaves the measurements so far in it."""
+    rows: list[dict] = []
+    for spec in specs:
+        rows += measure_with_retry(spec, run)
+        write_csv(table, rows)
+    return rows

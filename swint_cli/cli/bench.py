@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from .errors import stderr, user_errors
-
-if TYPE_CHECKING:
-    from ..bench.plan import BenchOptions
-
-
-def _model_name(entry: str) -> str:
-    return Path(entry).stem if entry.endswith((".yaml", ".yml")) else entry
+from .console import console, stderr
+from .errors import user_errors
+from .session_state import runtime_settings
 
 
 def _announced(spec: dict) -> dict:
@@ -26,34 +19,6 @@ def _announced(spec: dict) -> dict:
     what = spec["name"] + (" stride 2" if spec.get("downsample") else "")
     stderr.print(f"measuring {what} at batch {spec['batch_size']} ...", highlight=False)
     return run_worker(spec)
-
-
-def _environment(options: BenchOptions, models: list[tuple[str, Path]]) -> dict[str, object]:
-    """env.json: Paddle and machine, the CPU settings the workers inherit, the options."""
-    from ..environment import describe_session
-    from . import runtime_settings
-
-    return {
-        **describe_session(options.device, runtime_settings()),
-        "options": asdict(options),
-        "models": {name: str(path) for name, path in models},
-    }
-
-
-def _measure(specs: list[dict], table: Path) -> list[dict]:
-    """Measure every spec (retrying out-of-memory at half the batch), rewriting ``table``
-    after each; on Ctrl-C keep what was measured and exit 130."""
-    from ..bench.runner import measure_with_retry, write_csv
-
-    rows: list[dict] = []
-    try:
-        for spec in specs:
-            rows += measure_with_retry(spec, _announced)
-            write_csv(table, rows)
-    except KeyboardInterrupt:
-        stderr.print(f"interrupted; the measurements so far are in {table}")
-        raise typer.Exit(130) from None
-    return rows
 
 
 def bench_command(
@@ -89,19 +54,11 @@ def bench_command(
     Layers: same channels, with and without downsampling (stride 2). Writes bench.csv and
     env.json. CPU threads: swint --threads N bench.
     """
-    from ..bench.plan import (
-        GPU_BATCH,
-        BenchOptions,
-        default_batch,
-        layer_specs,
-        model_specs,
-        parse_channels,
-        resolve_model,
-    )
+    from ..bench.plan import parse_channels
     from ..bench.report import layer_table, model_table
-    from ..environment import resolve_device
+    from ..bench.runner import measure_all
+    from ..bench.setup import set_up_bench, write_environment
     from ..runs import create_report_dir
-    from . import console, runtime_settings
 
     if device not in ("auto", "cpu", "gpu"):
         raise typer.BadParameter("expected auto, cpu or gpu", param_hint="--device")
@@ -113,51 +70,44 @@ def bench_command(
         raise typer.BadParameter(
             f"{heads} heads do not divide {c_in} channels", param_hint="--heads"
         )
-    notes = []
     with user_errors():
-        resolved = resolve_device(device)
-        names = [name.strip() for name in (models or "").split(",") if name.strip()]
-        chosen = [(_model_name(name), resolve_model(name, resolution)) for name in names]
-        if batch_size is None:
-            batch_size = default_batch(resolved, resolution)
-            if resolved == "cpu" and batch_size < GPU_BATCH:
-                notes.append(f"batch {batch_size} chosen for CPU at {resolution}; use --batch-size")
-        if amp and resolved == "cpu":
-            notes.append("--amp is ignored on CPU")
-        runtime = runtime_settings()
-        options = BenchOptions(
-            resolution,
-            batch_size,
-            c_in,
-            c_out,
-            heads,
-            window_size,
-            resolved,
-            amp and resolved == "gpu",
-            repeat,
-            warmup,
-            threads=runtime.get("threads"),  # type: ignore[arg-type]
-            malloc=bool(runtime.get("malloc_tuned", True)),
+        setup = set_up_bench(
+            resolution=resolution,
+            batch_size=batch_size,
+            channels=(c_in, c_out),
+            heads=heads,
+            window_size=window_size,
+            device=device,
+            amp=amp,
+            repeat=repeat,
+            warmup=warmup,
+            models=[name.strip() for name in (models or "").split(",") if name.strip()],
+            runtime=runtime_settings(),
         )
         folder = create_report_dir(out, "bench")
-    environment = _environment(options, chosen)
-    (folder / "env.json").write_text(json.dumps(environment, indent=2) + "\n", encoding="utf-8")
+    environment = write_environment(folder, setup)
+    options = setup.options
     console.print(
-        f"{resolved} ({environment['device_name']}), {options.threads} CPU threads, paddle "
-        f"{environment['paddle']}: batch {batch_size} at {resolution}x{resolution}, median "
-        f"of {repeat} after {warmup} warm-up",
+        f"{options.device} ({environment['device_name']}), {options.threads} CPU threads, paddle "
+        f"{environment['paddle']}: batch {options.batch_size} at {resolution}x{resolution}, "
+        f"median of {repeat} after {warmup} warm-up",
         highlight=False,
     )
-    for note in notes:
+    for note in setup.notes:
         console.print(f"note: {note}", highlight=False)
-    if not chosen:
+    if not setup.models:
         console.print("note: layers only; add --models resnet50,swinresnet to time models")
-    rows = _measure(layer_specs(options) + model_specs(options, chosen), folder / "bench.csv")
+    table = folder / "bench.csv"
+    try:
+        rows = measure_all(setup.specs(), table, _announced)
+    except KeyboardInterrupt:
+        stderr.print(f"interrupted; the measurements so far are in {table}")
+        raise typer.Exit(130) from None
     console.print(layer_table([row for row in rows if row["level"] == "layer"]))
-    if chosen:
+    if setup.models:
         console.print(model_table([row for row in rows if row["level"] == "model"]))
     failed = [row for row in rows if row["status"] == "failed"]
     for row in failed:
         stderr.print(f"error: {row['name']}: {row.get('error')}", markup=False)
-    typer.echo(f"wrote {folder / 'bench.csv'} and env.json")
+    typer.echo(f"wrote {table} and env.json")
     raise typer.Exit(1 if failed else 0)

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
+
+from .console import stderr
 
 EXIT_USAGE = 2
-
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager

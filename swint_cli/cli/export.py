@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .errors import EXIT_USAGE, stderr, user_errors
+from .console import stderr
+from .errors import EXIT_USAGE, user_errors
 
 
 class CheckpointChoice(str, Enum):

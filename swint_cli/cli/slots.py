@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .console import console
 from .errors import user_errors
 
 
@@ -25,7 +26,6 @@ def slots_command(
     """List Conv2D and Conv2DTranspose slots: path, in/out, kernel, stride, input, replaced."""
     from ..models import build_backbone, find_conv_slots, replace_slots, slots_table
     from ..recipe import load_recipe
-    from . import console
 
     with user_errors():
         is_recipe = target.endswith((".yaml", ".yml")) or Path(target).is_file()

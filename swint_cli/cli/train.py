@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from .errors import stderr, user_errors
+from .console import stderr
+from .errors import user_errors
+from .session_state import runtime_settings
 
 
 def train_command(
@@ -37,7 +39,6 @@ def train_command(
     """Train the model a recipe describes; write tables and checkpoints to runs/."""
     from ..recipe import load_recipe
     from ..train import StopRequest, TrainOptions, train
-    from . import runtime_settings
 
     if device not in (None, "cpu", "gpu"):
         raise typer.BadParameter("expected cpu or gpu", param_hint="--device")

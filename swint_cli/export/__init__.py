@@ -6,7 +6,7 @@ files from a run's checkpoint or its export.
 """
 
 from .inference_model import (
-    CHECKPOINTS,
+    EXPORTABLE_CHECKPOINTS,
     FORMATS,
     ExportResult,
     export_run,
@@ -19,7 +19,7 @@ from .predict import Classifier, Prediction, classify, load_classifier, read_ima
 from .trained_model import ExportError, ModelInfo, TrainedRun, open_trained_run
 
 __all__ = [
-    "CHECKPOINTS",
+    "EXPORTABLE_CHECKPOINTS",
     "FORMATS",
     "Classifier",
     "ExportError",

@@ -33,7 +33,7 @@ from .trained_model import ExportError, ModelInfo, TrainedRun, open_trained_run
 
 Checkpoint = Literal["best", "last"]
 ExportFormat = Literal["paddle", "onnx"]
-CHECKPOINTS: tuple[Checkpoint, ...] = ("best", "last")
+EXPORTABLE_CHECKPOINTS: tuple[Checkpoint, ...] = ("best", "last")
 FORMATS: tuple[ExportFormat, ...] = ("paddle", "onnx")
 EXPORT_DIR = EXPORT
 PREFIX = "inference"  # paddle.jit.save path prefix inside the export directory
@@ -41,7 +41,7 @@ METADATA = "model.json"
 ONNX_FILE = "model.onnx"
 ONNX_OPSET = 17  # the first opset with LayerNormalization
 INPUT_NAME = "image"
-ONNX_HINT = 'pip install "swint[onnx]"'
+ONNX_HINT = 'pip install -e ".[onnx]" in the swint checkout'
 PARAMS_INFO = ".pdiparams.info"  # a pickle that paddle.jit.load reads (Paddle 2.x exports)
 EXPORT_FILES = (
     METADATA,
@@ -135,8 +135,8 @@ def export_run(
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    if checkpoint not in EXPORTABLE_CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {EXPORTABLE_CHECKPOINTS}, got {checkpoint!r}")
     run = open_trained_run(run_dir)
     converter = _import_paddle2onnx() if fmt == "onnx" else None
     directory = Path(out) if out is not None else run.path / EXPORT_DIR

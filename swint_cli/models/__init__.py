@@ -1,10 +1,13 @@
 """Models: backbones and heads by name, Conv2D -> SwinT surgery, slot listing, FLOPs.
 
-Builds on :mod:`swint_cli.nn` (which never imports from here) and the recipe schema.
+Builds on :mod:`swint_cli.nn` (which never imports from here). The recipe schema reads the
+backbone registry (:mod:`.registry`) from here; this package names the schema's types only
+for annotations, so importing either package first works.
 """
 
-from .backbones import BACKBONES, build_backbone, load_weights
+from .backbones import build_backbone, load_weights
 from .errors import ModelError
+from .registry import BACKBONES, Backbone
 from .slots_table import slots_table
 from .small_cnn import SmallCNN
 from .surgery import (
@@ -19,6 +22,7 @@ from .surgery import (
 
 __all__ = [
     "BACKBONES",
+    "Backbone",
     "ConvSlot",
     "ModelError",
     "SmallCNN",

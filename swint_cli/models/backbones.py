@@ -2,60 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from paddle import nn
-from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
 from ..files import ArrayFileError, read_arrays
 from ..nn.heads import build_head
 from .batched_conv import batch_small_convs
 from .errors import ModelError
-from .small_cnn import SmallCNN
+from .registry import backbone_names, find_backbone
 from .state import cast_like, kind_problem, shape_of
-from .swin_transformer import SWIN_CONFIGS, SwinTransformer
-from .unet import UNet
+from .swin_transformer import SWIN_CONFIGS
 
-_FACTORIES: dict[str, Callable[..., nn.Layer]] = {
-    "resnet18": lambda n: resnet18(pretrained=False, num_classes=n),
-    "resnet34": lambda n: resnet34(pretrained=False, num_classes=n),
-    "resnet50": lambda n: resnet50(pretrained=False, num_classes=n),
-    "resnet101": lambda n: resnet101(pretrained=False, num_classes=n),
-    "small_cnn": SmallCNN,
-    "unet": UNet,
-    **{
-        name: lambda n, patch_size=4, config=config: SwinTransformer(n, config, patch_size)
-        for name, config in SWIN_CONFIGS.items()
-    },
-}
-BACKBONES = tuple(_FACTORIES)
 HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled features
 
 
 def build_backbone(
     name: str, num_classes: int, head: str = "linear", patch_size: int | None = None
 ) -> nn.Layer:
-    """A randomly initialised backbone (nothing is downloaded) with ``head`` as its ``fc``.
+    """The registered backbone ``name`` (:data:`~.registry.BACKBONES`), randomly initialised
+    (nothing is downloaded), with ``head`` as its ``fc``.
 
-    The model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits. ResNets come from
-    ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for resnet50/101);
-    swin_t/s/b are :class:`SwinTransformer` with ``patch_size`` (default 4). ``unet`` is a
-    segmentation model (per-pixel logits, its own 1x1 ``head``; ``head`` must be linear). Their
-    convolutions are :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path
-    for small maps.
+    A classification model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits.
+    ResNets come from ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for
+    resnet50/101); swin_t/s/b are :class:`~.swin_transformer.SwinTransformer` with
+    ``patch_size`` (default 4). A segmentation model (``unet``) predicts per pixel with its own
+    1x1 head; ``head`` must be linear. Their convolutions are
+    :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path for small maps.
     """
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise ModelError(f"unknown backbone {name!r} (valid: {', '.join(BACKBONES)})")
+    backbone = find_backbone(name)
+    if backbone is None:
+        raise ModelError(f"unknown backbone {name!r} (valid: {', '.join(backbone_names())})")
     if patch_size is not None and name not in SWIN_CONFIGS:
         raise ModelError(
             f"model.patch_size applies to {', '.join(SWIN_CONFIGS)} only, not to {name}"
         )
+    factory = backbone.factory
     model = factory(num_classes) if patch_size is None else factory(num_classes, patch_size)
-    if isinstance(model, UNet):
+    if backbone.task == "segmentation":
         if head != "linear":
-            raise ModelError(f"model.head: unet predicts per pixel; expected linear, got {head!r}")
+            raise ModelError(
+                f"model.head: {name} predicts per pixel; expected linear, got {head!r}"
+            )
     else:
         in_features = model.fc.weight.shape[0]  # Linear weight is (in, out)
         try:

@@ -14,14 +14,17 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
 import paddle
 from paddle import nn
 
 from ..nn import HybridSwinT, SwinT
-from ..recipe.schema import ModelSection, ReplaceRule
 from .backbones import build_backbone, load_weights
 from .errors import ModelError
+
+if TYPE_CHECKING:  # the schema imports the backbone registry from this package
+    from ..recipe.schema import ModelSection, ReplaceRule
 
 __all__ = [
     "ConvSlot",

@@ -90,7 +90,7 @@ def _describe(error: dict[str, Any], integer: bool) -> str:
         return f"expected true or false, got {value!r}"
     if kind.startswith("string_"):
         if kind == "string_pattern_mismatch":
-            return f"expected letters, digits, '.', '_' or '-', got {value!r}"
+            return f"expected letters, digits, '.', '_', '=' or '-', got {value!r}"
         return f"expected a string, got {value!r}"
     if kind in ("list_type", "too_short"):
         return f"expected a non-empty list, got {value!r}"

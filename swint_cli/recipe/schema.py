@@ -2,8 +2,8 @@
 
 Every section rejects unknown keys. Defaults are what a user gets when a key is left out;
 the resolved recipe (defaults filled in) is written to each run directory. Names that the
-layer library defines (heads, residual norm placements) are imported from it, so a recipe
-accepts exactly what the model can build.
+layer library defines (heads, residual norm placements) and the backbones (with their tasks)
+are imported from where they are defined, so a recipe accepts exactly what the model can build.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..models.registry import backbone_names
 from ..nn.heads import HEADS
 from ..nn.swin_block import RESIDUAL_NORMS
 
@@ -19,18 +20,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
-BACKBONES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "small_cnn",
-    "swin_t",
-    "swin_s",
-    "swin_b",
-    "unet",
-)
-SEGMENTATION_BACKBONES = ("unet",)
+BACKBONE_NAMES = backbone_names()  # every backbone of the models' registry
 CLASSIFICATION_DATASETS = ("shapes", "cifar10", "image_folder")
 SEGMENTATION_DATASETS = ("segmentation_shapes", "segmentation_folder")
 
@@ -62,7 +52,7 @@ class ReplaceRule(Section):
 
 
 class ModelSection(Section):
-    backbone: Literal[BACKBONES] = "resnet50"  # type: ignore[valid-type]
+    backbone: Literal[BACKBONE_NAMES] = "resnet50"  # type: ignore[valid-type]
     num_classes: PositiveInt = 10
     head: Literal[HEADS] = "linear"  # type: ignore[valid-type]
     patch_size: PositiveInt | None = None  # swin_t/s/b: patch embedding side (default 4)
@@ -131,7 +121,7 @@ class TrainingSection(Section):
 
 class OutputSection(Section):
     runs_dir: str = "runs"
-    name: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
 
 
 class Recipe(Section):
@@ -172,11 +162,7 @@ def _task_mismatch(recipe: Recipe) -> str | None:
     """Why the recipe's backbone or data does not fit its ``task``, or None when they do."""
     segmentation = recipe.task == "segmentation"
     datasets = SEGMENTATION_DATASETS if segmentation else CLASSIFICATION_DATASETS
-    backbones = (
-        SEGMENTATION_BACKBONES
-        if segmentation
-        else tuple(b for b in BACKBONES if b not in SEGMENTATION_BACKBONES)
-    )
+    backbones = backbone_names(recipe.task)
     if recipe.data.dataset not in datasets:
         return (
             f"data.dataset: task {recipe.task} needs one of {', '.join(datasets)}, "

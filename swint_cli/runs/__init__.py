@@ -3,7 +3,7 @@ read it back.
 
 :mod:`.layout` names the files and creates directories, :mod:`.tables` appends, repairs and
 reads the CSV tables, :mod:`.info` is ``run.json`` (what export and predict need),
-:mod:`.checkpoints` the weights and optimizer files, :mod:`.reader` reads a whole run for
+:mod:`.checkpoint_files` the weights and optimizer files, :mod:`.reader` reads a whole run for
 ``compare``, ``export`` and ``predict``, and :mod:`.timing` summarises step times (of runs
 and of ``bench``).
 No Paddle import: reading runs needs none.

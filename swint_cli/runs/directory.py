@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 
 from ..files import write_atomic, write_json
-from .checkpoints import has_position
+from .checkpoint_files import has_position
 from .layout import (
     BATCH_COLUMNS,
     BATCHES,
-    CHECKPOINTS,
+    CHECKPOINTS_DIR,
     ENV,
     EPOCH_COLUMNS,
     EPOCHS,
@@ -30,7 +30,7 @@ class RunDirectory:
 
     def __init__(self, path: Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS) -> None:
         self.path = path
-        self.checkpoints = path / CHECKPOINTS
+        self.checkpoints = path / CHECKPOINTS_DIR
         self.epochs = CsvTable(path / EPOCHS, epoch_columns)
         self.batches = CsvTable(path / BATCHES, BATCH_COLUMNS)
 
@@ -46,9 +46,9 @@ class RunDirectory:
         """A new, empty ``<runs_dir>/<name>-<timestamp>`` (suffixed ``-2``, ... if taken)."""
         path = new_timestamped_dir(Path(runs_dir), name, now)
         try:
-            (path / CHECKPOINTS).mkdir()
+            (path / CHECKPOINTS_DIR).mkdir()
         except OSError as exc:
-            raise RunError(f"{path}: cannot create {CHECKPOINTS}/ ({exc.strerror})") from None
+            raise RunError(f"{path}: cannot create {CHECKPOINTS_DIR}/ ({exc.strerror})") from None
         return cls(path, epoch_columns)
 
     @classmethod
@@ -60,12 +60,12 @@ class RunDirectory:
         run = cls(Path(path), epoch_columns)
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run directory")
-        for name in (RECIPE, INFO, SUMMARY, ENV, EPOCHS, BATCHES, CHECKPOINTS):
+        for name in (RECIPE, INFO, SUMMARY, ENV, EPOCHS, BATCHES, CHECKPOINTS_DIR):
             inside(run.path, name)
         if not (run.path / RECIPE).is_file():
             raise RunError(f"{run.path}: not a resumable run (missing {RECIPE})")
         if not has_position(run.path):
-            raise RunError(f"{run.path}: not a resumable run (missing {CHECKPOINTS}/last.json)")
+            raise RunError(f"{run.path}: not a resumable run (missing {CHECKPOINTS_DIR}/last.json)")
         return run
 
     def write_text(self, name: str, text: str) -> None:

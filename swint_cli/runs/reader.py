@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .checkpoints import find_weights, read_weights
+from .checkpoint_files import find_weights, read_weights
 from .info import RunInfo, read_info
 from .layout import (
     BATCH_COLUMNS,
@@ -73,7 +73,7 @@ class Run:
 
     def weights(self, which: str = "best") -> tuple[dict[str, np.ndarray], Path, str | None]:
         """``(arrays, file, note)`` of checkpoint ``which``; see
-        :func:`~swint_cli.runs.checkpoints.find_weights` for the fallback and its note."""
+        :func:`~swint_cli.runs.checkpoint_files.find_weights` for the fallback and its note."""
         path, note = find_weights(self.path, which)
         return read_weights(path), path, note
 

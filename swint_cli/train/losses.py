@@ -14,7 +14,7 @@ def soft_dice_loss(logits: paddle.Tensor, masks: paddle.Tensor, ignore_index: in
     ``logits`` ``[B, K, H, W]``, ``masks`` ``[B, H, W]`` class indices (``ignore_index`` left
     out). With ``p = softmax(logits)`` over K and ``y`` the one-hot masks, summed over the
     batch's pixels: ``I_c = sum p_c y_c`` and ``U_c = sum p_c + sum y_c`` (Swin-Unet's and
-    TransUNet's Dice, without the background class); ``s`` is :data:`SMOOTH`.
+    TransUNet's Dice, without the background class); ``s`` is :data:`SMOOTH` (1e-5).
     """
     classes = logits.shape[1]
     valid = (masks != ignore_index).astype(logits.dtype)  # (B, H, W)

@@ -16,13 +16,13 @@ from ..models.state import load_state
 from ..recipe import Recipe, load_recipe
 from ..recipe.loading import validate
 from ..runs import RunDirectory, RunError
-from ..runs.checkpoints import POSITION, TrainingState, read_training_state
+from ..runs.checkpoint_files import POSITION, TrainingState, read_training_state
 from ..runs.info import RunInfo, first_difference, read_info, sha256_of
-from ..runs.layout import CHECKPOINTS, INFO, RECIPE
+from ..runs.layout import CHECKPOINTS_DIR, INFO, RECIPE
 from ..runs.tables import CsvTable, position_of
-from .checkpoint import restore_optimizer
 from .position import Position
 from .session import Session
+from .state_arrays import restore_optimizer
 from .tasks import task_class
 
 
@@ -104,7 +104,7 @@ def open_resumption(path: str | Path) -> Resumption:
     info = read_info(run.path)
     _check_recipe(run.path, recipe, info)
     state = read_training_state(run.path)
-    position = Position.from_json(state.position, run.path / CHECKPOINTS / POSITION)
+    position = Position.from_json(state.position, run.path / CHECKPOINTS_DIR / POSITION)
     rows = _check_tables(run, position)
     if position.batches_done is None:  # a checkpoint from before batches_done was recorded
         position.batches_done = rows

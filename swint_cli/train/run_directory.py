@@ -11,7 +11,7 @@ from ..runs import RunDirectory, RunError
 from ..runs.info import write_info
 from ..runs.layout import ENV, RECIPE
 from ..runs.tables import position_of
-from .recorders import BatchTable, Checkpoints, EpochTable, Recorder, RunFacts, Summary
+from .recorders import BatchTable, CheckpointWriter, EpochTable, Recorder, RunFacts, Summary
 from .resume import Resumption
 from .session import Session, TrainOptions
 
@@ -79,7 +79,7 @@ def recorders_for(session: Session, run: RunDirectory | None) -> list[Recorder]:
     return [
         BatchTable(run.batches),
         EpochTable(run.epochs),
-        Checkpoints(run.path, session.model, session.optimizer),
+        CheckpointWriter(run.path, session.model, session.optimizer),
         Summary(run, facts),
         session.reporter,
     ]

@@ -33,6 +33,7 @@ from .run_directory import open_run_directory, recorders_for
 from .schedule import learning_rate
 from .session import Session, TrainOptions, build_session
 from .signals import StopRequest
+from .step import train_step
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -85,19 +86,17 @@ class Trainer:
         )
 
     def _step(self, model: paddle.nn.Layer, images, labels) -> tuple[paddle.Tensor, float]:
-        """Forward, loss, backward and update of one batch: (logits, loss value)."""
+        """:func:`~.step.train_step` on one batch, waited for: (logits, loss value)."""
         session = self.session
-        with paddle.amp.auto_cast(enable=session.amp):
-            logits = model(images)
-            loss = session.task.loss(logits, labels)
-        if session.scaler is not None:
-            session.scaler.scale(loss).backward()
-            session.scaler.step(session.optimizer)
-            session.scaler.update()
-        else:
-            loss.backward()
-            session.optimizer.step()
-        session.optimizer.clear_grad()
+        logits, loss = train_step(
+            model,
+            images,
+            labels,
+            loss=session.task.loss,
+            optimizer=session.optimizer,
+            scaler=session.scaler,
+            amp=session.amp,
+        )
         value = float(loss)  # waits for the device on GPU too
         if session.device == "gpu":
             paddle.device.cuda.synchronize()

@@ -2,7 +2,7 @@
 summary, and what the user sees. Each is testable by calling its hooks directly."""
 
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
-from .checkpoints import Checkpoints
+from .checkpoint_writer import CheckpointWriter
 from .progress import PlainReporter, RichReporter, SilentReporter, make_reporter
 from .summary import RunFacts, Summary
 from .tables import BatchTable, EpochTable
@@ -10,7 +10,7 @@ from .tables import BatchTable, EpochTable
 __all__ = [
     "BatchRecord",
     "BatchTable",
-    "Checkpoints",
+    "CheckpointWriter",
     "EpochRecord",
     "EpochTable",
     "Outcome",

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...runs.layout import BatchRow
 from ..position import Position
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchRecord:
-    """One trained batch: the batches.csv columns, and the epoch's images/s so far."""
+class BatchRecord(BatchRow):
+    """One trained batch: its batches.csv row, and the epoch's images/s so far for the
+    progress display. That figure is no column: batches.csv keeps the batch_size, data_ms
+    and step_ms it comes from, and epochs.csv has each epoch's images_per_second."""
 
-    epoch: int
-    step: int
-    loss: float
-    acc1: float
-    batch_size: int
-    data_ms: float  # waiting for the batch
-    step_ms: float  # forward, backward and update
-    timestamp: float
-    warmup: bool  # among this process's first ``warmup_batches``: left out of timing
     images_per_second: float
 
 

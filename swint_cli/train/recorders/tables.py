@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from ...runs.tables import CsvTable
 from ..position import Position
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
@@ -19,14 +17,16 @@ class BatchTable(Recorder):
         self.table.open()
 
     def batch_end(self, record: BatchRecord) -> None:
-        self.table.append(asdict(record))
+        self.table.append(record.cells())
 
     def finish(self, outcome: Outcome, position: Position) -> None:
         self.table.close()
 
 
 class EpochTable(Recorder):
-    """One epochs.csv row per finished epoch."""
+    """One epochs.csv row per finished epoch; a row whose keys are not the table's columns
+    is a ValueError (the trainer and the columns disagree), never a silently dropped figure
+    or an empty cell."""
 
     def __init__(self, table: CsvTable) -> None:
         self.table = table
@@ -35,6 +35,11 @@ class EpochTable(Recorder):
         self.table.open()
 
     def epoch_end(self, record: EpochRecord, position: Position) -> None:
+        if set(record.row) != set(self.table.columns):
+            raise ValueError(
+                f"epoch row {sorted(record.row)} does not match the columns of "
+                f"{self.table.path.name}: {self.table.columns}"
+            )
         self.table.append(record.row)
 
     def finish(self, outcome: Outcome, position: Position) -> None:

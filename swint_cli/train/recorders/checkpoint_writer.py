@@ -6,13 +6,13 @@ from pathlib import Path
 
 import paddle
 
-from ...runs.checkpoints import save_best_weights, save_training_state
-from ..checkpoint import model_arrays, optimizer_arrays
+from ...runs.checkpoint_files import save_best_weights, save_training_state
 from ..position import Position
+from ..state_arrays import model_arrays, optimizer_arrays
 from .base import EpochRecord, Outcome, Recorder
 
 
-class Checkpoints(Recorder):
+class CheckpointWriter(Recorder):
     """``last`` after every epoch and at an interrupted batch; ``best`` when the key metric
     improved."""
 

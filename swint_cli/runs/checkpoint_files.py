@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import ArrayFileError, read_arrays, read_json, write_arrays, write_json
-from .layout import CHECKPOINTS, RunError, inside
+from .layout import CHECKPOINTS_DIR, RunError, inside
 
 WEIGHTS = (".safetensors", ".pdparams")  # this format, then the one before it
 OPTIMIZER = (".optimizer.safetensors", ".pdopt")
@@ -40,7 +40,7 @@ _STAGED = re.compile(r"last\.[0-9a-f]{32}(\.optimizer)?\.safetensors")
 
 def _first_existing(run: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
     for suffix in suffixes:
-        path = inside(run, f"{CHECKPOINTS}/{stem}{suffix}")
+        path = inside(run, f"{CHECKPOINTS_DIR}/{stem}{suffix}")
         if path.is_file():
             return path
     return None
@@ -49,7 +49,7 @@ def _first_existing(run: Path, stem: str, suffixes: tuple[str, ...]) -> Path | N
 def _last_stamp(run: Path) -> str | None:
     """The ``checkpoint_id`` in ``last.json`` (None when absent, unreadable or older)."""
     try:
-        position = read_json(inside(run, f"{CHECKPOINTS}/{POSITION}"))
+        position = read_json(inside(run, f"{CHECKPOINTS_DIR}/{POSITION}"))
     except (OSError, ValueError):
         return None
     stamp = position.get(ID_KEY) if isinstance(position, dict) else None
@@ -59,8 +59,8 @@ def _last_stamp(run: Path) -> str | None:
 def _last_file(run: Path, stamp: str, suffix: str) -> Path:
     """The ``last`` file of checkpoint ``stamp``: still under its staged name when a save
     stopped between its commit and the rename, else under the plain name."""
-    staged = inside(run, f"{CHECKPOINTS}/last.{stamp}{suffix}")
-    return staged if staged.is_file() else inside(run, f"{CHECKPOINTS}/last{suffix}")
+    staged = inside(run, f"{CHECKPOINTS_DIR}/last.{stamp}{suffix}")
+    return staged if staged.is_file() else inside(run, f"{CHECKPOINTS_DIR}/last{suffix}")
 
 
 def _weights(run: Path, which: str) -> Path | None:
@@ -81,10 +81,11 @@ def find_weights(run: Path, which: str = "best") -> tuple[Path, str | None]:
     if which == "best":
         last = _weights(run, "last")
         if last is not None:
-            return last, f"{CHECKPOINTS}/best is missing; using {CHECKPOINTS}/{last.name}"
+            return last, f"{CHECKPOINTS_DIR}/best is missing; using {CHECKPOINTS_DIR}/{last.name}"
     missing = "best nor last weights" if which == "best" else "last weights"
     raise RunError(
-        f"{run}: no checkpoint ({CHECKPOINTS}/ has no {missing}); has the run finished an epoch?"
+        f"{run}: no checkpoint ({CHECKPOINTS_DIR}/ has no {missing}); "
+        "has the run finished an epoch?"
     )
 
 
@@ -115,7 +116,7 @@ def save_training_state(
 ) -> None:
     """Write the ``last`` checkpoint so that a crash at any point leaves a whole one (see the
     module docstring). Raises OSError."""
-    folder = run / CHECKPOINTS
+    folder = run / CHECKPOINTS_DIR
     stamp = uuid.uuid4().hex
     suffixes = (WEIGHTS[0], OPTIMIZER[0])
     for arrays, suffix in zip((model, optimizer), suffixes, strict=True):
@@ -129,13 +130,13 @@ def save_training_state(
 
 
 def save_best_weights(run: Path, model: Mapping[str, np.ndarray]) -> None:
-    write_arrays(run / CHECKPOINTS / f"best{WEIGHTS[0]}", model)
+    write_arrays(run / CHECKPOINTS_DIR / f"best{WEIGHTS[0]}", model)
 
 
 def read_training_state(run: Path) -> TrainingState:
     """The ``last`` checkpoint of ``run``, in this format or the one before; RunError naming
     the file when one is missing, unreadable, outside the run or from another checkpoint."""
-    position_file = inside(run, f"{CHECKPOINTS}/{POSITION}")
+    position_file = inside(run, f"{CHECKPOINTS_DIR}/{POSITION}")
     try:
         position = read_json(position_file)
     except (OSError, ValueError) as exc:
@@ -147,7 +148,7 @@ def read_training_state(run: Path) -> TrainingState:
         paths = [_last_file(run, str(stamp), suffix) for suffix in (WEIGHTS[0], OPTIMIZER[0])]
     else:
         paths = [
-            inside(run, f"{CHECKPOINTS}/last{suffix}") for suffix in (WEIGHTS[1], OPTIMIZER[1])
+            inside(run, f"{CHECKPOINTS_DIR}/last{suffix}") for suffix in (WEIGHTS[1], OPTIMIZER[1])
         ]
     loaded = []
     for path in paths:
@@ -173,4 +174,4 @@ def read_training_state(run: Path) -> TrainingState:
 
 
 def has_position(run: Path) -> bool:
-    return (run / CHECKPOINTS / POSITION).is_file()
+    return (run / CHECKPOINTS_DIR / POSITION).is_file()

@@ -1,0 +1,44 @@
+"""One training step: forward, the task's loss, backward and the optimizer's update.
+
+The trainer's loop calls it for every batch and ``swint bench`` times it, so the bench
+measures the step a run takes: the recipe's loss, optimizer, clipping and decay groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import paddle
+
+Loss = Callable[[paddle.Tensor, paddle.Tensor], paddle.Tensor]  # (logits, labels) -> scalar
+
+
+def train_step(
+    model: paddle.nn.Layer,
+    images: paddle.Tensor,
+    labels: paddle.Tensor,
+    *,
+    loss: Loss,
+    optimizer: paddle.optimizer.Optimizer,
+    scaler: paddle.amp.GradScaler | None,
+    amp: bool,
+) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """Train ``model`` on one batch: (logits, loss).
+
+    The forward pass and ``loss(logits, labels)`` run under AMP when ``amp``; the backward
+    pass is scaled by ``scaler`` when it is given; ``optimizer`` then updates the parameters
+    at its current learning rate and their gradients are cleared. Nothing waits for the
+    device: the caller reads the loss when it needs it.
+    """
+    with paddle.amp.auto_cast(enable=amp):
+        logits = model(images)
+        value = loss(logits, labels)
+    if scaler is not None:
+        scaler.scale(value).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        value.backward()
+        optimizer.step()
+    optimizer.clear_grad()
+    return logits, value
