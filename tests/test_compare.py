@@ -61,7 +61,7 @@ def check_png(path: Path) -> None:
 
 def test_two_runs_give_table_diff_csv_report_and_plots(runs, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(out)])
+    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(out), "--no-group"])
     assert result.exit_code == 0, result.output
     assert "best val acc1" in result.output
     assert "training.optimizer.learning_rate" in result.output
@@ -84,10 +84,14 @@ def test_two_runs_give_table_diff_csv_report_and_plots(runs, tmp_path: Path) -> 
     check_png(out / "step_time.png")
 
     # a glob like runs/* also matches report directories: they are skipped, not fatal
-    again = runner.invoke(app, ["compare", *map(str, runs), str(out), "--out", str(out)])
+    again = runner.invoke(
+        app, ["compare", *map(str, runs), str(out), "--out", str(out), "--no-group"]
+    )
     assert again.exit_code == 2
     assert "not empty" in again.output
-    again = runner.invoke(app, ["compare", *map(str, runs), str(out), "--out", str(tmp_path / "2")])
+    again = runner.invoke(
+        app, ["compare", *map(str, runs), str(out), "--out", str(tmp_path / "2"), "--no-group"]
+    )
     assert again.exit_code == 0, again.output
     assert f"skipping {out}: a swint compare report" in again.output
 
@@ -109,7 +113,9 @@ def test_damaged_run_shows_what_is_readable_and_is_marked(runs, tmp_path: Path) 
     assert len(damaged.batches) == 8  # 2 epochs x 4 steps, all intact
 
     out = tmp_path / "report"
-    result = runner.invoke(app, ["compare", str(runs[0]), str(run), "--out", str(out)])
+    result = runner.invoke(
+        app, ["compare", str(runs[0]), str(run), "--out", str(out), "--no-group"]
+    )
     assert result.exit_code == 0, result.output
     assert "damaged" in result.output
     row = pd.read_csv(out / "compare.csv").iloc[1]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .bench import bench_command
 from .compare import compare_command
+from .console import console
 from .export import export_command, predict_command
+from .session_state import record_runtime, runtime_settings
 from .slots import slots_command
+from .sweep import sweep_command
 from .train import train_command
 
 app = typer.Typer(
@@ -20,9 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-
-_state: dict[str, dict[str, object]] = {}
 
 
 @app.callback()
@@ -40,12 +39,7 @@ def main(
     """Apply the CPU settings (threads, MKL path, allocator) before any command runs."""
     from ..runtime import tune_cpu
 
-    _state["runtime"] = tune_cpu(threads, malloc=not no_tune)
-
-
-def runtime_settings() -> dict[str, object]:
-    """What the callback's ``tune_cpu`` applied (for env.json and bench records)."""
-    return dict(_state.get("runtime", {}))
+    record_runtime(tune_cpu(threads, malloc=not no_tune))
 
 
 @app.command("env")
@@ -54,13 +48,14 @@ def env_command() -> None:
     from ..environment import describe
 
     table = Table(show_header=False)
-    for key, value in {**describe(), **_state["runtime"]}.items():
+    for key, value in {**describe(), **runtime_settings()}.items():
         table.add_row(key, str(value))
     console.print(table)
 
 
 app.command("train")(train_command)
 app.command("slots")(slots_command)
+app.command("sweep")(sweep_command)
 app.command("compare")(compare_command)
 app.command("bench")(bench_command)
 app.command("export")(export_command)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .errors import stderr, user_errors
+from .console import console, stderr
+from .errors import user_errors
 
 
 def _warn(line: str) -> None:
@@ -18,7 +19,8 @@ def compare_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Run directories, e.g. runs/*; other paths are skipped with a warning.",
+            help="Run directories or sweep directories, e.g. runs/*; other paths are skipped "
+            "with a warning.",
             show_default=False,
         ),
     ],
@@ -26,30 +28,28 @@ def compare_command(
         Path | None,
         typer.Option(help="Report directory (default: runs/compare-<timestamp>/)."),
     ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="The group the others are tested against (default: the first)."),
+    ] = None,
+    no_group: Annotated[
+        bool,
+        typer.Option("--no-group", help="One column per run instead of groups of seeds."),
+    ] = False,
 ) -> None:
-    """Compare training runs side by side, with the recipe keys that differ.
+    """Compare runs: groups of seeds with intervals, tests and verdicts against a baseline.
 
-    Writes a report directory with compare.csv, report.md, curves.png and step_time.png.
+    Runs whose recipes differ only in training.seed form a group. Writes a report directory
+    with compare.csv, report.md, curves.png and step_time.png.
     """
-    from ..compare.plots import write_plots
-    from ..compare.report import diff_table, summary_table, write_report
-    from ..compare.summary import config_diff, extra_metrics, summarize_run
-    from ..runs import RunError, create_report_dir, read_runs
-    from . import console
+    from ..compare.comparison import compare
 
+    if no_group and baseline is not None:
+        raise typer.BadParameter(
+            "--baseline needs groups; drop --no-group", param_hint="--baseline"
+        )
     with user_errors():
-        runs = read_runs(paths, _warn)
-        if not runs:
-            raise RunError(f"none of the {len(paths)} paths given is a readable run directory")
-        folder = create_report_dir(out, "compare")
-    for run in runs:
-        if run.damaged:
-            _warn(f"{run.path} is damaged ({'; '.join(run.problems)}); showing what is readable")
-    extras = extra_metrics(runs)
-    rows = [summarize_run(run, extras) for run in runs]
-    diff = config_diff(runs)
-    console.print(summary_table(rows, extras))
-    if len(runs) > 1:
-        console.print(diff_table(rows, diff) if diff else "config diff: the runs' recipes agree")
-    write_report(folder, rows, extras, diff, write_plots(runs, folder))
-    typer.echo(f"report: {folder}")
+        comparison = compare(paths, out, _warn, group=not no_group, baseline=baseline)
+    for table in comparison.tables:
+        console.print(table)
+    typer.echo(f"report: {comparison.folder}")

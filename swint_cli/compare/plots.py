@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..runs import Run, summarize_times
+from .groups import Group, key_metric
 
 WIDTH, HEIGHT, DPI = 10.0, 4.0, 120
 CURVES, STEP_TIME = "curves.png", "step_time.png"
@@ -28,13 +31,22 @@ def _save(figure: Figure, path: Path) -> None:
     figure.savefig(path, dpi=DPI)
 
 
-def _key_metric(runs: Sequence[Run]) -> tuple[str, str, str]:
-    """(column, title, axis label) of the validation metric to draw: mean IoU when every run
-    with epochs has it (segmentation), else top-1 accuracy."""
-    tables = [run.epochs for run in runs if not run.epochs.empty]
-    if tables and all("val_miou" in table.columns for table in tables):
-        return "val_miou", "Validation mean IoU", "mean IoU (%)"
-    return "val_acc1", "Validation accuracy", "top-1 accuracy (%)"
+METRIC_LABELS = {
+    "val_miou": ("Validation mean IoU", "mean IoU (%)"),
+    "val_acc1": ("Validation accuracy", "top-1 accuracy (%)"),
+}
+
+
+def _finish_curves(figure: Figure, axes_pair: Sequence, drawn: bool, title: str) -> None:
+    for axes in axes_pair:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+    if drawn:
+        handles, labels = axes_pair[0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
+    else:
+        figure.text(0.5, 0.5, "no completed epochs yet", ha="center", va="center")
+    figure.suptitle(title)
 
 
 def plot_curves(runs: Sequence[Run], path: Path) -> None:
@@ -42,7 +54,8 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
     runs) per epoch, one line per run, shared x axis."""
     figure = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
     loss_axes, acc_axes = figure.subplots(1, 2, sharex=True)
-    metric, title, label = _key_metric(runs)
+    metric = key_metric(runs)
+    title, label = METRIC_LABELS[metric]
     drawn = False
     for index, run in enumerate(runs):
         epochs = run.epochs
@@ -56,24 +69,15 @@ def plot_curves(runs: Sequence[Run], path: Path) -> None:
         drawn = True
     loss_axes.set(title="Training loss", xlabel="epoch", ylabel="training loss")
     acc_axes.set(title=title, xlabel="epoch", ylabel=label)
-    for axes in (loss_axes, acc_axes):
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.grid(alpha=0.3)
-    if drawn:
-        handles, labels = loss_axes.get_legend_handles_labels()
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
-    else:
-        figure.text(0.5, 0.5, "no completed epochs yet", ha="center", va="center")
-    figure.suptitle("Training curves per run")
+    _finish_curves(figure, (loss_axes, acc_axes), drawn, "Training curves per run")
     _save(figure, path)
 
 
-def plot_step_times(runs: Sequence[Run], path: Path) -> None:
-    """One box per run of the training step times after warm-up: quartiles, whiskers at the
-    5th and 95th percentile, the median and number of steps written above (log scale when
-    the medians differ more than 20-fold)."""
-    timed = [(index, run, run.step_times()) for index, run in enumerate(runs)]
-    timed = [entry for entry in timed if entry[2].size]
+def plot_step_times(sets: Sequence[tuple[str, np.ndarray]], path: Path, what: str) -> None:
+    """One box per ``(label, step times)`` set (a run's, or a group's pooled): quartiles,
+    whiskers at the 5th and 95th percentile, the median and number of steps written above
+    (log scale when the medians differ more than 20-fold); ``what`` names the sets."""
+    timed = [(index, label, times) for index, (label, times) in enumerate(sets) if times.size]
     figure = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
     axes = figure.subplots()
     if timed:
@@ -87,7 +91,7 @@ def plot_step_times(runs: Sequence[Run], path: Path) -> None:
         for box, (index, _, _) in zip(boxes["boxes"], timed, strict=True):
             box.set(facecolor=_colour(index), alpha=0.6)
         positions = range(1, len(timed) + 1)
-        labels = [_label(run) for _, run, _ in timed]
+        labels = [label for _, label, _ in timed]
         axes.set_xticks(positions, labels, rotation=10 if len(timed) > 3 else 0)
         medians = [summarize_times(times).median for _, _, times in timed]  # type: ignore[union-attr]
         if max(medians) > 20 * min(medians):
@@ -108,8 +112,8 @@ def plot_step_times(runs: Sequence[Run], path: Path) -> None:
     else:
         axes.text(0.5, 0.5, "no timed steps yet", ha="center", va="center")
     axes.set(
-        title="Training step time per run, after warm-up (box: quartiles; whiskers: p5-p95)",
-        xlabel="run",
+        title=f"Training step time per {what}, after warm-up (box: quartiles; whiskers: p5-p95)",
+        xlabel=what,
         ylabel="step time (ms)",
     )
     axes.grid(axis="y", alpha=0.3)
@@ -117,7 +121,56 @@ def plot_step_times(runs: Sequence[Run], path: Path) -> None:
 
 
 def write_plots(runs: Sequence[Run], folder: Path) -> list[str]:
-    """Write :data:`CURVES` and :data:`STEP_TIME` into ``folder``; return their names."""
+    """Write :data:`CURVES` and :data:`STEP_TIME` into ``folder``, one line and box per run;
+    return their names."""
     plot_curves(runs, folder / CURVES)
-    plot_step_times(runs, folder / STEP_TIME)
+    plot_step_times([(_label(run), run.step_times()) for run in runs], folder / STEP_TIME, "run")
+    return [CURVES, STEP_TIME]
+
+
+def _epoch_spread(runs: Sequence[Run], column: str) -> pd.DataFrame:
+    """Per epoch, the mean and std (ddof 1; 0 for one run) of ``column`` over ``runs``."""
+    tables = [
+        run.epochs[["epoch", column]].dropna()
+        for run in runs
+        if not run.epochs.empty and {"epoch", column} <= set(run.epochs.columns)
+    ]
+    if not tables:
+        return pd.DataFrame(columns=["mean", "std"])
+    by_epoch = pd.concat(tables).groupby("epoch")[column]
+    return pd.DataFrame({"mean": by_epoch.mean(), "std": by_epoch.std().fillna(0.0)})
+
+
+def plot_group_curves(groups: Sequence[Group], metric: str, path: Path) -> None:
+    """Train loss and the validation ``metric`` per epoch: each group's mean over its runs
+    as a line, with a band of one standard deviation either side."""
+    figure = Figure(figsize=(WIDTH, HEIGHT), layout="constrained")
+    loss_axes, metric_axes = figure.subplots(1, 2, sharex=True)
+    drawn = False
+    for index, group in enumerate(groups):
+        label = f"{group.name} (n={len(group.runs)})"
+        for axes, column, scale in ((loss_axes, "train_loss", 1), (metric_axes, metric, 100)):
+            spread = _epoch_spread(group.runs, column) * scale
+            if spread.empty:
+                continue
+            epochs = spread.index.to_numpy()
+            axes.plot(epochs, spread["mean"], color=_colour(index), marker="o", label=label)
+            low, high = spread["mean"] - spread["std"], spread["mean"] + spread["std"]
+            axes.fill_between(epochs, low, high, color=_colour(index), alpha=0.2, linewidth=0)
+            drawn = True
+    title, ylabel = METRIC_LABELS.get(metric, (metric, metric))
+    loss_axes.set(title="Training loss", xlabel="epoch", ylabel="training loss")
+    metric_axes.set(title=title, xlabel="epoch", ylabel=ylabel)
+    _finish_curves(figure, (loss_axes, metric_axes), drawn, "group mean ± 1 std over seeds")
+    _save(figure, path)
+
+
+def write_group_plots(groups: Sequence[Group], metric: str, folder: Path) -> list[str]:
+    """Write :data:`CURVES` (group means with std bands) and :data:`STEP_TIME` (each group's
+    steps pooled) into ``folder``; return their names."""
+    plot_group_curves(groups, metric, folder / CURVES)
+    pooled = [
+        (group.name, np.concatenate([run.step_times() for run in group.runs])) for group in groups
+    ]
+    plot_step_times(pooled, folder / STEP_TIME, "group")
     return [CURVES, STEP_TIME]

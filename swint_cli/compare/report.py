@@ -27,7 +27,7 @@ def _plain(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def _duration(value: object) -> str:
+def duration(value: object) -> str:
     if value is None:
         return "-"
     minutes, seconds = divmod(round(float(value)), 60)  # type: ignore[arg-type]
@@ -44,7 +44,7 @@ def _status(row: Row) -> str:
     return f"{row['status']} (damaged)" if row["damaged"] else str(row["status"])
 
 
-def _metric_format(metric: str) -> Callable[[object], str]:
+def metric_format(metric: str) -> Callable[[object], str]:
     """Accuracy-like ``val_*`` fractions (acc, IoU) as percentages, others with 4 digits."""
     return _percent if ("acc" in metric or "iou" in metric) else _fixed(4)
 
@@ -59,7 +59,7 @@ def display_rows(rows: Sequence[Row], extras: Sequence[str]) -> list[tuple[str, 
         ("epochs done", _epochs),
     ]
     for metric in ("val_acc1", "val_acc5", *extras):
-        show = _metric_format(metric)
+        show = metric_format(metric)
         label = metric.removeprefix("val_")
         fields.append((f"best val {label}", lambda r, m=metric, f=show: f(r[f"best_{m}"])))
         fields.append((f"final val {label}", lambda r, m=metric, f=show: f(r[f"final_{m}"])))
@@ -69,7 +69,7 @@ def display_rows(rows: Sequence[Row], extras: Sequence[str]) -> list[tuple[str, 
         ("median step ms", lambda r: _fixed(1)(r["median_step_ms"])),
         ("p90 step ms", lambda r: _fixed(1)(r["p90_step_ms"])),
         ("images/s", lambda r: _fixed(1)(r["images_per_s"])),
-        ("wall time", lambda r: _duration(r["wall_seconds"])),
+        ("wall time", lambda r: duration(r["wall_seconds"])),
         ("status", _status),
     ]
     return [(label, [cell(row) for row in rows]) for label, cell in fields]
@@ -119,7 +119,7 @@ def csv_frame(rows: Sequence[Row], extras: Sequence[str], diff: Diff) -> pd.Data
     return frame
 
 
-def _markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
@@ -134,13 +134,15 @@ def markdown_report(
     parts = [
         f"# swint compare: {len(rows)} runs",
         "## Runs",
-        _markdown(["", *names], [[label, *cells] for label, cells in display_rows(rows, extras)]),
+        markdown_table(
+            ["", *names], [[label, *cells] for label, cells in display_rows(rows, extras)]
+        ),
         "## Config diff",
         "Recipe keys (and `env.*` keys of env.json) whose values differ; `output.name`, "
         "`output.runs_dir` and `env.start_time` are not shown. `-`: key absent; `?`: no file.",
     ]
     if diff:
-        parts.append(_markdown(["key", *names], [[k, *map(show_value, v)] for k, v in diff]))
+        parts.append(markdown_table(["key", *names], [[k, *map(show_value, v)] for k, v in diff]))
     else:
         parts.append("No differences.")
     notes = []

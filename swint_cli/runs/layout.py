@@ -14,6 +14,8 @@ Runs written before run.json and safetensors checkpoints have ``last.pdparams``,
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -25,10 +27,12 @@ INFO = "run.json"
 SUMMARY = "summary.json"
 EPOCHS = "epochs.csv"
 BATCHES = "batches.csv"
-CHECKPOINTS = "checkpoints"
+CHECKPOINTS_DIR = "checkpoints"
 EXPORT = "export"
+SWEEP = "sweep.yaml"  # marks a sweep directory, whose subdirectories are runs
 RUN_FILES = (SUMMARY, RECIPE, EPOCHS, BATCHES)  # any one of them makes a directory a run
 
+# The epochs.csv columns (a segmentation run adds val_miou); a row with other keys is refused.
 EPOCH_COLUMNS = (
     "epoch",
     "lr",
@@ -40,17 +44,28 @@ EPOCH_COLUMNS = (
     "epoch_seconds",
     "images_per_second",
 )
-BATCH_COLUMNS = (
-    "epoch",
-    "step",
-    "loss",
-    "acc1",
-    "batch_size",
-    "data_ms",
-    "step_ms",
-    "timestamp",
-    "warmup",
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchRow:
+    """One batches.csv row: its fields are the table's columns, in order."""
+
+    epoch: int
+    step: int
+    loss: float
+    acc1: float
+    batch_size: int
+    data_ms: float  # waiting for the batch
+    step_ms: float  # forward, backward and update
+    timestamp: float
+    warmup: bool  # among this process's first ``warmup_batches``: left out of timing
+
+    def cells(self) -> dict[str, object]:
+        """The row by column (the fields of :class:`BatchRow` only, not of a subclass)."""
+        return {name: getattr(self, name) for name in BATCH_COLUMNS}
+
+
+BATCH_COLUMNS = tuple(column.name for column in fields(BatchRow))
 
 
 class RunError(UserError, RuntimeError):
@@ -65,6 +80,15 @@ def inside(run: Path, relative: str) -> Path:
     if not path.resolve().is_relative_to(run.resolve()):
         raise RunError(f"{path}: points outside its run directory {run}; refusing to read it")
     return path
+
+
+_STAMP = re.compile(r"-\d{8}-\d{6}(-\d+)?$")
+
+
+def timestamp_prefix(name: str) -> str:
+    """The prefix :func:`new_timestamped_dir` was given for the directory ``name`` (``name``
+    itself when it carries no timestamp)."""
+    return _STAMP.sub("", name)
 
 
 def new_timestamped_dir(root: Path, prefix: str, now: datetime | None = None) -> Path:

@@ -1,0 +1,113 @@
+"""One ``swint compare``: read the runs (sweep directories expanded), group them by
+configuration or keep one column per run, and write the report directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import RenderableType
+
+from ..errors import UserError
+from ..runs import Run, RunError, create_report_dir, not_a_run, read_runs
+from ..runs.layout import SWEEP, timestamp_prefix
+from .group_report import group_table, write_group_report
+from .groups import SEED_KEY, group_rows, group_runs, key_metric
+from .plots import write_group_plots, write_plots
+from .report import diff_table, summary_table, write_report
+from .summary import config_diff, extra_metrics, summarize_run
+
+NO_DIFF = "config diff: the recipes agree"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What a comparison printed and where its report went."""
+
+    tables: list[RenderableType]
+    folder: Path
+
+
+def _sweep_runs(folder: Path) -> list[Path]:
+    """The run directories of the sweep in ``folder``, in the order of its job list."""
+    try:
+        recorded = yaml.safe_load((folder / SWEEP).read_text(encoding="utf-8"))
+        order = {str(job["name"]): index for index, job in enumerate(recorded["jobs"])}
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        order = {}
+    runs = [child for child in folder.iterdir() if child.is_dir() and not_a_run(child) is None]
+    return sorted(
+        runs, key=lambda run: (order.get(timestamp_prefix(run.name), len(order)), run.name)
+    )
+
+
+def expand_sweeps(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` with each sweep directory (one holding ``sweep.yaml``) replaced by its run
+    directories, in the order of its jobs."""
+    expanded: list[Path] = []
+    for path in paths:
+        expanded += _sweep_runs(path) if (path / SWEEP).is_file() else [path]
+    return expanded
+
+
+def _baseline_index(names: list[str], baseline: str | None) -> int:
+    if baseline is None:
+        return 0
+    if baseline not in names:
+        raise UserError(f"--baseline: no group named {baseline!r} (groups: {', '.join(names)})")
+    return names.index(baseline)
+
+
+def compare(
+    paths: Sequence[Path],
+    out: Path | None,
+    warn: Callable[[str], object],
+    group: bool = True,
+    baseline: str | None = None,
+) -> Comparison:
+    """Compare the runs among ``paths``: as groups of seeds tested against ``baseline`` (a
+    group's name; default the first group), or with ``group=False`` one column per run.
+
+    Raises:
+        UserError: no readable run among ``paths``, an unknown baseline, or a report
+            directory that cannot be made.
+    """
+    runs: list[Run] = read_runs(expand_sweeps(paths), warn)
+    if not runs:
+        raise RunError(f"none of the {len(paths)} paths given is a readable run directory")
+    for run in runs:
+        if run.damaged:
+            warn(f"{run.path} is damaged ({'; '.join(run.problems)}); showing what is readable")
+    extras = extra_metrics(runs)
+    if not group:
+        folder = create_report_dir(out, "compare")
+        rows = [summarize_run(run, extras) for run in runs]
+        diff = config_diff(runs)
+        tables: list[RenderableType] = [summary_table(rows, extras)]
+        if len(runs) > 1:
+            tables.append(diff_table(rows, diff) if diff else NO_DIFF)
+        write_report(folder, rows, extras, diff, write_plots(runs, folder))
+        return Comparison(tables, folder)
+
+    groups = group_runs(runs, extras)
+    index = _baseline_index([g.name for g in groups], baseline)
+    folder = create_report_dir(out, "compare")
+    metric = key_metric(runs)
+    rows = group_rows(groups, metric, index, warn)
+    diff = [
+        (key, values)
+        for key, values in config_diff([g.runs[0] for g in groups])
+        if key != SEED_KEY and not key.startswith("env.")  # env differs run by run
+    ]
+    tables = [group_table(rows, index)]
+    if len(groups) > 1:
+        tables.append(diff_table(rows_named(rows), diff) if diff else NO_DIFF)
+    write_group_report(folder, rows, index, diff, write_group_plots(groups, metric, folder))
+    return Comparison(tables, folder)
+
+
+def rows_named(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
+    """Group rows as :func:`~.report.diff_table` takes them (a ``run`` name per column)."""
+    return [{"run": row["group"]} for row in rows]

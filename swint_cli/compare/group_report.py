@@ -1,0 +1,169 @@
+"""The grouped comparison as a rich table, compare.csv and report.md: one column per group,
+each group's figure with its interval, and every other group tested against the baseline.
+Figures are fractions in compare.csv and percentages (differences in points) on screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from rich.table import Table
+
+from .groups import GROUP_COLUMNS, Row
+from .report import Diff, duration, markdown_table, metric_format, show_value
+from .statistics import NO_DIFFERENCE, NO_TEST, POWER
+from .summary import LAST
+
+Show = Callable[[object], str]
+
+
+def _points(value: object) -> str:
+    """A difference of fractions (accuracy, IoU) in signed percentage points."""
+    return "-" if value is None else f"{float(value) * 100:+.2f}"  # type: ignore[arg-type]
+
+
+def _spread_points(value: object) -> str:
+    return f"{float(value) * 100:.2f}"  # type: ignore[arg-type]
+
+
+def _milliseconds(value: object) -> str:
+    return f"{float(value):,.1f}"  # type: ignore[arg-type]
+
+
+def _mean_std(prefix: str, mean: Show, std: Show) -> Callable[[Row], str]:
+    """``mean ± std`` of a pooled figure (the mean alone for a group of one)."""
+
+    def cell(row: Row) -> str:
+        if row[f"{prefix}_mean"] is None:
+            return "-"
+        spread = row[f"{prefix}_std"]
+        return mean(row[f"{prefix}_mean"]) + ("" if spread is None else f" ± {std(spread)}")
+
+    return cell
+
+
+def _interval(prefix: str, show: Show) -> Callable[[Row], str]:
+    def cell(row: Row) -> str:
+        low, high = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
+        return "-" if low is None else f"{show(low)} to {show(high)}"
+
+    return cell
+
+
+def _test(row: Row) -> str:
+    test = row["test"]
+    if test is None or test == NO_TEST:
+        return "-" if test is None else NO_TEST
+    unit = "pairs" if str(test).startswith("paired") else "runs"
+    return f"{test}, {row['pairs']} {unit}"
+
+
+def _number(digits: str) -> Show:
+    return lambda value: "-" if value is None else f"{float(value):{digits}}"  # type: ignore[arg-type]
+
+
+def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, list[str]]]:
+    """``(label, one cell per group)`` for the printed and markdown tables."""
+    metric = str(rows[0]["metric"])
+    show = metric_format(metric)
+    name = metric.removeprefix("val_")
+    fields: list[tuple[str, Callable[[Row], str]]] = [
+        ("runs (seeds)", lambda r: f"{r['n']} ({r['seeds'] or '-'})"),
+        (f"val {name}, mean of last {LAST} epochs", _mean_std("metric", show, _spread_points)),
+        ("95% CI of the mean", _interval("metric", show)),
+        (f"best val {name}", _mean_std("best", show, _spread_points)),
+        (f"final val {name}", _mean_std("final", show, _spread_points)),
+        ("median step ms", _mean_std("step_ms", _milliseconds, _milliseconds)),
+        ("wall time", lambda r: duration(r["wall_seconds_mean"])),
+        ("difference (points)", lambda r: _points(r["diff_mean"])),
+        ("95% CI of the difference", _interval("diff", _points)),
+        ("test", _test),
+        ("p-value", lambda r: _number(".3g")(r["p_value"])),
+        ("effect size (Cohen's d)", lambda r: _number(".2f")(r["effect_size"])),
+        ("verdict", lambda r: "-" if r["verdict"] is None else str(r["verdict"])),
+        (
+            f"detectable at {POWER:.0%} power (points)",
+            lambda r: _number(".2f")(
+                None if r["min_detectable_diff"] is None else float(r["min_detectable_diff"]) * 100  # type: ignore[arg-type]
+            ),
+        ),
+    ]
+    table = [(label, [cell(row) for row in rows]) for label, cell in fields]
+    for label, cells in table[7:]:  # the baseline is what the others are tested against
+        cells[baseline] = "baseline" if label == "verdict" else ""
+    return table
+
+
+def group_table(rows: Sequence[Row], baseline: int) -> Table:
+    """The groups side by side: one column per group, one row per figure."""
+    table = Table(title=f"swint compare: {len(rows)} groups (baseline {rows[baseline]['group']})")
+    table.add_column("", no_wrap=True)
+    for row in rows:
+        table.add_column(str(row["group"]), justify="right", overflow="fold")
+    for label, cells in group_display_rows(rows, baseline):
+        table.add_row(label, *cells)
+    return table
+
+
+def verdict_sentence(row: Row, baseline: Row) -> str:
+    """One group against the baseline, in words."""
+    name, base = f"**{row['group']}**", f"**{baseline['group']}**"
+    if row["test"] is None:
+        return f"{name}: no runs with a figure to compare."
+    diff = f"{_points(row['diff_mean'])} points"
+    if row["test"] == NO_TEST:
+        return f"{name} against {base}: {diff} between the means; one run: no test."
+    interval = _interval("diff", _points)(row)
+    effect = "" if row["effect_size"] is None else f", d = {float(row['effect_size']):.2f}"  # type: ignore[arg-type]
+    text = (
+        f"{name} against {base}: {diff} (95% CI {interval}); {_test(row)}, "
+        f"p = {float(row['p_value']):.3g}{effect}: **{row['verdict']}**."  # type: ignore[arg-type]
+    )
+    if row["verdict"] == NO_DIFFERENCE:
+        text += (
+            f" With {row['pairs']} {'pairs' if 'paired' in str(row['test']) else 'runs'} at this "
+            f"spread, a true difference of {float(row['min_detectable_diff']) * 100:.2f} points "  # type: ignore[arg-type]
+            f"would be detected with {POWER:.0%} power; more seeds narrow it."
+        )
+    return text
+
+
+def group_markdown(rows: Sequence[Row], baseline: int, diff: Diff, plots: Sequence[str]) -> str:
+    """report.md: the verdicts in words, the group table, the config diff and the plots."""
+    names = [str(row["group"]) for row in rows]
+    body = [[label, *cells] for label, cells in group_display_rows(rows, baseline)]
+    verdicts = [
+        f"- {verdict_sentence(row, rows[baseline])}"
+        for index, row in enumerate(rows)
+        if index != baseline
+    ]
+    parts = [
+        f"# swint compare: {len(rows)} groups",
+        f"Runs whose recipes differ only in `training.seed` form a group. Each run's figure is "
+        f"the mean of its last {LAST} epochs of `{rows[0]['metric']}`; a group shows the mean, "
+        f"standard deviation and the 95% confidence interval of the mean (Student's t). Groups "
+        f"are tested against the baseline **{names[baseline]}**: paired t-test over shared "
+        f"seeds, Welch's t-test otherwise; verdicts at p < 0.05.",
+        "## Verdicts",
+        "\n".join(verdicts) or "Only the baseline.",
+        "## Groups",
+        markdown_table(["", *names], body),
+        "## Config diff",
+    ]
+    if diff:
+        parts.append(markdown_table(["key", *names], [[k, *map(show_value, v)] for k, v in diff]))
+    else:
+        parts.append("The groups' recipes agree (apart from seeds).")
+    parts += ["## Plots", *(f"![{name}]({name})" for name in plots)]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_group_report(
+    folder: Path, rows: Sequence[Row], baseline: int, diff: Diff, plots: Sequence[str]
+) -> None:
+    """Write compare.csv (:data:`~.groups.GROUP_COLUMNS`) and report.md into ``folder``."""
+    frame = pd.DataFrame([{c: row.get(c) for c in GROUP_COLUMNS} for row in rows])
+    frame.to_csv(folder / "compare.csv", index=False)
+    report = group_markdown(rows, baseline, diff, plots)
+    (folder / "report.md").write_text(report, encoding="utf-8")

@@ -1,0 +1,276 @@
+"""``swint compare`` groups seeds: figures, intervals, tests and verdicts against scipy."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+from tiny_runs import QUICKSTART, tiny
+from typer.testing import CliRunner
+
+from swint_cli.cli import app
+from swint_cli.recipe import load_recipe
+from swint_cli.train import TrainOptions, train
+
+runner = CliRunner()
+
+CSV_COLUMNS = [
+    "group",
+    "n",
+    "metric",
+    "metric_mean",
+    "metric_std",
+    "metric_ci_low",
+    "metric_ci_high",
+    "diff_mean",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_value",
+    "test",
+    "verdict",
+    "min_detectable_diff",
+]
+
+
+def fake_run(root: Path, name: str, seed: int, learning_rate: float, acc1: list[float]) -> Path:
+    """A finished run directory whose resolved recipe is the quickstart's at this seed and
+    learning rate, with ``acc1`` as its val_acc1 per epoch (NaN allowed)."""
+    run = root / f"{name}-seed{seed}"
+    run.mkdir(parents=True)
+    overrides = [
+        f"output.name={name}-seed{seed}",
+        f"training.seed={seed}",
+        f"training.optimizer.learning_rate={learning_rate}",
+        f"training.epochs={len(acc1)}",
+    ]
+    recipe = load_recipe(QUICKSTART, overrides).model_dump(mode="json")
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    epochs = pd.DataFrame(
+        {
+            "epoch": range(1, len(acc1) + 1),
+            "train_loss": np.linspace(2.0, 1.0, len(acc1)),
+            "val_loss": np.linspace(2.1, 1.2, len(acc1)),
+            "val_acc1": acc1,
+            "val_acc5": [min(1.0, a + 0.3) if a == a else a for a in acc1],
+        }
+    )
+    epochs.to_csv(run / "epochs.csv", index=False)
+    summary = {"status": "finished", "epochs_done": len(acc1), "epochs": len(acc1)}
+    (run / "summary.json").write_text(json.dumps(summary))
+    return run
+
+
+def curve(rng: np.random.Generator, level: float) -> list[float]:
+    return list(np.clip(level + np.linspace(-0.1, 0, 6) + rng.normal(0, 0.01, 6), 0, 1))
+
+
+@pytest.fixture(scope="module")
+def groups(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four groups of runs: ``base`` (seeds 0-3, one with a NaN last epoch), ``paired``
+    (seeds 0-3, higher), ``welch`` (seeds 4-6 only) and ``single`` (seed 0 alone)."""
+    root = tmp_path_factory.mktemp("runs")
+    rng = np.random.default_rng(7)
+    for seed in range(4):
+        acc1 = curve(rng, 0.40 + 0.01 * seed)
+        if seed == 2:
+            acc1[-1] = math.nan  # a NaN epoch: the figure is the last 3 finite values
+        fake_run(root, "base", seed, 0.01, acc1)
+        fake_run(root, "paired", seed, 0.02, curve(rng, 0.43 + 0.01 * seed))
+    for seed in (4, 5, 6):
+        fake_run(root, "welch", seed, 0.03, curve(rng, 0.41 + 0.02 * (seed - 4)))
+    fake_run(root, "single", 0, 0.04, curve(rng, 0.30))
+    return root
+
+
+def figures(root: Path, name: str) -> dict[int, float]:
+    """Each seed's figure, read here from the runs' own epochs.csv: the mean of the last
+    three finite val_acc1 values."""
+    found = {}
+    for run in sorted(root.glob(f"{name}-seed*")):
+        values = pd.read_csv(run / "epochs.csv")["val_acc1"].dropna()
+        found[int(run.name.rsplit("seed", 1)[1])] = float(values.iloc[-3:].mean())
+    return found
+
+
+@pytest.fixture(scope="module")
+def table(groups: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("report") / "report"
+    runs = sorted(p for p in groups.iterdir())
+    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out / "compare.csv").set_index("group", drop=False)
+
+
+def test_compare_csv_has_one_row_per_group_with_the_named_columns(table: pd.DataFrame) -> None:
+    assert [c for c in table.columns if c in CSV_COLUMNS] == CSV_COLUMNS
+    assert list(table["group"]) == ["base", "paired", "single", "welch"]
+    assert list(table["n"]) == [4, 4, 1, 3]
+    assert set(table["metric"]) == {"val_acc1"}
+
+
+def test_group_mean_std_and_t_interval_match_scipy(groups: Path, table: pd.DataFrame) -> None:
+    for name in ("base", "paired", "welch"):
+        values = np.array(list(figures(groups, name).values()))
+        sem = values.std(ddof=1) / math.sqrt(len(values))
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=sem)
+        row = table.loc[name]
+        assert row["metric_mean"] == pytest.approx(values.mean(), abs=1e-12)
+        assert row["metric_std"] == pytest.approx(values.std(ddof=1), abs=1e-12)
+        assert (row["metric_ci_low"], row["metric_ci_high"]) == pytest.approx((low, high))
+
+
+def test_shared_seeds_are_paired(groups: Path, table: pd.DataFrame) -> None:
+    base, paired = figures(groups, "base"), figures(groups, "paired")
+    seeds = sorted(base)
+    a, b = [base[s] for s in seeds], [paired[s] for s in seeds]
+    expected = stats.ttest_rel(b, a)
+    row = table.loc["paired"]
+    assert row["test"] == "paired t-test"
+    assert row["diff_mean"] == pytest.approx(np.mean(np.subtract(b, a)), abs=1e-12)
+    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+    interval = expected.confidence_interval(0.95)
+    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((interval.low, interval.high))
+    assert row["verdict"] == ("better" if expected.pvalue < 0.05 else "no difference detected")
+
+
+def test_groups_sharing_no_seed_get_welchs_test(groups: Path, table: pd.DataFrame) -> None:
+    a = list(figures(groups, "base").values())
+    b = list(figures(groups, "welch").values())
+    expected = stats.ttest_ind(b, a, equal_var=False)
+    row = table.loc["welch"]
+    assert row["test"] == "Welch's t-test"
+    assert row["diff_mean"] == pytest.approx(np.mean(b) - np.mean(a), abs=1e-12)
+    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+    interval = expected.confidence_interval(0.95)
+    assert (row["diff_ci_low"], row["diff_ci_high"]) == pytest.approx((interval.low, interval.high))
+
+
+def test_no_difference_reports_the_difference_80_percent_power_would_detect(
+    groups: Path, table: pd.DataFrame
+) -> None:
+    """For ``no difference detected``, a true difference of ``min_detectable_diff`` has power
+    0.8 under that test's noncentral t distribution (Welch's standard error and degrees of
+    freedom, from the figures here); a decided comparison leaves the column empty."""
+    a = np.array(list(figures(groups, "base").values()))
+    b = np.array(list(figures(groups, "welch").values()))
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    row = table.loc["welch"]
+    assert row["verdict"] == "no difference detected"
+    critical, shift = stats.t.ppf(0.975, df), row["min_detectable_diff"] / se
+    power = stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift)
+    assert power == pytest.approx(0.8, abs=1e-6)
+    assert table.loc["paired", "verdict"] == "better"
+    assert pd.isna(table.loc["paired", "min_detectable_diff"])
+
+
+def test_a_group_of_one_shows_its_figure_without_interval_or_test(
+    groups: Path, table: pd.DataFrame
+) -> None:
+    row = table.loc["single"]
+    assert row["metric_mean"] == pytest.approx(figures(groups, "single")[0], abs=1e-12)
+    assert pd.isna(row["metric_std"]) and pd.isna(row["metric_ci_low"])
+    assert row["test"] == "one run: no test" and row["verdict"] == "one run: no test"
+    assert pd.isna(row["p_value"])
+    base = np.mean(list(figures(groups, "base").values()))
+    assert row["diff_mean"] == pytest.approx(row["metric_mean"] - base, abs=1e-12)
+
+
+def test_the_baseline_row_leaves_the_test_columns_empty(table: pd.DataFrame) -> None:
+    base = table.loc["base"]
+    for column in ("diff_mean", "diff_ci_low", "p_value", "test", "verdict"):
+        assert pd.isna(base[column]), column
+
+
+def test_baseline_option_picks_the_reference_group(groups: Path, tmp_path: Path) -> None:
+    runs = sorted(map(str, groups.iterdir()))
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", *runs, "--out", str(out), "--baseline", "welch"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare.csv").set_index("group")
+    assert pd.isna(table.loc["welch", "test"])
+    assert table.loc["base", "test"] == "Welch's t-test"
+    assert "welch" in result.output and "baseline" in result.output
+
+
+def test_an_unknown_baseline_is_one_line_naming_the_groups(groups: Path, tmp_path: Path) -> None:
+    runs = sorted(map(str, groups.iterdir()))
+    result = runner.invoke(app, ["compare", *runs, "--out", str(tmp_path / "r"), "--baseline", "x"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --baseline: no group named 'x' (groups: base, paired, single, welch)"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_states_each_verdict_in_words(groups: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    runs = sorted(map(str, groups.iterdir()))
+    assert runner.invoke(app, ["compare", *runs, "--out", str(out)]).exit_code == 0
+    report = (out / "report.md").read_text()
+    assert "**paired** against **base**:" in report
+    assert "**single** against **base**:" in report and "one run: no test" in report
+    assert (out / "curves.png").is_file() and (out / "step_time.png").is_file()
+
+
+def test_no_group_gives_one_column_per_run(groups: Path, tmp_path: Path) -> None:
+    runs = sorted(map(str, groups.iterdir()))
+    out = tmp_path / "report"
+    assert runner.invoke(app, ["compare", *runs, "--out", str(out), "--no-group"]).exit_code == 0
+    assert len(pd.read_csv(out / "compare.csv")) == len(runs)
+
+
+# -- A/A: two groups that differ only in a key that cannot change the result --------------
+
+
+def aa_runs(root: Path, workers: int, seeds: range) -> dict[int, Path]:
+    """Tiny one-epoch quickstart runs with ``workers`` loader workers, by seed."""
+    runs = {}
+    for seed in seeds:
+        overrides = tiny(root, f"data.num_workers={workers}", f"training.seed={seed}")
+        overrides += ["training.epochs=1", "data.train_size=32", "data.val_size=16"]
+        result = train(load_recipe(QUICKSTART, overrides), TrainOptions(quiet=True))
+        assert result.status == "finished", result.message
+        runs[seed] = result.run_dir
+    return runs
+
+
+@pytest.fixture(scope="module")
+def aa(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[int, Path], dict[int, Path]]:
+    """One loader worker with seeds 0-4; two loader workers with seeds 0-9."""
+    root = tmp_path_factory.mktemp("aa")
+    return aa_runs(root / "one", 1, range(5)), aa_runs(root / "two", 2, range(10))
+
+
+def aa_compare(tmp_path: Path, runs: list[Path]) -> pd.DataFrame:
+    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "aa")])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(tmp_path / "aa" / "compare.csv")
+
+
+def test_aa_with_shared_seeds_has_zero_differences_and_detects_none(aa, tmp_path: Path) -> None:
+    """num_workers changes nothing a run computes: every paired difference is 0, and a zero
+    spread of differences gives a verdict, not an error."""
+    one, two = aa
+    table = aa_compare(tmp_path, [*one.values(), *(two[seed] for seed in range(5))])
+    assert list(table["n"]) == [5, 5]
+    assert list(table["group"]) == ["quickstart [num_workers=1]", "quickstart [num_workers=2]"]
+    row = table.iloc[1]
+    assert row["test"] == "paired t-test" and row["diff_mean"] == 0
+    assert row["verdict"] == "no difference detected" and row["p_value"] == 1
+
+
+def test_aa_with_disjoint_seeds_uses_welch(aa, tmp_path: Path) -> None:
+    one, two = aa
+    table = aa_compare(tmp_path, [*one.values(), *(two[seed] for seed in range(5, 10))])
+    row = table.iloc[1]
+    assert row["test"] == "Welch's t-test" and row["n"] == 5
+    a = table.iloc[0]
+    assert row["diff_mean"] == pytest.approx(row["metric_mean"] - a["metric_mean"], abs=1e-12)
