@@ -12,6 +12,7 @@ import numpy as np
 import paddle
 import pytest
 from PIL import Image
+from test_run_safety import plant
 from tiny_runs import QUICKSTART, tiny
 from typer.testing import CliRunner
 
@@ -194,15 +195,22 @@ def test_export_refuses_to_overwrite_without_force(
     out.mkdir()
     (out / "notes.txt").write_text("not ours")
     (out / "model.onnx").write_text("a stale export")
+    (out / "inference.pdiparams.info").write_text("stale")  # Paddle 2's loader reads it
     refused = runner.invoke(app, ["export", str(run_dir), "--out", str(out)])
     assert refused.exit_code == 2 and "model.onnx" in refused.output
+    assert "inference.pdiparams.info" in refused.output
     forced = runner.invoke(
         app, ["export", str(run_dir), "--out", str(out), "--force", "--checkpoint", "last"]
     )
     assert forced.exit_code == 0, forced.output
     assert not (out / "model.onnx").exists() and (out / "notes.txt").read_text() == "not ours"
+    info = out / "inference.pdiparams.info"
+    assert not info.exists() or info.read_text(errors="replace") != "stale"  # gone or rewritten
     metadata = json.loads((out / "model.json").read_text())
     assert metadata["checkpoint"] == "checkpoints/last.safetensors"
+    assert sorted(metadata["files"]) == sorted(
+        p.name for p in out.iterdir() if p.name != "notes.txt"
+    )
 
 
 def test_best_checkpoint_falls_back_to_last(run_dir: Path, tmp_path: Path) -> None:
@@ -231,6 +239,37 @@ def test_a_checkpoint_that_no_longer_fits_the_recipe_is_a_one_line_error(
     result = runner.invoke(app, ["predict", str(copy), str(images[0])])
     assert result.exit_code == 2
     assert_one_line_error(result.output, "best.safetensors", "does not fit the recipe's model")
+
+
+# What paddle.jit.load reads of an export, by the program file this Paddle writes (read in
+# Paddle 3.3 and 2.6): Paddle 3 (PIR) parses inference.json and inference.pdiparams in C++ and
+# unpickles nothing; Paddle 2 parses inference.pdmodel and inference.pdiparams, and unpickles
+# inference.pdiparams.info, which load_exported must therefore refuse unless it is plain data.
+@pytest.mark.parametrize("planted", ["program", "weights", "weights_info"])
+def test_a_pickle_planted_in_what_the_loader_reads_runs_no_code(
+    run_dir: Path, exported: Path, images: list[Path], tmp_path: Path, planted: str
+) -> None:
+    """A file of the export that this Paddle's loader reads, replaced by a pickle that runs
+    code when unpickled: ``swint predict --exported`` fails with one line, running nothing."""
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    pir = (run / "export" / "inference.json").is_file()  # Paddle 2 writes inference.pdmodel
+    if planted == "weights_info" and pir:
+        pytest.skip("Paddle 3's loader reads no inference.pdiparams.info")
+    names = {
+        "program": "inference.json" if pir else "inference.pdmodel",
+        "weights": "inference.pdiparams",
+        "weights_info": "inference.pdiparams.info",
+    }
+    file = run / "export" / names[planted]
+    marker = tmp_path / "marker"
+    plant(file, marker)
+    result = runner.invoke(app, ["predict", str(run), str(images[0]), "--exported"])
+    assert not marker.exists(), f"loading the export ran the code planted in {file.name}"
+    assert result.exit_code == 2, result.output
+    if planted == "weights_info":
+        assert_one_line_error(result.output, str(file), "refused to load builtins.exec")
+    else:  # Paddle's own parsers reject it
+        assert_one_line_error(result.output, str(file.parent), "cannot load the export")
 
 
 def test_top_k_orders_by_probability_and_clips_k() -> None:

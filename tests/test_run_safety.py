@@ -103,20 +103,6 @@ def test_planted_weights_named_by_a_recipe_run_no_code(tmp_path: Path) -> None:
     assert_refused(result, "weights.pdparams", "refused to load builtins.exec")
 
 
-def test_a_planted_export_runs_no_code(trained: Path, tmp_path: Path, image: Path) -> None:
-    """``paddle.jit.load`` unpickles ``inference.pdiparams.info`` when it is there."""
-    marker = tmp_path / "marker"
-    run = tmp_path / "run"
-    shutil.copytree(trained, run)
-    export = run / "export"
-    assert runner.invoke(app, ["export", str(run)]).exit_code == 0
-    (export / "inference.pdmodel").write_bytes(b"")  # the format whose loader reads .info
-    plant(export / "inference.pdiparams.info", marker)
-    result = runner.invoke(app, ["predict", str(run), str(image), "--exported"])
-    assert not marker.exists(), "loading the export ran code"
-    assert_refused(result, "inference.pdiparams.info", "refused to load builtins.exec")
-
-
 @pytest.mark.parametrize("link", ["file", "folder"])
 def test_checkpoints_reached_through_a_symlink_out_of_the_run_are_refused(
     trained: Path, tmp_path: Path, image: Path, link: str

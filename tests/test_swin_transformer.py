@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import paddle
 import pytest
 
@@ -74,5 +75,7 @@ def test_residual_norm_and_layer_scale_reach_every_block() -> None:
     for block in model.layers[0].blocks:  # identity at Swin V2's init
         assert paddle.equal_all(block(tokens, 8, 8), tokens).item()
     scaled = SwinTransformer(5, config, patch_size=2, window_size=4, layer_scale=1e-5)
-    gains = [n for n, _ in scaled.named_parameters() if n.endswith("gamma")]
+    gains = {n: p.numpy() for n, p in scaled.named_parameters() if n.endswith("gamma")}
     assert len(gains) == 2 * 2 * 2  # 2 SwinT layers x 2 blocks x 2 branches
+    for name, gain in gains.items():  # every channel's gain starts at the configured value
+        np.testing.assert_array_equal(gain, np.full_like(gain, 1e-5), err_msg=name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,11 +60,20 @@ def randomise(layer: paddle.nn.Layer, seed: int = 0, keep: tuple[str, ...] = ())
         value = float(around_one) + 0.2 * rng.standard_normal(param.shape)
         if "relative_position_bias_table" in name:
             value = rng.standard_normal(param.shape)  # biases large enough to matter
-        param.set_value(value.astype("float32"))
+        param.set_value(paddle.to_tensor(value, dtype=param.dtype))
 
 
 def layer_state(layer: SwinT) -> State:
     return {name: p.numpy().astype("float64") for name, p in layer.named_parameters()}
+
+
+def with_configured_gains(case: Case, state: State) -> State:
+    """``state`` with every layer-scale gain at the case's ``layer_scale``: the value the layer
+    was configured with, not the one read back from it."""
+    return {
+        name: np.full_like(value, case.layer_scale) if name.endswith("gamma") else value
+        for name, value in state.items()
+    }
 
 
 def block_params(state: State, case: Case, index: int, window: int) -> dict[str, np.ndarray]:
@@ -126,22 +137,49 @@ CASES = {
 }
 
 
-def outputs(case: Case, seed: int = 0, keep: tuple[str, ...] = ()) -> tuple[SwinT, np.ndarray]:
+def outputs(
+    case: Case, seed: int = 0, keep: tuple[str, ...] = (), dtype: str = "float32"
+) -> tuple[SwinT, np.ndarray]:
     layer = case.layer()
     randomise(layer, seed, keep)
     layer.eval()
-    x = np.random.default_rng(1).standard_normal((2, case.c_in, *case.size)).astype("float32")
+    x = np.random.default_rng(1).standard_normal((2, case.c_in, *case.size)).astype(dtype)
     return layer, x
+
+
+@contextmanager
+def default_dtype(dtype: str) -> Iterator[None]:
+    """Build layers with parameters of ``dtype`` inside the block."""
+    previous = paddle.get_default_dtype()
+    paddle.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_swint_matches_numpy_reference(name: str) -> None:
+    """Layer-scale gains stay as built and the reference takes the configured value."""
     case = CASES[name]
-    layer, x = outputs(case)
+    layer, x = outputs(case, keep=("gamma",))
     out = layer(paddle.to_tensor(x)).numpy()
-    expected = reference_output(case, layer_state(layer), x)
+    expected = reference_output(case, with_configured_gains(case, layer_state(layer)), x)
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_layer_scale_branches_add_the_configured_gain_times_the_branch() -> None:
+    """In float64, where the branches' 1e-5-scaled sum is resolved (in float32 it is below the
+    rounding of the O(1) residual stream): the layer adds to its input what the reference
+    adds with every gain at 1e-5, so a gain of 0, 1 or 2e-5 is told apart."""
+    case = CASES["layer_scale_pre_norm"]
+    with default_dtype("float64"):
+        layer, x = outputs(case, keep=("gamma",), dtype="float64")
+    out = layer(paddle.to_tensor(x)).numpy()
+    expected = reference_output(case, with_configured_gains(case, layer_state(layer)), x)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out - x, expected - x, rtol=1e-7, atol=1e-12)
 
 
 def test_shifted_block_differs_from_unshifted() -> None:

@@ -252,40 +252,97 @@ def test_stop_signal_to_the_process_group_with_loader_workers_stops_like_sigint(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     """``timeout -s TERM`` and Ctrl-C signal every process of the group, the data loader's
-    workers included: the run still checkpoints, says one line, exits 130 and leaves no
-    worker behind."""
+    workers included, and can reach a worker as it starts: every worker ignores the stop
+    signals from its start, only the current loader's workers are alive, and the run
+    checkpoints at a batch boundary, says one line, exits 130 and leaves no worker behind."""
+
+    def children(pid: int) -> list[int]:
+        """The processes whose parent is ``pid`` (the 4th field of /proc/<child>/stat)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after name, state
+            except OSError:  # exited meanwhile
+                continue
+            if int(parent) == pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    def ignores_stop_signals(pid: int) -> bool:
+        """Whether the kernel has SIGINT and SIGTERM as ignored by ``pid`` (blocked signals
+        are not ignored: they act once unblocked)."""
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+        return all(ignored >> (s - 1) & 1 for s in (signal.SIGINT, signal.SIGTERM))
+
+    # Each loader worker also gets the stop signal as it starts, just after Paddle's worker
+    # code has installed its own handlers (from there until the worker ignores it, SIGTERM
+    # kills it): as a group signal would that comes while an epoch's loader starts workers.
+    signal_each_starting_worker = "\n".join(
+        [
+            "import os",
+            "from swint_cli.__main__ import main",
+            "from swint_cli.runtime import prepare_environment",
+            "prepare_environment()  # before Paddle loads, as main() does",
+            "from paddle.framework import core  # as Paddle's loader workers call it",
+            "paddle_handlers = core._set_process_signal_handler",
+            "def paddle_handlers_then_the_stop_signal():",
+            "    paddle_handlers()",
+            f"    os.kill(os.getpid(), {int(signum)})",
+            "core._set_process_signal_handler = paddle_handlers_then_the_stop_signal",
+            "main()",
+        ]
+    )
     overrides = tiny(tmp_path, "training.epochs=50", "data.num_workers=2")
-    args = [sys.executable, "-m", "swint_cli", "train", str(QUICKSTART), "--quiet"]
+    args = [sys.executable, "-c", signal_each_starting_worker, "train", str(QUICKSTART)]
     process = subprocess.Popen(
-        [*args, *set_args(overrides)],
+        [*args, "--quiet", *set_args(overrides)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as under a shell
     )
-    deadline = time.monotonic() + 120
-    batches = None
-    while time.monotonic() < deadline and batches is None:
-        found = [p / "batches.csv" for p in tmp_path.iterdir() if p.is_dir()]
-        if found and found[0].exists() and len(found[0].read_text().splitlines()) >= 9:
-            batches = found[0]  # into the second epoch: a new loader's workers are running
-        time.sleep(0.2)
-    assert batches is not None, "training did not start"
-    os.killpg(process.pid, signum)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("interrupted ("), err
-    run = batches.parent
-    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
-    state = json.loads((run / "checkpoints" / "last.json").read_text())
-    assert (
-        len(pd.read_csv(batches))
-        == state["batches_done"]
-        == (state["epoch"] - 1) * 6 + state["step"]
-    )
-    with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)  # no process of the group is left
+    try:
+        deadline = time.monotonic() + 120
+        batches, workers = None, []
+        while time.monotonic() < deadline and not workers and process.poll() is None:
+            found = [p / "batches.csv" for p in tmp_path.iterdir() if p.is_dir()]
+            if found and found[0].exists() and len(found[0].read_text().splitlines()) >= 9:
+                batches = found[0]  # into the second epoch: a new loader's workers are running
+                os.kill(process.pid, signal.SIGSTOP)  # hold the trainer and so its loaders
+                workers = children(process.pid)
+                if not workers:  # between two loaders: look again
+                    os.kill(process.pid, signal.SIGCONT)
+            time.sleep(0.2)
+        if not workers:
+            err = process.communicate()[1] if process.poll() is not None else "(timed out)"
+            pytest.fail(f"training did not start: {err[-2000:]}")
+        assert len(workers) <= 2  # data.num_workers: earlier loaders shut theirs down
+        heeding = workers
+        while time.monotonic() < deadline and heeding:  # a worker may still be starting
+            heeding = [pid for pid in workers if not ignores_stop_signals(pid)]
+            time.sleep(0.2)
+        assert not heeding, f"loader workers {heeding} do not ignore SIGINT and SIGTERM"
+        os.kill(process.pid, signal.SIGCONT)
+        os.killpg(process.pid, signum)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("interrupted ("), err
+        run = batches.parent
+        assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+        state = json.loads((run / "checkpoints" / "last.json").read_text())
+        assert (
+            len(pd.read_csv(batches))
+            == state["batches_done"]
+            == (state["epoch"] - 1) * 6 + state["step"]
+        )
+        with pytest.raises(ProcessLookupError):
+            os.killpg(process.pid, 0)  # no process of the group is left
+    finally:
+        if process.poll() is None:  # a check failed: leave nothing running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def test_a_finished_run_prints_its_directory_and_the_next_commands(tmp_path: Path) -> None:

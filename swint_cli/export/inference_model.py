@@ -80,7 +80,8 @@ def _export_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     names = [METADATA, ONNX_FILE]
-    return sorted(p for p in directory.iterdir() if p.name in names or p.stem == PREFIX)
+    ours = [p for p in directory.iterdir() if p.name in names or p.name.startswith(PREFIX + ".")]
+    return sorted(ours)  # inference.json/.pdmodel/.pdiparams and Paddle 2's .pdiparams.info
 
 
 def _model_file(directory: Path) -> Path | None:
