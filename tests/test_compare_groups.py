@@ -265,6 +265,7 @@ def test_aa_with_shared_seeds_has_zero_differences_and_detects_none(aa, tmp_path
     row = table.iloc[1]
     assert row["test"] == "paired t-test" and row["diff_mean"] == 0
     assert row["verdict"] == "no difference detected" and row["p_value"] == 1
+    assert "The figures agree exactly, seed by seed" in (tmp_path / "aa" / "report.md").read_text()
 
 
 def test_aa_with_disjoint_seeds_uses_welch(aa, tmp_path: Path) -> None:

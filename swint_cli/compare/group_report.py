@@ -120,7 +120,9 @@ def verdict_sentence(row: Row, baseline: Row) -> str:
         f"{name} against {base}: {diff} (95% CI {interval}); {_test(row)}, "
         f"p = {float(row['p_value']):.3g}{effect}: **{row['verdict']}**."  # type: ignore[arg-type]
     )
-    if row["verdict"] == NO_DIFFERENCE:
+    if row["verdict"] == NO_DIFFERENCE and row["min_detectable_diff"] == 0:
+        text += " The figures agree exactly, seed by seed: any true difference would show."
+    elif row["verdict"] == NO_DIFFERENCE:
         text += (
             f" With {row['pairs']} {'pairs' if 'paired' in str(row['test']) else 'runs'} at this "
             f"spread, a true difference of {float(row['min_detectable_diff']) * 100:.2f} points "  # type: ignore[arg-type]
