@@ -209,9 +209,10 @@ def test_compare_takes_the_sweep_directory_as_its_runs(sweep: Path, tmp_path: Pa
 
 
 def test_sigterm_stops_every_job_resumably_and_resume_finishes_them(tmp_path: Path) -> None:
-    """SIGTERM to the sweep: each running job checkpoints and is interrupted, the sweep
-    exits 130; --resume continues them from their checkpoints to the end."""
-    args = [str(QUICKSTART), "--seeds", "2", "--jobs", "2", "--out", str(tmp_path / "sweep")]
+    """SIGTERM to the sweep: each running job checkpoints and is interrupted, the job not
+    yet started stays so, the sweep exits 130; --resume continues the two from their
+    checkpoints to the end and runs the third."""
+    args = [str(QUICKSTART), "--seeds", "3", "--jobs", "2", "--out", str(tmp_path / "sweep")]
     process = sweep_process(*args, *set_args([*TINY, "training.epochs=20"]), cwd=tmp_path)
     deadline, started = time.monotonic() + 180, False
     while time.monotonic() < deadline and not started:
@@ -231,13 +232,14 @@ def test_sigterm_stops_every_job_resumably_and_resume_finishes_them(tmp_path: Pa
     )
     assert resumed.exit_code == 0, resumed.output
     after = runs_of(tmp_path / "sweep")
-    assert {name: run.name for name, run in after.items()} == {
+    assert {name: after[name].name for name in runs} == {
         name: run.name for name, run in runs.items()
     }  # continued in place, not started again
+    assert sorted(after) == [f"quickstart-seed{seed}" for seed in range(3)]
     for name, run in after.items():
         assert status(run) == "finished"
         batches = pd.read_csv(run / "batches.csv")
-        assert len(batches) == 20 * 4 > stopped_at[name]
+        assert len(batches) == 20 * 4 > stopped_at.get(name, 0)
 
 
 def test_two_shards_share_one_sweep_directory_and_run_each_job_once(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ class SweepRunner:
         durations: list[float] = []
         previous = self._install()
         try:
-            while pending or self._running:
+            while self._running or (pending and not self._stopping):
                 while pending and not self._stopping and len(self._running) < self.parallel:
                     self._start(pending.pop(0), progress)
                 time.sleep(POLL_SECONDS)
