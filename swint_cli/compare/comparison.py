@@ -87,7 +87,7 @@ def compare(
         diff = config_diff(runs)
         tables: list[RenderableType] = [summary_table(rows, extras)]
         if len(runs) > 1:
-            tables.append(diff_table(rows, diff) if diff else NO_DIFF)
+            tables.append(diff_table([str(r["run"]) for r in rows], diff) if diff else NO_DIFF)
         write_report(folder, rows, extras, diff, write_plots(runs, folder))
         return Comparison(tables, folder)
 
@@ -103,11 +103,6 @@ def compare(
     ]
     tables = [group_table(rows, index)]
     if len(groups) > 1:
-        tables.append(diff_table(rows_named(rows), diff) if diff else NO_DIFF)
+        tables.append(diff_table([g.name for g in groups], diff) if diff else NO_DIFF)
     write_group_report(folder, rows, index, diff, write_group_plots(groups, metric, folder))
     return Comparison(tables, folder)
-
-
-def rows_named(rows: Sequence[dict[str, object]]) -> list[dict[str, object]]:
-    """Group rows as :func:`~.report.diff_table` takes them (a ``run`` name per column)."""
-    return [{"run": row["group"]} for row in rows]

@@ -11,7 +11,7 @@ import pandas as pd
 from rich.table import Table
 
 from .groups import GROUP_COLUMNS, Row
-from .report import Diff, duration, markdown_table, metric_format, show_value
+from .report import Diff, duration, markdown_table, metric_format, show_value, side_by_side
 from .statistics import NO_DIFFERENCE, NO_TEST, POWER
 from .summary import LAST
 
@@ -97,13 +97,9 @@ def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, li
 
 def group_table(rows: Sequence[Row], baseline: int) -> Table:
     """The groups side by side: one column per group, one row per figure."""
-    table = Table(title=f"swint compare: {len(rows)} groups (baseline {rows[baseline]['group']})")
-    table.add_column("", no_wrap=True)
-    for row in rows:
-        table.add_column(str(row["group"]), justify="right", overflow="fold")
-    for label, cells in group_display_rows(rows, baseline):
-        table.add_row(label, *cells)
-    return table
+    title = f"swint compare: {len(rows)} groups (baseline {rows[baseline]['group']})"
+    names = [str(row["group"]) for row in rows]
+    return side_by_side(title, "", names, group_display_rows(rows, baseline))
 
 
 def verdict_sentence(row: Row, baseline: Row) -> str:

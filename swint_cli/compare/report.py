@@ -84,26 +84,30 @@ def show_value(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def summary_table(rows: Sequence[Row], extras: Sequence[str]) -> Table:
-    """The runs side by side: one column per run, one row per figure."""
-    table = Table(title=f"swint compare: {len(rows)} runs")
-    table.add_column("", no_wrap=True)
-    for row in rows:
-        table.add_column(str(row["run"]), justify="right", overflow="fold")
-    for label, cells in display_rows(rows, extras):
+def side_by_side(
+    title: str, corner: str, names: Sequence[str], body: Sequence[tuple[str, Sequence[str]]]
+) -> Table:
+    """A table with one column per name and one row per ``(label, cells)``."""
+    table = Table(title=title)
+    table.add_column(corner, no_wrap=True)
+    for name in names:
+        table.add_column(name, justify="right", overflow="fold")
+    for label, cells in body:
         table.add_row(label, *cells)
     return table
 
 
-def diff_table(rows: Sequence[Row], diff: Diff) -> Table:
-    """The differing recipe and env keys (output.name/runs_dir and start times left out)."""
-    table = Table(title="config diff (keys whose values differ)")
-    table.add_column("key", no_wrap=True)
-    for row in rows:
-        table.add_column(str(row["run"]), justify="right", overflow="fold")
-    for key, values in diff:
-        table.add_row(key, *map(show_value, values))
-    return table
+def summary_table(rows: Sequence[Row], extras: Sequence[str]) -> Table:
+    """The runs side by side: one column per run, one row per figure."""
+    names = [str(row["run"]) for row in rows]
+    return side_by_side(f"swint compare: {len(rows)} runs", "", names, display_rows(rows, extras))
+
+
+def diff_table(names: Sequence[str], diff: Diff) -> Table:
+    """The differing recipe and env keys (output.name/runs_dir and start times left out),
+    one column per run or group in ``names``."""
+    body = [(key, [show_value(value) for value in values]) for key, values in diff]
+    return side_by_side("config diff (keys whose values differ)", "key", names, body)
 
 
 def csv_frame(rows: Sequence[Row], extras: Sequence[str], diff: Diff) -> pd.DataFrame:
