@@ -247,6 +247,27 @@ def test_data_parallel_launch_trains_two_shards_and_rank0_writes(tmp_path: Path)
     check_run_directory(run)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the 4th field of /proc/<child>/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after name, state
+        except OSError:  # exited meanwhile
+            continue
+        if int(parent) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def ignores_stop_signals(pid: int) -> bool:
+    """Whether the kernel has SIGINT and SIGTERM as ignored by ``pid`` (blocked signals
+    are not ignored: they act once unblocked)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+    return all(ignored >> (s - 1) & 1 for s in (signal.SIGINT, signal.SIGTERM))
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 def test_stop_signal_to_the_process_group_with_loader_workers_stops_like_sigint(
     tmp_path: Path, signum: signal.Signals
@@ -255,25 +276,6 @@ def test_stop_signal_to_the_process_group_with_loader_workers_stops_like_sigint(
     workers included, and can reach a worker as it starts: every worker ignores the stop
     signals from its start, only the current loader's workers are alive, and the run
     checkpoints at a batch boundary, says one line, exits 130 and leaves no worker behind."""
-
-    def children(pid: int) -> list[int]:
-        """The processes whose parent is ``pid`` (the 4th field of /proc/<child>/stat)."""
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after name, state
-            except OSError:  # exited meanwhile
-                continue
-            if int(parent) == pid:
-                found.append(int(stat.parent.name))
-        return found
-
-    def ignores_stop_signals(pid: int) -> bool:
-        """Whether the kernel has SIGINT and SIGTERM as ignored by ``pid`` (blocked signals
-        are not ignored: they act once unblocked)."""
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
-        return all(ignored >> (s - 1) & 1 for s in (signal.SIGINT, signal.SIGTERM))
 
     # Each loader worker also gets the stop signal as it starts, just after Paddle's worker
     # code has installed its own handlers (from there until the worker ignores it, SIGTERM
