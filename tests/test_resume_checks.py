@@ -43,18 +43,27 @@ def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train(recipe, TrainOptions(quiet=True)).run_dir
 
 
+def threads_of(run: Path) -> int:
+    """The CPU thread count the run's last session computed with (env.json)."""
+    return json.loads((run / "env.json").read_text())["threads"]
+
+
 def resume(run: Path) -> None:
     """``swint train --resume run`` at the tests' thread count, so that it computes under
-    the settings the run was started with (conftest's ``TEST_THREADS``)."""
+    the settings the run was started with (conftest's ``TEST_THREADS``): both halves of a
+    resumed run, and the uninterrupted run it is held against, use the same count."""
+    started_with = threads_of(run)
     result = runner.invoke(
         app, ["--threads", str(TEST_THREADS), "train", "--resume", str(run), "--quiet"]
     )
     assert result.exit_code == 0, result.output
+    assert started_with == threads_of(run) == TEST_THREADS
 
 
 def assert_same_learning(run: Path, reference: Path) -> None:
     """Every epoch's and every batch's learned values of ``run`` equal ``reference``'s (to
-    float32 rounding of the printed tables)."""
+    float32 rounding of the printed tables), computed at the same thread count."""
+    assert threads_of(reference) == threads_of(run)
     learned = ["epoch", "lr", "train_loss", "train_acc1", "val_loss", "val_acc1", "val_acc5"]
     pd.testing.assert_frame_equal(
         pd.read_csv(run / "epochs.csv")[learned],

@@ -162,6 +162,7 @@ def write_group_report(
 ) -> None:
     """Write compare.csv (:data:`~.groups.GROUP_COLUMNS`) and report.md into ``folder``."""
     frame = pd.DataFrame([{c: row.get(c) for c in GROUP_COLUMNS} for row in rows])
+    frame["pairs"] = frame["pairs"].astype("Int64")  # empty for the baseline, not 10.0
     frame.to_csv(folder / "compare.csv", index=False)
     report = group_markdown(rows, baseline, diff, plots)
     (folder / "report.md").write_text(report, encoding="utf-8")
