@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..runs import Run
 from ..runs.info import flatten
+from .report import show_value
 from .statistics import Difference, Spread, compare_to_baseline, describe
 from .summary import HIDDEN_KEYS, config_diff, summarize_run
 
@@ -64,10 +65,6 @@ class Group:
     runs: list[Run]
     rows: list[Row] = field(default_factory=list)
 
-    @property
-    def seeds(self) -> list[int]:
-        return [seed_of(run) for run in self.runs]
-
     def figures(self, metric: str) -> dict[int, float]:
         """Each seed's figure (mean of the last epochs of ``metric``); runs without a finite
         value are left out, and runs sharing a seed are averaged."""
@@ -101,7 +98,7 @@ def _disambiguate(groups: list[Group]) -> None:
         diff = [(k, v) for k, v in config_diff([g.runs[0] for g in same]) if k != SEED_KEY]
         diff = [(k, v) for k, v in diff if not k.startswith("env.")]
         for index, group in enumerate(same):
-            keys = ", ".join(f"{k.rsplit('.', 1)[-1]}={values[index]}" for k, values in diff)
+            keys = ", ".join(f"{k.rsplit('.', 1)[-1]}={show_value(v[index])}" for k, v in diff)
             group.name = f"{name} [{keys or index + 1}]"
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from .job_state import FAILED, FINISHED, LOGS, NOT_STARTED, RESTART, job_state, set_aside
 from .jobs import Job, SweepSpec
@@ -49,7 +50,7 @@ class _Running:
     job: Job
     process: subprocess.Popen
     started: float
-    log: object
+    log: TextIO
 
 
 @dataclass
@@ -129,7 +130,7 @@ class SweepRunner:
                     if code is None:
                         continue
                     del self._running[pid]
-                    entry.log.close()  # type: ignore[attr-defined]
+                    entry.log.close()
                     durations.append(time.monotonic() - entry.started)
                     self._finished(entry.job, code, progress, durations, len(pending))
         finally:
