@@ -275,3 +275,29 @@ def test_aa_with_disjoint_seeds_uses_welch(aa, tmp_path: Path) -> None:
     assert row["test"] == "Welch's t-test" and row["n"] == 5
     a = table.iloc[0]
     assert row["diff_mean"] == pytest.approx(row["metric_mean"] - a["metric_mean"], abs=1e-12)
+
+
+def test_curves_draw_each_groups_mean_with_a_one_std_band(
+    groups: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The right-hand panel: per group, the per-epoch mean of val_acc1 over its runs (in %)
+    as a line and mean ± std (ddof 1, NaN epochs left out) as a band, computed here."""
+    from swint_cli.compare import plots
+    from swint_cli.compare.groups import group_runs
+    from swint_cli.runs import read_run
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: figures.append(figure))
+    runs = [read_run(run) for run in sorted(groups.glob("base-seed*"))]
+    plots.plot_group_curves(group_runs(runs, []), "val_acc1", tmp_path / "curves.png")
+    axes = figures[0].axes[1]
+    stacked = np.array(
+        [pd.read_csv(run / "epochs.csv")["val_acc1"] for run in sorted(groups.glob("base-seed*"))]
+    )
+    mean, std = np.nanmean(stacked, axis=0) * 100, np.nanstd(stacked, axis=0, ddof=1) * 100
+    (line,) = axes.get_lines()
+    np.testing.assert_allclose(line.get_ydata(), mean)
+    (band,) = axes.collections
+    edge = band.get_paths()[0].vertices[:, 1]
+    np.testing.assert_allclose([edge.min(), edge.max()], [(mean - std).min(), (mean + std).max()])
+    assert axes.get_title() == "Validation accuracy"

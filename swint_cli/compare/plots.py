@@ -161,7 +161,9 @@ def plot_group_curves(groups: Sequence[Group], metric: str, path: Path) -> None:
     title, ylabel = METRIC_LABELS.get(metric, (metric, metric))
     loss_axes.set(title="Training loss", xlabel="epoch", ylabel="training loss")
     metric_axes.set(title=title, xlabel="epoch", ylabel=ylabel)
-    _finish_curves(figure, (loss_axes, metric_axes), drawn, "group mean ± 1 std over seeds")
+    _finish_curves(
+        figure, (loss_axes, metric_axes), drawn, "Training curves: group mean ± 1 std over seeds"
+    )
     _save(figure, path)
 
 
