@@ -2,10 +2,14 @@
 
     python benchmarks/swint_block_pair.py --batch 8 --resolution 56 --channels 96 --heads 3
     python benchmarks/swint_block_pair.py --residual-norm post --layer-scale 1e-5
+    python benchmarks/swint_block_pair.py --precision bf16 --recompute
 
 prints the median, p10 and p90 step time over ``--repeat`` steps after ``--warmup``, and with
 ``--profile`` Paddle's operator table for a few steps. ``--no-tune`` leaves glibc malloc
-alone; ``--library-defaults`` applies no process setting at all (no ``tune_cpu``, no
+alone; ``--precision bf16`` runs the matrix products in bf16 (``swint_cli.nn.precision``);
+``--recompute`` recomputes the blocks' activations in backward; ``SWINT_ONEDNN=0`` or
+``SWINT_CPU_KERNELS=0`` in the environment turn off oneDNN's GEMMs or all compiled paths.
+``--library-defaults`` applies no process setting at all (no ``tune_cpu``, no
 ``MKL_DEBUG_CPU_TYPE``: Paddle's one thread), as for a library user who never calls it.
 """
 
@@ -25,6 +29,7 @@ if not LIBRARY_DEFAULTS:
 import paddle  # noqa: E402
 
 from swint_cli import SwinT, tune_cpu  # noqa: E402
+from swint_cli.nn.precision import autocast  # noqa: E402
 
 
 def main() -> None:
@@ -42,6 +47,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--residual-norm", default="pre", help="pre | post | post_zero")
     parser.add_argument("--layer-scale", type=float, default=None, help="LayerScale init value")
+    parser.add_argument("--precision", default="fp32", help="fp32 | bf16 matrix products")
+    parser.add_argument("--recompute", action="store_true", help="recompute block activations")
     args = parser.parse_args()
 
     if LIBRARY_DEFAULTS:
@@ -56,6 +63,7 @@ def main() -> None:
         window_size=args.window,
         residual_norm=args.residual_norm,
         layer_scale=args.layer_scale,
+        recompute=args.recompute,
     )
     x = paddle.randn([args.batch, c, r, r])
     x.stop_gradient = False
@@ -63,7 +71,11 @@ def main() -> None:
 
     def step() -> None:
         layer.clear_gradients()
-        layer(x).backward(grad)
+        with autocast(args.precision) as used:
+            layer(x).backward(grad)
+        precision.append(used)
+
+    precision: list[str] = []
 
     for _ in range(args.warmup):
         step()
@@ -79,7 +91,8 @@ def main() -> None:
         f"MKL_DEBUG_CPU_TYPE={runtime['mkl_debug_cpu_type']}, malloc tuned "
         f"{runtime['malloc_tuned']}: "
         f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {args.window} "
-        f"norm {args.residual_norm} layer scale {args.layer_scale}: fwd+bwd "
+        f"norm {args.residual_norm} layer scale {args.layer_scale} precision {precision[-1]} "
+        f"recompute {args.recompute}: fwd+bwd "
         f"median {statistics.median(times):.0f} ms (p10 {p10:.0f}, p90 {p90:.0f})"
     )
     if args.profile:

@@ -8,6 +8,8 @@ from datetime import datetime
 from . import __version__
 from .errors import UserError
 from .nn import kernels
+from .nn.kernels import onednn
+from .nn.precision import bf16_unavailable, cpu_bf16_flags
 from .runtime import available_cores, cpu_info
 
 
@@ -24,8 +26,25 @@ def cpu_kernels() -> str:
     return str(state["origin"]) if state["built"] else f"unavailable: {state['origin']}"
 
 
+def onednn_gemms() -> str:
+    """oneDNN's GEMMs in use: the functions and library, ``off``, or why they are unavailable."""
+    state = onednn.status()
+    if not state["enabled"]:
+        return "off"
+    if not state["gemms"]:
+        return f"unavailable: {state['origin']}"
+    return f"{', '.join(state['gemms'])} from {state['origin']}"
+
+
+def bf16_products() -> str:
+    """Whether bf16 products can run here: ``available (<CPU flags>)`` or why not."""
+    reason = bf16_unavailable()
+    return f"available ({', '.join(cpu_bf16_flags())})" if reason is None else reason
+
+
 def describe() -> dict[str, object]:
-    """Paddle version and build, device, CPU cores and the compiled CPU kernels."""
+    """Paddle version and build, device, CPU cores, the compiled CPU kernels, oneDNN's GEMMs
+    and whether bf16 products can run."""
     import paddle
 
     cuda = paddle.is_compiled_with_cuda()
@@ -40,6 +59,8 @@ def describe() -> dict[str, object]:
         "cpu": cpu_model(),
         "cores": available_cores(),
         "cpu_kernels": cpu_kernels(),
+        "onednn_gemms": onednn_gemms(),
+        "bf16_products": bf16_products(),
     }
 
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -75,9 +77,33 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _exact(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, np.float64)
+
+
+_operand: list[Callable[[np.ndarray], np.ndarray]] = [_exact]
+
+
+@contextmanager
+def rounded_operands(rounding: Callable[[np.ndarray], np.ndarray]) -> Iterator[None]:
+    """Inside the block every matrix product (the linear layers, ``q @ k^T``, ``attn @ v``)
+    multiplies ``rounding(a) @ rounding(b)`` in float64: a reference for products computed
+    from rounded inputs (bfloat16) with exact accumulation."""
+    _operand[0] = rounding
+    try:
+        yield
+    finally:
+        _operand[0] = _exact
+
+
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of the operands as :func:`rounded_operands` gives them (exact by default)."""
+    return _operand[0](a) @ _operand[0](b)
+
+
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``x @ weight (+ bias)`` with weight in (in, out) layout."""
-    y = np.asarray(x, np.float64) @ np.asarray(weight, np.float64)
+    y = product(x, weight)
     if bias is not None:
         y = y + np.asarray(bias, np.float64)
     return y
@@ -234,11 +260,11 @@ def window_attention(
         for h in range(num_heads):
             cols = slice(h * hd, (h + 1) * hd)
             q, k, v = q_all[w, :, cols], k_all[w, :, cols], v_all[w, :, cols]
-            attn = q @ k.T + bias[h]
+            attn = product(q, k.T) + bias[h]
             if mask is not None:
                 attn = attn + mask[w % mask.shape[0]]
             attn = softmax(attn, axis=-1)
-            heads.append(attn @ v)  # (N, hd)
+            heads.append(product(attn, v))  # (N, hd)
         out[w] = np.concatenate(heads, axis=-1)
     return linear(out, p["proj.weight"], p["proj.bias"])
 

@@ -17,6 +17,7 @@ from paddle import nn
 from paddle.nn import functional as F
 
 from ..nn import functional as SF
+from ..nn.products import matmul
 
 # Output maps of at most this many pixels take the batched path. Measured on the 2-core
 # benchmark machine (ResNet-50 convs, batch 16, fwd+bwd): batching wins clearly at 2x2 and
@@ -75,7 +76,7 @@ def _conv2d(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
         )
     columns = SF.permute(patches, [1, 0, 2]).reshape([patches.shape[1], -1])  # (K, B*L)
     weight = conv.weight.reshape([conv._out_channels, -1])  # (Cout, K)
-    y = paddle.matmul(weight, columns)  # (Cout, B*L)
+    y = matmul(weight, columns)  # (Cout, B*L)
     if conv.bias is not None:
         y = y + conv.bias.unsqueeze(1)
     y = y.reshape([conv._out_channels, batch, out_h, out_w])

@@ -228,6 +228,7 @@ def _swint_for(slot: ConvSlot, rule: ReplaceRule, where: str) -> SwinT:
             mlp_ratio=rule.mlp_ratio,
             residual_norm=rule.residual_norm,
             layer_scale=rule.layer_scale,
+            recompute=rule.recompute,
         )
     except ValueError as exc:
         raise ModelError(f"{where}: {exc}") from None

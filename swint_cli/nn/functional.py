@@ -25,7 +25,7 @@ import paddle
 from paddle.autograd import PyLayer
 from paddle.nn import functional as F
 
-from . import kernels
+from . import kernels, products
 
 _STRIDE_FLAG = "FLAGS_use_stride_kernel"
 
@@ -86,25 +86,29 @@ def _add_bias_(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 def _linear_grads(
     x: paddle.Tensor, weight: paddle.Tensor, needed: Sequence[bool], dy: paddle.Tensor
 ) -> tuple[paddle.Tensor | None, ...]:
-    """Gradients of ``x @ weight (+ bias)`` for the output gradient ``dy``; ``needed`` flags
-    x, weight (and bias, when there is one); only those are computed, the others are None."""
-    dy2d = dy.reshape([-1, dy.shape[-1]])  # (R, out)
+    """Gradients of ``x @ weight (+ bias)`` for the output gradient ``dy``, from ``x`` and
+    ``weight`` as the forward kept them (:func:`products.lowered`); ``needed`` flags x,
+    weight (and bias, when there is one); only those are computed, the others are None."""
+    dy = kernels.contiguous(dy)
+    dy_kept = products.like(dy, x)
     grads: list[paddle.Tensor | None] = [None] * len(needed)
     if needed[0]:
-        grads[0] = paddle.matmul(dy, weight, transpose_y=True)
+        grads[0] = products.product(dy_kept, weight, transpose_b=True)
     if needed[1]:
-        grads[1] = paddle.matmul(x.reshape([-1, x.shape[-1]]), dy2d, transpose_x=True)
+        rows = x.reshape([-1, x.shape[-1]])  # (R, in)
+        grads[1] = products.product(rows, dy_kept.reshape([-1, dy.shape[-1]]), transpose_a=True)
     if len(needed) == 3 and needed[2]:
-        grads[2] = _column_sums(dy2d)
+        grads[2] = _column_sums(dy.reshape([-1, dy.shape[-1]]))
     return tuple(grads)
 
 
 class _Linear(PyLayer):
     @staticmethod
     def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
         ctx.needed = _grad_flags(x, weight, bias)
-        y = paddle.matmul(x, weight)
+        x, weight = products.lowered(x), products.lowered(weight)  # kept for backward
+        ctx.save_for_backward(x, weight)
+        y = products.product(x, weight)
         return _add_bias_(y, bias) if bias is not None else y
 
     @staticmethod
@@ -113,23 +117,29 @@ class _Linear(PyLayer):
         return _linear_grads(x, weight, ctx.needed, dy)
 
 
+def _product(x: paddle.Tensor, weight: paddle.Tensor) -> paddle.Tensor:
+    """``x @ weight`` without gradients, in the autocast precision."""
+    return products.product(products.lowered(x), products.lowered(weight))
+
+
 @paddle.jit.not_to_static
 def linear(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None) -> paddle.Tensor:
     """``x @ weight + bias`` with ``weight`` of shape ``(in, out)``."""
     if _use_custom_backward(x, weight, bias):
         return _Linear.apply(x, weight, bias)
     if paddle.in_dynamic_mode() and not _needs_grad(x, weight, bias) and bias is not None:
-        return _add_bias_(paddle.matmul(x, weight), bias)  # F.linear's broadcast add is slower
+        return _add_bias_(_product(x, weight), bias)  # F.linear's broadcast add is slower
     return F.linear(x, weight, bias)
 
 
 class _LinearGelu(PyLayer):
     @staticmethod
     def forward(ctx, x, weight, bias):
-        h = paddle.matmul(x, weight)
+        ctx.needed = _grad_flags(x, weight, bias)
+        x, weight = products.lowered(x), products.lowered(weight)  # kept for backward
+        h = products.product(x, weight)
         y = kernels.bias_gelu(h, bias)  # h += bias
         ctx.save_for_backward(x, weight, h)
-        ctx.needed = _grad_flags(x, weight, bias)
         return y
 
     @staticmethod
@@ -145,7 +155,7 @@ def linear_gelu(
     """Exact (erf) ``gelu(x @ weight + bias)``."""
     if kernels.usable(x, weight):
         if not _needs_grad(x, weight, bias):
-            return kernels.bias_gelu(paddle.matmul(x, weight), bias)
+            return kernels.bias_gelu(_product(x, weight), bias)
         if _use_custom_backward(x, weight, bias):
             return _LinearGelu.apply(x, weight, bias)
     return F.gelu(linear(x, weight, bias))

@@ -12,6 +12,8 @@ from .flops import swint_flops
 from .layers import Linear
 from .patch_expanding import PatchExpanding
 from .patch_merging import PatchMerging
+from .recompute import applies as recompute_applies
+from .recompute import recomputed
 from .swin_block import SwinBlock
 
 
@@ -82,6 +84,9 @@ class SwinT(nn.Layer):
             in Swin V2, so both blocks start as the identity).
         layer_scale: LayerScale (CaiT) on every branch, per-channel gains starting at this
             value (timm uses 1e-5); None for none.
+        recompute: in training, keep only each block's input and recompute the block's
+            activations in the backward pass (:mod:`swint_cli.nn.recompute`): less memory
+            for about one more forward pass; the gradients are the same.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class SwinT(nn.Layer):
         upsample: bool = False,
         residual_norm: str = "pre",
         layer_scale: float | None = None,
+        recompute: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -138,6 +144,7 @@ class SwinT(nn.Layer):
         self.upsample = bool(upsample)
         self.residual_norm = residual_norm
         self.layer_scale = layer_scale
+        self.recompute = bool(recompute)
         self.blocks = nn.LayerList(
             [
                 SwinBlock(
@@ -197,8 +204,9 @@ class SwinT(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         height, width = self._input_size(x)
         x = SF.permute(x.flatten(2), [0, 2, 1])  # (N, H*W, C_in)
+        recompute = self.recompute and self.training and recompute_applies()
         for block in self.blocks:
-            x = block(x, height, width)
+            x = recomputed(block, x, height, width) if recompute else block(x, height, width)
         if self.merge is not None:
             x = self.merge(x, height, width)  # (N, H/2*W/2, C_out)
         elif self.expand is not None:
@@ -231,5 +239,5 @@ class SwinT(nn.Layer):
             f"input_resolution={res}, num_heads={self.num_heads}, "
             f"window_size={self.window_size}, downsample={self.downsample}, "
             f"upsample={self.upsample}, residual_norm={self.residual_norm}, "
-            f"layer_scale={self.layer_scale}"
+            f"layer_scale={self.layer_scale}, recompute={self.recompute}"
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
+from . import attention_core
 from . import functional as SF
 from .layers import Linear, QKVLinear
+from .products import matmul
 from .window_geometry import relative_position_index
 
 
@@ -68,20 +70,29 @@ class WindowAttention(nn.Layer):
     def forward(
         self, x: paddle.Tensor, window: int, mask: paddle.Tensor | None = None
     ) -> paddle.Tensor:
-        n, c, heads = window * window, self.dim, self.num_heads
         qkv = self.qkv(x)  # (B*nW, N, 3C), q already scaled
+        score_bias = self.relative_position_bias(window).unsqueeze(0)  # (1, nH, N, N)
+        if mask is not None:
+            score_bias = score_bias + mask.unsqueeze(1)  # (nW, nH, N, N)
+        dropout_active = self.attn_drop.training and self.attn_drop.p > 0
+        if attention_core.applies(qkv, dropout_active):
+            out = attention_core.window_attention(qkv, score_bias, self.num_heads)  # (B*nW, N, C)
+        else:
+            out = self._split_heads_attention(qkv, score_bias, window)
+        return self.proj_drop(self.proj(out))
+
+    def _split_heads_attention(
+        self, qkv: paddle.Tensor, score_bias: paddle.Tensor, window: int
+    ) -> paddle.Tensor:
+        """The attention by Paddle ops: q, k, v split into ``(B*nW, nH, N, hd)`` heads (with
+        attention dropout); returns ``(B*nW, N, C)``."""
+        n, c, heads = window * window, self.dim, self.num_heads
         qkv = SF.permute(qkv.reshape([-1, n, 3, heads, c // heads]), [2, 0, 3, 1, 4])
         q, k, v = paddle.unbind(qkv, axis=0)  # each (B*nW, nH, N, hd)
-        scores = paddle.matmul(q, k, transpose_y=True)  # (B*nW, nH, N, N)
-
-        score_bias = self.relative_position_bias(window)  # (nH, N, N)
-        if mask is not None:
-            score_bias = score_bias.unsqueeze(0) + mask.unsqueeze(1)  # (nW, nH, N, N)
+        scores = matmul(q, k, transpose_b=True)  # (B*nW, nH, N, N)
         attn = self.attn_drop(SF.bias_softmax(scores, score_bias))  # (B*nW, nH, N, N)
-
-        out = paddle.matmul(attn, v)  # (B*nW, nH, N, hd)
-        out = SF.permute(out, [0, 2, 1, 3]).reshape([-1, n, c])  # (B*nW, N, C)
-        return self.proj_drop(self.proj(out))
+        out = matmul(attn, v)  # (B*nW, nH, N, hd)
+        return SF.permute(out, [0, 2, 1, 3]).reshape([-1, n, c])  # (B*nW, N, C)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, window_size={self.window_size}, num_heads={self.num_heads}"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..models.registry import backbone_names
 from ..nn.heads import HEADS
+from ..nn.precision import PRECISIONS
 from ..nn.swin_block import RESIDUAL_NORMS
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -44,6 +45,7 @@ class ReplaceRule(Section):
     residual_norm: Literal[RESIDUAL_NORMS] = "pre"  # type: ignore[valid-type]
     layer_scale: PositiveFloat | None = None
     hybrid: bool = False
+    recompute: bool = False  # recompute the SwinT's activations in backward: less memory
 
     @field_validator("slots", mode="before")
     @classmethod
@@ -114,7 +116,9 @@ class TrainingSection(Section):
     clip_grad_norm: PositiveFloat | None = None  # clip gradients to this global norm
     seed: Annotated[int, Field(ge=0)] = 0
     device: Literal["auto", "cpu", "gpu"] = "auto"
-    amp: bool = False
+    amp: bool = False  # GPU mixed precision
+    # CPU matrix products: fp32, or bf16 inputs with fp32 accumulation (swint_cli.nn.precision)
+    precision: Literal[PRECISIONS] = "fp32"  # type: ignore[valid-type]
     limit_batches: PositiveInt | None = None
     warmup_batches: Annotated[int, Field(ge=0)] = 5
 

@@ -55,6 +55,8 @@ def open_run_directory(
         {
             **describe_session(session.device, options.runtime),
             "world_size": session.context.world_size,
+            "precision": session.precision,
+            "precision_requested": session.recipe.training.precision,
             "git_commit": git_commit(),
             "resumed": resumption is not None,
         },

@@ -12,6 +12,7 @@ import paddle
 from ..data import ImageDataset, Normalization, build_datasets
 from ..environment import resolve_device
 from ..models import SurgeryReport, build_model, model_flops
+from ..nn.precision import bf16_unavailable
 from ..recipe import Recipe, dump_recipe
 from ..runs import RunError
 from ..runs.info import RunInfo, sha256_of
@@ -43,6 +44,7 @@ class Session:
     reporter: PlainReporter
     device: str
     amp: bool
+    precision: str  # of the CPU matrix products, as run (training.precision when available)
     train_set: ImageDataset
     val_set: ImageDataset
     classes: list[str]
@@ -72,6 +74,19 @@ class Session:
         )
 
 
+def choose_precision(requested: str, device: str) -> tuple[str, str | None]:
+    """The precision the matrix products run in for ``training.precision`` ``requested`` on
+    ``device``, and a note when that is not what was asked."""
+    if requested == "fp32":
+        return "fp32", None
+    if device != "cpu":
+        return "fp32", "training.precision bf16 applies to CPU training; on GPU use training.amp"
+    reason = bf16_unavailable()
+    if reason is not None:
+        return "fp32", f"training.precision bf16: {reason}; training in fp32"
+    return "bf16", None
+
+
 def build_session(recipe: Recipe, options: TrainOptions) -> Session:
     """Seed every generator, then build data, model and optimizer as the recipe says.
 
@@ -86,6 +101,9 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
     amp = training.amp and device == "gpu"
     if training.amp and not amp:
         reporter.message("note: training.amp is ignored on CPU")
+    precision, note = choose_precision(training.precision, device)
+    if note is not None:
+        reporter.message(f"note: {note}")
     paddle.seed(training.seed)
     np.random.seed(training.seed)
     random.seed(training.seed)
@@ -102,6 +120,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
         reporter=reporter,
         device=device,
         amp=amp,
+        precision=precision,
         train_set=train_set,
         val_set=val_set,
         classes=classes,

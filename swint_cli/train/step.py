@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import paddle
 
+from ..nn.precision import autocast
+
 Loss = Callable[[paddle.Tensor, paddle.Tensor], paddle.Tensor]  # (logits, labels) -> scalar
 
 
@@ -22,23 +24,28 @@ def train_step(
     optimizer: paddle.optimizer.Optimizer,
     scaler: paddle.amp.GradScaler | None,
     amp: bool,
+    precision: str = "fp32",
 ) -> tuple[paddle.Tensor, paddle.Tensor]:
     """Train ``model`` on one batch: (logits, loss).
 
-    The forward pass and ``loss(logits, labels)`` run under AMP when ``amp``; the backward
-    pass is scaled by ``scaler`` when it is given; ``optimizer`` then updates the parameters
-    at its current learning rate and their gradients are cleared. Nothing waits for the
-    device: the caller reads the loss when it needs it.
+    The forward pass and ``loss(logits, labels)`` run under AMP when ``amp``; forward and
+    backward run their CPU matrix products in ``precision`` (:mod:`swint_cli.nn.precision`);
+    the backward pass is scaled by ``scaler`` when it is given; ``optimizer`` then updates
+    the parameters at its current learning rate and their gradients are cleared. Nothing
+    waits for the device: the caller reads the loss when it needs it.
     """
-    with paddle.amp.auto_cast(enable=amp):
-        logits = model(images)
-        value = loss(logits, labels)
+    with autocast(precision):
+        with paddle.amp.auto_cast(enable=amp):
+            logits = model(images)
+            value = loss(logits, labels)
+        if scaler is not None:
+            scaler.scale(value).backward()
+        else:
+            value.backward()
     if scaler is not None:
-        scaler.scale(value).backward()
         scaler.step(optimizer)
         scaler.update()
     else:
-        value.backward()
         optimizer.step()
     optimizer.clear_grad()
     return logits, value

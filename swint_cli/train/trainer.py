@@ -96,6 +96,7 @@ class Trainer:
             optimizer=session.optimizer,
             scaler=session.scaler,
             amp=session.amp,
+            precision=session.precision,
         )
         value = float(loss)  # waits for the device on GPU too
         if session.device == "gpu":

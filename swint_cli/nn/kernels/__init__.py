@@ -147,3 +147,16 @@ def softmax_backward(p: paddle.Tensor, dp: paddle.Tensor) -> paddle.Tensor:
         _ptr(p), _ptr(dp), _ptr(ds), p.size // length, length, threads_in_use()
     )
     return ds
+
+
+def to_bfloat16(x: paddle.Tensor) -> paddle.Tensor:
+    """A bfloat16 copy of float32 ``x``, rounded to nearest even (NaNs stay NaN)."""
+    x = contiguous(x)
+    y = paddle.empty(x.shape, dtype=paddle.bfloat16)
+    _lib().swint_to_bf16(_ptr(x), _ptr(y), x.size, threads_in_use())
+    return y
+
+
+def library() -> ctypes.CDLL:
+    """The compiled kernels' library (after :func:`usable` returned True)."""
+    return _lib()

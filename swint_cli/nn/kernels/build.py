@@ -1,6 +1,7 @@
-"""Compile ``cpu_kernels.c`` with the system C compiler once per machine and load it.
+"""Compile ``cpu_kernels.c`` and ``matrix_kernels.c`` with the system C compiler into one
+library, once per machine, and load it.
 
-The library is built from the package's own source with ``$CC`` (default ``gcc``), for this
+The library is built from the package's own sources with ``$CC`` (default ``gcc``), for this
 CPU (``-march=native``), with glibc's vector math when available, into
 ``$SWINT_CACHE_DIR`` (default ``~/.cache/swint``) under a name that hashes the source, the
 flags, the compiler and the CPU; later processes load it without compiling. Nothing is
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from ...runtime import cpu_info
 
-SOURCE = Path(__file__).with_name("cpu_kernels.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("cpu_kernels.c", "matrix_kernels.c")]
 _COMPILE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC"]
 # glibc's vector erff/expf (libmvec, glibc >= 2.35) let GCC vectorize the GELU and softmax.
 _VECTOR_MATH = (["-DSWINT_VECTOR_MATH"], ["-lmvec"])
@@ -39,6 +40,22 @@ SIGNATURES = {
     "swint_layer_norm_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _F32, _INT],
     "swint_bias_softmax": [_P, _P, _P, _I64, _I64, _I64, _INT],
     "swint_softmax_backward": [_P, _P, _P, _I64, _I64, _INT],
+    "swint_to_bf16": [_P, _P, _I64, _INT],
+}
+_CHAR = ctypes.c_char
+# name: (argument types, result type); SIGNATURES' functions return nothing
+RESULT_SIGNATURES = {
+    "swint_batched_gemm": (
+        # function, element size, transa, transb, outer, inner, m, n, k, alpha,
+        # a, a_outer, a_inner, lda, b, b_outer, b_inner, ldb, beta,
+        # c, c_outer, c_inner, ldc, threads
+        [
+            *(_P, _I64, _CHAR, _CHAR, _I64, _I64, _I64, _I64, _I64, _F32),
+            *(_P, _I64, _I64, _I64, _P, _I64, _I64, _I64, _F32),
+            *(_P, _I64, _I64, _I64, _INT),
+        ],
+        _INT,
+    ),
 }
 
 
@@ -93,10 +110,15 @@ def _compile(compiler: str, target: Path, defines: list[str], link: list[str]) -
     """Build ``target`` atomically; returns None on success, else the compiler's first error."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        obj, library = Path(scratch) / "cpu_kernels.o", Path(scratch) / target.name
+        library = Path(scratch) / target.name
+        objects = [str(Path(scratch) / f"{source.stem}.o") for source in SOURCES]
         # Compile and link separately so that -fopenmp does not pull in libgomp at link time.
-        failure = _run([compiler, *_COMPILE_FLAGS, *defines, "-c", str(SOURCE), "-o", str(obj)])
-        failure = failure or _run([compiler, "-shared", str(obj), "-o", str(library), *link])
+        failure = None
+        for source, obj in zip(SOURCES, objects, strict=True):
+            failure = failure or _run(
+                [compiler, *_COMPILE_FLAGS, *defines, "-c", str(source), "-o", obj]
+            )
+        failure = failure or _run([compiler, "-shared", *objects, "-o", str(library), *link])
         if failure is None:
             os.replace(library, target)  # concurrent builders (data-parallel ranks) race safely
     return failure
@@ -107,7 +129,7 @@ def load_library() -> tuple[ctypes.CDLL | None, str]:
     compiler = os.environ.get("CC", "gcc")
     if shutil.which(compiler) is None:
         return None, f"no C compiler ({compiler}) found"
-    source = SOURCE.read_bytes()
+    source = b"".join(path.read_bytes() for path in SOURCES)
     identity = f"{_compiler_version(compiler)}|{_cpu_signature()}|{_COMPILE_FLAGS}"
     error = "no build attempted"
     for defines, link in _attempts():
@@ -129,5 +151,8 @@ def load_library() -> tuple[ctypes.CDLL | None, str]:
         for name, argtypes in SIGNATURES.items():
             function = getattr(library, name)
             function.argtypes, function.restype = argtypes, None
+        for name, (argtypes, restype) in RESULT_SIGNATURES.items():
+            function = getattr(library, name)
+            function.argtypes, function.restype = argtypes, restype
         return library, str(target)
     return None, error

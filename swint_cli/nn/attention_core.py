@@ -1,0 +1,140 @@
+"""``softmax(q k^T + bias) v`` for every window and head, read straight from the packed q/k/v.
+
+The q/k/v projection gives ``(B*nW, N, 3C)`` tokens with each head's ``q``, ``k`` and ``v``
+as ``hd``-wide column blocks. Paddle's ``matmul`` needs each head's matrices contiguous, so
+the plain path permutes the whole projection to ``(3, B*nW, nH, N, hd)`` and the result back
+to ``(B*nW, N, C)``, in forward and again in backward. Here oneDNN's GEMMs read every head's
+block in place (row stride ``3C``) and write the output, and in backward the q/k/v
+gradients, into token-major tensors (row strides ``C`` and ``3C``): no permutes at all.
+Scores, softmax and their gradients are float32; the products run in the autocast
+precision (:mod:`.precision`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import paddle
+from paddle.autograd import PyLayer
+
+from . import kernels, products
+from .kernels import onednn
+from .kernels.onednn import Matrices
+
+
+def applies(qkv: paddle.Tensor, dropout_active: bool) -> bool:
+    """True when :func:`window_attention` can compute for this projection: float32 on the
+    CPU in dynamic mode with the compiled kernels and oneDNN, and no attention dropout."""
+    return (
+        not dropout_active
+        and paddle.in_dynamic_mode()
+        and kernels.usable(qkv)
+        and onednn.has_gemm(onednn.FLOAT32_GEMM)
+    )
+
+
+def _packed(qkv: paddle.Tensor, heads: int, part: int) -> Matrices:
+    """q (0), k (1) or v (2) heads of a ``(W, N, 3C)`` projection."""
+    _, n, width = qkv.shape
+    c = width // 3
+    return Matrices(qkv, n * width, c // heads, width, offset=part * c)
+
+
+def _square(t: paddle.Tensor) -> Matrices:
+    """The ``(N, N)`` matrices of a contiguous ``(W, nH, N, N)`` tensor."""
+    _, heads, n, _ = t.shape
+    return Matrices(t, heads * n * n, n * n, n)
+
+
+def _gemm(
+    a: Matrices,
+    b: Matrices,
+    out: Matrices,
+    batch: tuple[int, int],
+    shape: tuple[int, int, int],
+    transpose_a: bool = False,
+    transpose_b: bool = False,
+) -> None:
+    onednn.batched_gemm(kernels.library(), a, b, out, batch, shape, transpose_a, transpose_b)
+
+
+def _attend(
+    qkv: paddle.Tensor, bias: paddle.Tensor, heads: int
+) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """(output ``(W, N, C)``, probabilities ``(W, nH, N, N)``) for a projection as the
+    products keep it (float32 or bfloat16)."""
+    windows, n, width = qkv.shape
+    c = width // 3
+    hd, batch = c // heads, (windows, heads)
+    scores = paddle.empty([windows, heads, n, n], dtype=paddle.float32)
+    _gemm(
+        _packed(qkv, heads, 0),
+        _packed(qkv, heads, 1),
+        _square(scores),
+        batch,
+        (n, n, hd),
+        transpose_b=True,
+    )  # q k^T
+    probs = kernels.bias_softmax(scores, bias)
+    out = paddle.empty([windows, n, c], dtype=paddle.float32)
+    out_heads = Matrices(out, n * c, hd, c)
+    _gemm(_square(products.lowered(probs)), _packed(qkv, heads, 2), out_heads, batch, (n, hd, n))
+    return out, probs
+
+
+class _WindowAttention(PyLayer):
+    @staticmethod
+    def forward(ctx, qkv, bias, heads):
+        qkv_kept = products.lowered(qkv)
+        out, probs = _attend(qkv_kept, bias, heads)
+        ctx.save_for_backward(qkv_kept, probs)
+        ctx.heads, ctx.bias_shape = heads, bias.shape
+        ctx.needed = (not qkv.stop_gradient, not bias.stop_gradient)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        qkv, probs = ctx.saved_tensor()
+        heads = ctx.heads
+        windows, n, width = qkv.shape
+        c = width // 3
+        hd, batch = c // heads, (windows, heads)
+        dout = products.like(kernels.contiguous(dout), qkv)  # (W, N, C)
+        dout_heads = Matrices(dout, n * c, hd, c)
+        dprobs = paddle.empty(probs.shape, dtype=paddle.float32)
+        _gemm(
+            dout_heads, _packed(qkv, heads, 2), _square(dprobs), batch, (n, n, hd), transpose_b=True
+        )  # dout v^T
+        dscores = kernels.softmax_backward(probs, dprobs)  # (W, nH, N, N)
+        dbias = None
+        if ctx.needed[1]:
+            size = math.prod(ctx.bias_shape)
+            ones = paddle.ones([1, dscores.size // size], dtype=paddle.float32)
+            dbias = paddle.matmul(ones, dscores.reshape([-1, size])).reshape(ctx.bias_shape)
+        dqkv = None
+        if ctx.needed[0]:
+            dqkv = paddle.empty([windows, n, width], dtype=paddle.float32)
+            dscores_kept, probs_kept = products.like(dscores, qkv), products.like(probs, qkv)
+            dq, dk, dv = (_packed(dqkv, heads, part) for part in range(3))
+            _gemm(_square(dscores_kept), _packed(qkv, heads, 1), dq, batch, (n, hd, n))
+            _gemm(
+                _square(dscores_kept),
+                _packed(qkv, heads, 0),
+                dk,
+                batch,
+                (n, hd, n),
+                transpose_a=True,
+            )
+            _gemm(_square(probs_kept), dout_heads, dv, batch, (n, hd, n), transpose_a=True)
+        return dqkv, dbias
+
+
+@paddle.jit.not_to_static
+def window_attention(qkv: paddle.Tensor, bias: paddle.Tensor, heads: int) -> paddle.Tensor:
+    """``(B*nW, N, C)`` attention output of a ``(B*nW, N, 3C)`` q/k/v projection (q already
+    scaled) with ``bias`` ``(G, nH, N, N)`` added to the scores of window ``w`` as
+    ``bias[w % G]``. Requires :func:`applies`."""
+    qkv, bias = kernels.contiguous(qkv), kernels.contiguous(bias)
+    if paddle.is_grad_enabled() and not (qkv.stop_gradient and bias.stop_gradient):
+        return _WindowAttention.apply(qkv, bias, heads)
+    return _attend(products.lowered(qkv), bias, heads)[0]
