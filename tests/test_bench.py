@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import paddle
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -29,6 +30,7 @@ from swint_cli.bench.setup import set_up_bench, write_environment
 from swint_cli.bench.timing import time_steps
 from swint_cli.bench.worker import run_spec
 from swint_cli.cli import app
+from swint_cli.nn import precision
 from swint_cli.recipe import RecipeError, dump_recipe, load_recipe
 from swint_cli.runs import TimeSummary, summarize_times
 
@@ -50,6 +52,9 @@ POSITIVE = (
 )
 
 runner = CliRunner()
+# Paddle 3 can reset its host allocator's peak; 2.6 cannot, and the bench reads RSS there.
+ALLOCATOR_PEAK = hasattr(paddle.base.core, "host_memory_stat_reset_peak_value")
+CPU_MEMORY_SOURCE = "cpu paddle allocator peak growth" if ALLOCATOR_PEAK else "cpu peak RSS growth"
 
 
 def _swin_pair(tokens: int, dim: int, window: int) -> int:
@@ -95,7 +100,7 @@ def test_layer_bench_writes_csv_env_and_ratio_table(tmp_path: Path) -> None:
         for column in POSITIVE:
             assert float(row[column]) > 0, column
         assert float(row["fwd_ms_p10"]) <= float(row["fwd_ms_median"]) <= float(row["fwd_ms_p90"])
-        assert float(row["peak_mem_mb"]) >= 0 and row["mem_source"].startswith("cpu peak RSS")
+        assert float(row["peak_mem_mb"]) >= 0 and row["mem_source"] == CPU_MEMORY_SOURCE
     swint, conv, swint_down, conv_down = rows
     blocks = _swin_pair(64 * 64, 8, 4)  # merging: 32*32 tokens of 4C -> 8
     assert float(swint["gflops"]) == pytest.approx(blocks / 1e9)
@@ -238,6 +243,7 @@ def test_timing_loop_synchronises_and_summarises() -> None:
         (["--heads", "5"], "5 heads do not divide 96 channels"),
         (["--device", "tpu"], "expected auto, cpu or gpu"),
         (["--models", "resnet9"], "error: --models: no recipe for 'resnet9'"),
+        (["--precision", "fp16"], "expected fp32, bf16 or fp32,bf16, got 'fp16'"),
     ],
 )
 def test_bad_options_exit_2_before_measuring(args: list[str], message: str, tmp_path: Path) -> None:
@@ -251,7 +257,7 @@ def test_segmentation_model_bench_trains_on_per_pixel_labels() -> None:
     recipe = resolve_model("swin-unet", 16, (RECIPES,))
     spec = {"recipe": str(recipe), "resolution": 16, "batch_size": 2, "amp": False}
     subject = model_subject(spec)
-    assert subject.details == {"backbone": "unet", "swint_slots": 6}
+    assert subject.details == {"backbone": "unet", "swint_slots": 6, "precision": "fp32"}
     assert subject.infer().shape == [2, 11, 16, 16]
     before = [p.numpy().copy() for p in subject.module.parameters()]
     subject.train()  # the task's per-pixel loss, backward and the recipe's optimizer step
@@ -405,3 +411,30 @@ def test_an_interrupted_bench_exits_130_keeping_what_it_measured(
     assert [(r["name"], r["status"], r["fwd_ms_median"]) for r in rows] == [("SwinT", "ok", "1.5")]
     assert json.loads((out / "env.json").read_text())["options"]["resolution"] == 16
     assert sorted(path.name for path in out.iterdir()) == ["bench.csv", "env.json"]
+
+
+def test_bench_measures_each_precision_and_recompute_setting(tmp_path: Path) -> None:
+    """``--precision fp32,bf16 --recompute``: each SwinT in every setting, the Conv2D once per
+    stride, the model with SwinTs in every setting, one layer table per SwinT setting."""
+    out = tmp_path / "bench"
+    args = ["--channels", "8:8", "--heads", "2", "--window-size", "4", "--device", "cpu"]
+    args += ["--resolution", "8", "--batch-size", "2", "--repeat", "1", "--warmup", "0"]
+    args += ["--precision", "fp32,bf16", "--recompute", "--models", "quickstart"]
+    result = runner.invoke(app, ["--threads", "1", "bench", *args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out / "bench.csv", dtype=str, keep_default_na=False)
+    bf16 = "fp32" if precision.bf16_unavailable() else "bf16"  # as run on this CPU
+    settings = [("fp32", "False"), ("fp32", "True"), (bf16, "False"), (bf16, "True")]
+    layers = rows[rows["level"] == "layer"]
+    for downsample in ("False", "True"):
+        stride = layers[layers["downsample"] == downsample]
+        swint = stride[stride["name"] == "SwinT"]
+        assert list(zip(swint["precision"], swint["recompute"], strict=True)) == settings
+        conv = stride[stride["name"] == "Conv2D"]
+        assert list(zip(conv["precision"], conv["recompute"], strict=True)) == [("fp32", "False")]
+    models = rows[rows["level"] == "model"]
+    assert list(zip(models["precision"], models["recompute"], strict=True)) == settings
+    assert (rows["status"] == "ok").all() and (rows["peak_mem_mb"].astype(float) >= 0).all()
+    text = " ".join(result.output.split())
+    for title in ("SwinT vs Conv2D", "SwinT recompute vs", "SwinT bf16 vs", "bf16 recompute vs"):
+        assert title in text or bf16 == "fp32", title

@@ -10,6 +10,7 @@ import paddle
 from paddle import nn
 
 from ..nn import SwinT
+from ..nn.precision import autocast, effective
 from .measure import Subject
 
 CONV_FLOPS_SOURCE = "conv formula"  # k*k*Cin*Cout*Ho*Wo, as model_flops counts a Conv2D
@@ -40,6 +41,7 @@ def _build(spec: dict) -> tuple[nn.Layer, int, str, dict[str, object]]:
             num_heads=spec["heads"],
             window_size=spec["window_size"],
             downsample=downsample,
+            recompute=bool(spec.get("recompute")),
         )
         settings = {"heads": layer.num_heads, "window_size": layer.window_size}
         return layer, layer.flops(size, size), SWINT_FLOPS_SOURCE, settings
@@ -60,16 +62,17 @@ def _build(spec: dict) -> tuple[nn.Layer, int, str, dict[str, object]]:
 def layer_subject(spec: dict) -> Subject:
     """``spec["name"]`` (SwinT or Conv2D) at ``resolution`` with ``in_channels`` ->
     ``out_channels`` (stride 2 / PatchMerging when ``downsample``), on a random batch of
-    ``batch_size``. The training step is forward then backward of a random output gradient
+    ``batch_size``, its products in ``precision``, recomputing its activations when
+    ``recompute``. The training step is forward then backward of a random output gradient
     (the input's gradient included, as for a layer inside a network)."""
     layer, flops, source, settings = _build(spec)
-    size, amp = spec["resolution"], spec["amp"]
+    size, amp, chosen = spec["resolution"], spec["amp"], spec.get("precision", "fp32")
     x = paddle.randn([spec["batch_size"], spec["in_channels"], size, size])
     x.stop_gradient = False
     grads: list[paddle.Tensor] = []
 
     def forward() -> paddle.Tensor:
-        with paddle.amp.auto_cast(enable=amp):
+        with paddle.amp.auto_cast(enable=amp), autocast(chosen):
             return layer(x)
 
     def train() -> None:
@@ -78,6 +81,8 @@ def layer_subject(spec: dict) -> Subject:
         out = forward()
         if not grads:
             grads.append(paddle.randn(out.shape).astype(out.dtype))
-        out.backward(grads[0])
+        with autocast(chosen):
+            out.backward(grads[0])
 
+    settings["precision"] = effective(chosen)  # as run: fp32 where bf16 cannot run
     return Subject(layer, forward, train, flops, source, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import paddle
 
 from ..models import build_model, model_flops
+from ..nn.precision import autocast, effective
 from ..recipe import load_recipe
 from ..train.optimizers import build_optimizer
 from ..train.step import train_step
@@ -17,7 +18,8 @@ MODEL_FLOPS_SOURCE = "model_flops"  # analytic SwinT + Conv2D/Linear through hoo
 def model_subject(spec: dict) -> Subject:
     """The model of the recipe file ``spec["recipe"]`` built at ``resolution`` (the recipe's
     own image size is not used) on a random batch of ``batch_size`` images and labels (masks
-    for segmentation recipes).
+    for segmentation recipes), its products in ``precision`` and, with ``recompute``, every
+    SwinT of its rules recomputing its activations.
 
     Inference: a forward pass. Training step: the trainer's own
     :func:`~swint_cli.train.step.train_step` (forward, the recipe's loss, backward, with a
@@ -26,7 +28,12 @@ def model_subject(spec: dict) -> Subject:
     """
     recipe = load_recipe(spec["recipe"])
     size, batch, amp = spec["resolution"], spec["batch_size"], spec["amp"]
-    model, report = build_model(recipe.model, size)
+    chosen = spec.get("precision", "fp32")
+    section = recipe.model
+    if spec.get("recompute"):
+        rules = [rule.model_copy(update={"recompute": True}) for rule in section.replace]
+        section = section.model_copy(update={"replace": rules})
+    model, report = build_model(section, size)
     flops = model_flops(model, size)
     images = paddle.randn([batch, 3, size, size])
     task = task_for(recipe)
@@ -37,13 +44,24 @@ def model_subject(spec: dict) -> Subject:
     scaler = paddle.amp.GradScaler() if amp else None
 
     def infer() -> paddle.Tensor:
-        with paddle.amp.auto_cast(enable=amp):
+        with paddle.amp.auto_cast(enable=amp), autocast(chosen):
             return model(images)
 
     def train() -> None:
         train_step(
-            model, images, labels, loss=task.loss, optimizer=optimizer, scaler=scaler, amp=amp
+            model,
+            images,
+            labels,
+            loss=task.loss,
+            optimizer=optimizer,
+            scaler=scaler,
+            amp=amp,
+            precision=chosen,
         )
 
-    details = {"backbone": recipe.model.backbone, "swint_slots": report.swint_count}
+    details = {
+        "backbone": recipe.model.backbone,
+        "swint_slots": report.swint_count,
+        "precision": effective(chosen),  # as run: fp32 where bf16 cannot run
+    }
     return Subject(model, infer, train, flops, MODEL_FLOPS_SOURCE, details)

@@ -2,8 +2,9 @@
 
 A spec is a flat dict, the worker's input and the identity part of a bench.csv row:
 ``level`` (layer or model), ``name``, ``downsample``, ``batch_size``, ``resolution``,
-channels/heads/window (layers) or ``recipe`` (models), ``device``, ``amp``, ``repeat``,
-``warmup``, ``threads`` and ``malloc`` (the parent's CPU settings).
+channels/heads/window (layers) or ``recipe`` (models), ``device``, ``amp``, ``precision``
+(of the matrix products), ``recompute`` (SwinT activations), ``repeat``, ``warmup``,
+``threads`` and ``malloc`` (the parent's CPU settings).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..nn.precision import PRECISIONS
 from ..recipe import RecipeError, load_recipe
 
 GPU_BATCH = 8
@@ -34,6 +36,8 @@ class BenchOptions:
     warmup: int
     threads: int | None = None
     malloc: bool = True
+    precisions: tuple[str, ...] = ("fp32",)  # each SwinT and model is measured in each
+    recompute: bool = False  # also measure each SwinT and model with recompute
 
 
 def parse_channels(text: str) -> tuple[int, int]:
@@ -55,6 +59,27 @@ def default_batch(device: str, resolution: int) -> int:
     return max(1, min(GPU_BATCH, CPU_TOKENS // (resolution * resolution)))
 
 
+def parse_precisions(text: str) -> tuple[str, ...]:
+    """``"fp32,bf16"`` -> ``("fp32", "bf16")``; ValueError for anything else."""
+    chosen = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not chosen or any(p not in PRECISIONS for p in chosen):
+        raise ValueError(f"expected fp32, bf16 or fp32,bf16, got {text!r}")
+    return chosen
+
+
+def variants(options: BenchOptions) -> list[tuple[str, bool]]:
+    """The ``(precision, recompute)`` settings each SwinT and model is measured with."""
+    recompute = (False, True) if options.recompute else (False,)
+    return [(precision, flag) for precision in options.precisions for flag in recompute]
+
+
+def variant_label(spec: dict) -> str:
+    """How a measurement's settings are shown: ``""`` for fp32 without recompute, else e.g.
+    ``"bf16"``, ``"recompute"`` or ``"bf16 recompute"``."""
+    words = [] if spec.get("precision", "fp32") == "fp32" else [str(spec["precision"])]
+    return " ".join([*words, "recompute"] if spec.get("recompute") else words)
+
+
 def _common(options: BenchOptions) -> dict[str, object]:
     return {
         "batch_size": options.batch_size,
@@ -69,21 +94,27 @@ def _common(options: BenchOptions) -> dict[str, object]:
 
 
 def layer_specs(options: BenchOptions) -> list[dict[str, object]]:
-    """SwinT and Conv2D(3x3, padding 1), each without and with downsampling (stride 2)."""
-    return [
-        {
-            "level": "layer",
-            "name": name,
-            "downsample": downsample,
-            "in_channels": options.in_channels,
-            "out_channels": options.out_channels,
-            "heads": options.heads,
-            "window_size": options.window_size,
-            **_common(options),
-        }
-        for downsample in (False, True)
-        for name in ("SwinT", "Conv2D")
-    ]
+    """SwinT and Conv2D(3x3, padding 1), each without and with downsampling (stride 2): the
+    SwinT in each of :func:`variants`, the Conv2D (Paddle's own convolution) once."""
+    specs = []
+    for downsample in (False, True):
+        chosen = [("SwinT", *variant) for variant in variants(options)]
+        for name, precision, recompute in [*chosen, ("Conv2D", "fp32", False)]:
+            specs.append(
+                {
+                    "level": "layer",
+                    "name": name,
+                    "downsample": downsample,
+                    "in_channels": options.in_channels,
+                    "out_channels": options.out_channels,
+                    "heads": options.heads,
+                    "window_size": options.window_size,
+                    "precision": precision,
+                    "recompute": recompute,
+                    **_common(options),
+                }
+            )
+    return specs
 
 
 def resolve_model(name: str, resolution: int, search: tuple[Path, ...] = RECIPE_DIRS) -> Path:
@@ -115,8 +146,18 @@ def model_specs(options: BenchOptions, models: list[tuple[str, Path]]) -> list[d
     """One spec per ``(entry, recipe path)`` of :func:`resolve_model`, at the options'
     resolution and batch, named after its recipe file: ``--models resnet50`` at resolution 64
     (no ``resnet50.yaml`` nor ``resnet50-64.yaml``) is measured, announced and reported as
-    ``resnet50-224``, the recipe it found."""
+    ``resnet50-224``, the recipe it found. Each model is measured in each of
+    :func:`variants`, those with recompute only where the recipe puts SwinTs in."""
     return [
-        {"level": "model", "name": Path(recipe).stem, "recipe": str(recipe), **_common(options)}
+        {
+            "level": "model",
+            "name": Path(recipe).stem,
+            "recipe": str(recipe),
+            "precision": precision,
+            "recompute": recompute,
+            **_common(options),
+        }
         for _, recipe in models
+        for precision, recompute in variants(options)
+        if not recompute or load_recipe(recipe).model.replace  # recompute concerns SwinTs
     ]

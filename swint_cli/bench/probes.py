@@ -36,19 +36,27 @@ def _current_rss_mb() -> float | None:
     return None
 
 
+def _host_stat(name: str) -> Callable[..., int] | None:
+    return getattr(paddle.base.core, f"host_memory_stat_{name}", None)
+
+
 class PeakMemory:
     """Peak memory growth of this process between :meth:`start` and :meth:`peak_mb`.
 
     GPU: ``paddle.device.cuda.max_memory_allocated`` minus what was allocated at the start
-    (the peak is reset first where Paddle can). CPU: the peak resident set size minus the
-    resident size at the start; on Linux the kernel's peak is reset first by writing 5 to
-    ``/proc/self/clear_refs``, elsewhere the growth over the earlier peak is a lower bound.
+    (the peak is reset first where Paddle can). CPU: the peak of what Paddle's host allocator
+    holds for tensors minus what it held at the start, with the peak reset first (Paddle 3);
+    the tensors' memory, as on a GPU. Where Paddle cannot reset that peak (2.6), the peak
+    resident set size minus the resident size at the start (on Linux the kernel's peak is
+    reset first by writing 5 to ``/proc/self/clear_refs``; elsewhere the growth over the
+    earlier peak is a lower bound): it also counts what the C allocator keeps cached.
     """
 
     def __init__(self, device: str) -> None:
         self.device = device
         self.source = "gpu max_memory_allocated growth"
         self._base = 0.0
+        self._allocator = False
 
     def start(self) -> None:
         if self.device == "gpu":
@@ -57,18 +65,27 @@ class PeakMemory:
                 cuda.reset_max_memory_allocated()
             self._base = cuda.memory_allocated() / 2**20
             return
-        current = _current_rss_mb()
+        current, reset = _host_stat("current_value"), _host_stat("reset_peak_value")
+        if current is not None and reset is not None and _host_stat("peak_value") is not None:
+            reset("Allocated", 0)
+            self._allocator = True
+            self.source = "cpu paddle allocator peak growth"
+            self._base = current("Allocated", 0) / 2**20
+            return
+        rss = _current_rss_mb()
         try:
             _CLEAR_REFS.write_text("5")
-            reset = current is not None
+            reset_rss = rss is not None
         except OSError:
-            reset = False
-        self.source = "cpu peak RSS growth" if reset else "cpu peak RSS growth (lower bound)"
-        self._base = current if reset else _max_rss_mb()  # type: ignore[assignment]
+            reset_rss = False
+        self.source = "cpu peak RSS growth" if reset_rss else "cpu peak RSS growth (lower bound)"
+        self._base = rss if reset_rss else _max_rss_mb()  # type: ignore[assignment]
 
     def peak_mb(self) -> float:
         if self.device == "gpu":
             return paddle.device.cuda.max_memory_allocated() / 2**20 - self._base
+        if self._allocator:
+            return max(_host_stat("peak_value")("Allocated", 0) / 2**20 - self._base, 0.0)  # type: ignore[misc]
         return max(_max_rss_mb() - self._base, 0.0)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from .plan import variant_label
+
 LAYER_NOTE = (
     "GFLOPs: multiply-accumulates per image (the Swin paper's count) from SwinT.flops, and "
     "for Conv2D from paddle.flops or, where it fails, the formula k*k*Cin*Cout*Ho*Wo; "
@@ -113,12 +115,21 @@ def _group(rows: Sequence[dict], key: Callable[[dict], object]) -> dict[object, 
     return groups
 
 
+def layer_tables(rows: Sequence[dict]) -> list[Table]:
+    """One :func:`layer_table` per SwinT setting measured (precision, recompute), each
+    against the same Conv2D rows."""
+    convs = [row for row in rows if row["name"] != "SwinT"]
+    swints = _group([row for row in rows if row["name"] == "SwinT"], variant_label)
+    return [layer_table([*found, *convs]) for found in swints.values()] or [layer_table(convs)]
+
+
 def layer_table(rows: Sequence[dict]) -> Table:
     """SwinT, Conv2D and SwinT / Conv2D columns for stride 1, then for stride 2."""
     first = rows[0]
+    variant = next((variant_label(row) for row in rows if row["name"] == "SwinT"), "")
     title = (
-        f"SwinT vs Conv2D(3x3): {first['in_channels']}->{first['out_channels']} channels at "
-        f"{first['resolution']}x{first['resolution']}"
+        f"SwinT{' ' + variant if variant else ''} vs Conv2D(3x3): {first['in_channels']}->"
+        f"{first['out_channels']} channels at {first['resolution']}x{first['resolution']}"
     )
     swint_ok = next((row for row in rows if row["name"] == "SwinT" and _ok(row)), None)
     if swint_ok is not None:
@@ -148,7 +159,7 @@ def model_table(rows: Sequence[dict]) -> Table:
     """One column per model: inference and training step, size and cost."""
     table = Table(title="Models", caption=MODEL_NOTE)
     table.add_column("", no_wrap=True)
-    groups = _group(rows, lambda row: row["name"])
+    groups = _group(rows, lambda row: " ".join(filter(None, (row["name"], variant_label(row)))))
     columns = [_column(tries, MODEL_METRICS) for tries in groups.values()]
     for name in groups:
         table.add_column(str(name), justify="right", overflow="fold")

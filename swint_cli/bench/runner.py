@@ -22,6 +22,8 @@ BENCH_COLUMNS = (
     "device",
     "threads",
     "amp",
+    "precision",
+    "recompute",
     "batch_size",
     "resolution",
     "in_channels",

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..environment import describe_session, resolve_device
 from ..files import write_json
 from ..runs.layout import ENV
+from ..train.session import choose_precision
 from .plan import GPU_BATCH, BenchOptions, default_batch, layer_specs, model_specs, resolve_model
 
 
@@ -45,10 +46,13 @@ def set_up_bench(
     warmup: int,
     models: Sequence[str],
     runtime: Mapping[str, object],
+    precisions: Sequence[str] = ("fp32",),
+    recompute: bool = False,
 ) -> BenchSetup:
     """Resolve the command line's choices: the device (``auto``, ``cpu``, ``gpu``), the batch
     when none is given (:func:`~.plan.default_batch`, noted when it is small), AMP (GPU only,
-    noted when ignored) and each ``models`` entry's recipe file; ``runtime`` is what
+    noted when ignored), bf16 (CPU only, and only where it can run: noted and measured as
+    fp32 otherwise) and each ``models`` entry's recipe file; ``runtime`` is what
     ``tune_cpu`` applied (its ``threads`` and ``malloc_tuned`` go to the workers).
 
     Raises:
@@ -63,6 +67,10 @@ def set_up_bench(
             notes.append(f"batch {batch_size} chosen for CPU at {resolution}; use --batch-size")
     if amp and resolved == "cpu":
         notes.append("--amp is ignored on CPU")
+    if "bf16" in precisions:
+        _, note = choose_precision("bf16", resolved)
+        if note is not None:
+            notes.append(note.replace("training.precision", "--precision"))
     threads = runtime.get("threads")
     options = BenchOptions(
         resolution=resolution,
@@ -77,6 +85,8 @@ def set_up_bench(
         warmup=warmup,
         threads=threads if isinstance(threads, int) else None,
         malloc=bool(runtime.get("malloc_tuned", True)),
+        precisions=tuple(precisions),
+        recompute=recompute,
     )
     return BenchSetup(options=options, models=chosen, notes=notes, runtime=dict(runtime))
 
@@ -86,7 +96,7 @@ def write_environment(folder: Path, setup: BenchSetup) -> dict[str, object]:
     settings the workers inherit, the options and the models' recipe files. Raises OSError."""
     environment = {
         **describe_session(setup.options.device, setup.runtime),
-        "options": asdict(setup.options),
+        "options": {**asdict(setup.options), "precisions": list(setup.options.precisions)},
         "models": {name: str(path) for name, path in setup.models},
     }
     write_json(folder / ENV, environment)

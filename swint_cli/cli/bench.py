@@ -36,6 +36,20 @@ def bench_command(
     window_size: Annotated[int, typer.Option(min=1, help="SwinT window side.")] = 7,
     device: Annotated[str, typer.Option(help="auto, cpu or gpu.")] = "auto",
     amp: Annotated[bool, typer.Option("--amp", help="Mixed precision (GPU only).")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="CPU matrix products: fp32, bf16, or fp32,bf16 to measure each SwinT and "
+            "model in both."
+        ),
+    ] = "fp32",
+    recompute: Annotated[
+        bool,
+        typer.Option(
+            "--recompute",
+            help="Also measure each SwinT, and each model with SwinTs, recomputing activations.",
+        ),
+    ] = False,
     repeat: Annotated[int, typer.Option(min=1, help="Timed runs per measurement.")] = 10,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before them.")] = 2,
     models: Annotated[
@@ -54,8 +68,8 @@ def bench_command(
     Layers: same channels, with and without downsampling (stride 2). Writes bench.csv and
     env.json. CPU threads: swint --threads N bench.
     """
-    from ..bench.plan import parse_channels
-    from ..bench.report import layer_table, model_table
+    from ..bench.plan import parse_channels, parse_precisions
+    from ..bench.report import layer_tables, model_table
     from ..bench.runner import measure_all
     from ..bench.setup import set_up_bench, write_environment
     from ..runs import create_report_dir
@@ -66,6 +80,10 @@ def bench_command(
         c_in, c_out = parse_channels(channels)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--channels") from None
+    try:
+        precisions = parse_precisions(precision)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--precision") from None
     if heads is not None and c_in % heads:
         raise typer.BadParameter(
             f"{heads} heads do not divide {c_in} channels", param_hint="--heads"
@@ -79,6 +97,8 @@ def bench_command(
             window_size=window_size,
             device=device,
             amp=amp,
+            precisions=precisions,
+            recompute=recompute,
             repeat=repeat,
             warmup=warmup,
             models=[name.strip() for name in (models or "").split(",") if name.strip()],
@@ -103,7 +123,8 @@ def bench_command(
     except KeyboardInterrupt:
         stderr.print(f"interrupted; the measurements so far are in {table}")
         raise typer.Exit(130) from None
-    console.print(layer_table([row for row in rows if row["level"] == "layer"]))
+    for table_of_layers in layer_tables([row for row in rows if row["level"] == "layer"]):
+        console.print(table_of_layers)
     if setup.models:
         console.print(model_table([row for row in rows if row["level"] == "model"]))
     failed = [row for row in rows if row["status"] == "failed"]

@@ -19,6 +19,7 @@ from paddle import nn
 from paddle.nn import functional as F
 
 from . import functional as SF
+from . import window_gather
 from .drop_path import DropPath
 from .layer_scale import LayerScale
 from .layers import LayerNorm
@@ -107,15 +108,38 @@ class SwinBlock(nn.Layer):
     def forward(self, x: paddle.Tensor, height: int, width: int) -> paddle.Tensor:
         window, shift = effective_window(height, width, self.window_size, self.shift_size)
         hp, wp = padded_size(height, window), padded_size(width, window)
-        c = self.dim
 
-        y = (self.norm1(x) if self.pre_norm else x).reshape([-1, height, width, c])
+        y = self.norm1(x) if self.pre_norm else x  # (B, H*W, C)
+        mask = self.attention_mask(hp, wp, window, shift) if shift > 0 else None
+        if window_gather.applies(y):
+            y = window_gather.to_windows(y, height, width, window, shift)  # (B*nW, M*M, C)
+            y = self.attn(y, window, mask)
+            y = window_gather.from_windows(y, height, width, window, shift)  # (B, H*W, C)
+        else:
+            y = self._windowed_attention(y, height, width, window, shift, mask)
+        x = x + self.drop_path(self._finish(y, self.norm1, self.ls1))
+
+        y = self.mlp(self.norm2(x) if self.pre_norm else x)
+        return x + self.drop_path(self._finish(y, self.norm2, self.ls2))
+
+    def _windowed_attention(
+        self,
+        y: paddle.Tensor,
+        height: int,
+        width: int,
+        window: int,
+        shift: int,
+        mask: paddle.Tensor | None,
+    ) -> paddle.Tensor:
+        """Attention in the (shifted) windows of ``(B, H*W, C)`` tokens by Paddle ops: pad,
+        roll, partition, attend, and undo the three; returns ``(B, H*W, C)``."""
+        c = self.dim
+        hp, wp = padded_size(height, window), padded_size(width, window)
+        y = y.reshape([-1, height, width, c])
         if (hp, wp) != (height, width):
             y = F.pad(y, [0, wp - width, 0, hp - height], data_format="NHWC")
-        mask = None
         if shift > 0:
             y = paddle.roll(y, shifts=(-shift, -shift), axis=(1, 2))
-            mask = self.attention_mask(hp, wp, window, shift)
         y = window_partition(y, window)  # (B*nW, M*M, C)
         y = self.attn(y, window, mask)
         y = window_reverse(y, window, hp, wp)  # (B, Hp, Wp, C)
@@ -123,11 +147,7 @@ class SwinBlock(nn.Layer):
             y = paddle.roll(y, shifts=(shift, shift), axis=(1, 2))
         if (hp, wp) != (height, width):
             y = SF.crop(y, height, width)  # (B, H, W, C)
-        y = y.reshape([-1, height * width, c])  # (B, H*W, C)
-        x = x + self.drop_path(self._finish(y, self.norm1, self.ls1))
-
-        y = self.mlp(self.norm2(x) if self.pre_norm else x)
-        return x + self.drop_path(self._finish(y, self.norm2, self.ls2))
+        return y.reshape([-1, height * width, c])  # (B, H*W, C)
 
     def _finish(self, y: paddle.Tensor, norm: LayerNorm, scale: LayerScale | None) -> paddle.Tensor:
         """A branch's output before DropPath: normalised here when post-norm, then scaled."""

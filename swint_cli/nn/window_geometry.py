@@ -62,3 +62,36 @@ def shifted_window_mask(
     windows = windows.transpose(0, 2, 1, 3).reshape(-1, window * window)  # (nW, M*M)
     different = windows[:, :, None] != windows[:, None, :]
     return np.where(different, MASK_VALUE, 0.0).astype("float32")
+
+
+@lru_cache(maxsize=64)
+def window_token_order(height: int, width: int, window: int, shift: int) -> np.ndarray:
+    """For each token of the windows of one image, the map token it holds, or -1 for padding.
+
+    The map (``height x width`` tokens, row-major) is zero-padded at the bottom/right to
+    multiples of ``window``, rolled by ``-shift`` on both axes and cut into ``window x
+    window`` windows in row-major order (as SW-MSA does). Returns int64 of shape
+    ``(Hp * Wp,)``: entry ``w * M*M + i * M + j`` is the row of the unpadded map that lands
+    at position ``(i, j)`` of window ``w``.
+    """
+    hp, wp = padded_size(height, window), padded_size(width, window)
+    rows = (np.arange(hp) + shift) % hp  # padded row shown at each rolled row
+    cols = (np.arange(wp) + shift) % wp
+    source = np.where(
+        (rows[:, None] < height) & (cols[None, :] < width),
+        rows[:, None] * width + cols[None, :],
+        -1,
+    )  # (Hp, Wp)
+    windows = source.reshape(hp // window, window, wp // window, window).transpose(0, 2, 1, 3)
+    return windows.reshape(-1).astype("int64")
+
+
+@lru_cache(maxsize=64)
+def map_token_order(height: int, width: int, window: int, shift: int) -> np.ndarray:
+    """The inverse of :func:`window_token_order`: for each map token (row-major), the window
+    token that holds it. Returns int64 of shape ``(height * width,)``."""
+    order = window_token_order(height, width, window, shift)
+    inverse = np.empty(height * width, dtype=np.int64)
+    held = order >= 0
+    inverse[order[held]] = np.flatnonzero(held)
+    return inverse

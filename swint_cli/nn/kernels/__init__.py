@@ -149,6 +149,18 @@ def softmax_backward(p: paddle.Tensor, dp: paddle.Tensor) -> paddle.Tensor:
     return ds
 
 
+def gather_rows(src: paddle.Tensor, index: paddle.Tensor, rows: int) -> paddle.Tensor:
+    """Rows of each image of ``src`` ``(B, R_src, C)`` picked by int64 ``index`` ``(rows,)``
+    into a new ``(B, rows, C)`` tensor; rows where ``index`` is -1 are zeros."""
+    src = contiguous(src)
+    batch, src_rows, cols = src.shape
+    dst = paddle.empty([batch, rows, cols], dtype=src.dtype)
+    _lib().swint_gather_rows(
+        _ptr(src), _ptr(dst), _ptr(index), batch, src_rows, rows, cols, threads_in_use()
+    )
+    return dst
+
+
 def to_bfloat16(x: paddle.Tensor) -> paddle.Tensor:
     """A bfloat16 copy of float32 ``x``, rounded to nearest even (NaNs stay NaN)."""
     x = contiguous(x)

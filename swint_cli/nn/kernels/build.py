@@ -41,6 +41,7 @@ SIGNATURES = {
     "swint_bias_softmax": [_P, _P, _P, _I64, _I64, _I64, _INT],
     "swint_softmax_backward": [_P, _P, _P, _I64, _I64, _INT],
     "swint_to_bf16": [_P, _P, _I64, _INT],
+    "swint_gather_rows": [_P, _P, _P, _I64, _I64, _I64, _I64, _INT],
 }
 _CHAR = ctypes.c_char
 # name: (argument types, result type); SIGNATURES' functions return nothing

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -156,5 +157,23 @@ void swint_softmax_backward(const float *p, const float *dp, float *ds, int64_t 
         float dot = 0.0f;
         for (int64_t i = 0; i < len; i++) dot += pr[i] * dpr[i];
         for (int64_t i = 0; i < len; i++) dsr[i] = pr[i] * (dpr[i] - dot);
+    }
+}
+
+/* dst[b * dst_rows + r, :] = src[b * src_rows + index[r], :] for every image b < batch and
+ * r < dst_rows, or zeros where index[r] < 0 (a row copy: window partition and its inverse). */
+void swint_gather_rows(const float *src, float *dst, const int64_t *index, int64_t batch,
+                       int64_t src_rows, int64_t dst_rows, int64_t cols, int threads) {
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t r = 0; r < dst_rows; r++) {
+            float *out = dst + (b * dst_rows + r) * cols;
+            int64_t from = index[r];
+            if (from < 0) {
+                memset(out, 0, (size_t)cols * sizeof(float));
+            } else {
+                memcpy(out, src + (b * src_rows + from) * cols, (size_t)cols * sizeof(float));
+            }
+        }
     }
 }
