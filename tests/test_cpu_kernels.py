@@ -108,8 +108,28 @@ def test_gelu_kernels_match_the_erf_formula(built: None) -> None:
     y = kernels.bias_gelu(pre, paddle.to_tensor(bias))
     np.testing.assert_allclose(pre.numpy(), z, rtol=1e-6, atol=1e-6)  # bias added in place
     np.testing.assert_allclose(y.numpy(), z * cdf, rtol=1e-5, atol=1e-6)
-    dx = kernels.gelu_backward(pre, paddle.to_tensor(dy))
-    np.testing.assert_allclose(dx.numpy(), dy * (cdf + z * pdf), rtol=1e-5, atol=1e-6)
+    expected = dy * (cdf + z * pdf)
+    dx, sums = kernels.output_grad(paddle.to_tensor(dy), pre, bfloat16=False, sums=True)
+    np.testing.assert_allclose(dx.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sums.numpy(), expected.sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_output_grad_rounds_to_bf16_and_sums_the_unrounded_rows(built: None) -> None:
+    """Without GELU: the bf16 copy is dy rounded to nearest even (a tie goes to the even
+    neighbour), the sums are dy's exact column sums; without sums none are made."""
+    one = np.float32(1.0).view(np.uint32)
+    dy = _randn(300, 5)
+    dy[0, 0] = np.uint32(one + 0x8000).view(np.float32)  # 1 + half a bf16 ulp: ties to 1
+    dy[0, 1] = np.uint32(one + 0x18000).view(np.float32)  # odd neighbour below: rounds up
+    g, sums = kernels.output_grad(paddle.to_tensor(dy), None, bfloat16=True, sums=True)
+    bits = g.numpy().astype(np.uint32) << np.uint32(16)
+    values = bits.view(np.float32)
+    assert values[0, 0] == 1.0 and values[0, 1] == np.uint32(one + 0x20000).view(np.float32)
+    np.testing.assert_allclose(values, dy, rtol=2**-8)
+    np.testing.assert_allclose(sums.numpy(), dy.astype(np.float64).sum(axis=0), rtol=1e-6)
+    same, none = kernels.output_grad(paddle.to_tensor(dy), None, bfloat16=False, sums=False)
+    np.testing.assert_array_equal(same.numpy(), dy)
+    assert none is None
 
 
 def test_bias_softmax_accepts_a_transposed_view(built: None) -> None:

@@ -84,21 +84,30 @@ def _add_bias_(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
 
 def _linear_grads(
-    x: paddle.Tensor, weight: paddle.Tensor, needed: Sequence[bool], dy: paddle.Tensor
+    x: paddle.Tensor,
+    weight: paddle.Tensor,
+    needed: Sequence[bool],
+    dy: paddle.Tensor,
+    h: paddle.Tensor | None = None,
 ) -> tuple[paddle.Tensor | None, ...]:
-    """Gradients of ``x @ weight (+ bias)`` for the output gradient ``dy``, from ``x`` and
-    ``weight`` as the forward kept them (:func:`products.lowered`); ``needed`` flags x,
-    weight (and bias, when there is one); only those are computed, the others are None."""
+    """Gradients of ``x @ weight (+ bias)``, followed by exact GELU when its input ``h`` is
+    given, for the output gradient ``dy``, from ``x`` and ``weight`` as the forward kept them
+    (:func:`products.lowered`); ``needed`` flags x, weight (and bias, when there is one);
+    only those are computed, the others are None. The GELU needs the compiled kernels."""
     dy = kernels.contiguous(dy)
-    dy_kept = products.like(dy, x)
+    bias_needed = len(needed) == 3 and needed[2]
+    if kernels.usable(dy):  # one pass: GELU's gradient, bf16 copy, bias gradient
+        g, dbias = kernels.output_grad(dy, h, x.dtype == paddle.bfloat16, bias_needed)
+    else:
+        g, dbias = dy, _column_sums(dy.reshape([-1, dy.shape[-1]])) if bias_needed else None
     grads: list[paddle.Tensor | None] = [None] * len(needed)
     if needed[0]:
-        grads[0] = products.product(dy_kept, weight, transpose_b=True)
+        grads[0] = products.product(g, weight, transpose_b=True)
     if needed[1]:
         rows = x.reshape([-1, x.shape[-1]])  # (R, in)
-        grads[1] = products.product(rows, dy_kept.reshape([-1, dy.shape[-1]]), transpose_a=True)
-    if len(needed) == 3 and needed[2]:
-        grads[2] = _column_sums(dy.reshape([-1, dy.shape[-1]]))
+        grads[1] = products.product(rows, g.reshape([-1, g.shape[-1]]), transpose_a=True)
+    if bias_needed:
+        grads[2] = dbias
     return tuple(grads)
 
 
@@ -145,7 +154,7 @@ class _LinearGelu(PyLayer):
     @staticmethod
     def backward(ctx, dy):
         x, weight, h = ctx.saved_tensor()
-        return _linear_grads(x, weight, ctx.needed, kernels.gelu_backward(h, dy))
+        return _linear_grads(x, weight, ctx.needed, dy, h)
 
 
 @paddle.jit.not_to_static

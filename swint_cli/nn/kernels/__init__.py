@@ -97,12 +97,30 @@ def bias_gelu(h: paddle.Tensor, bias: paddle.Tensor | None) -> paddle.Tensor:
     return y
 
 
-def gelu_backward(h: paddle.Tensor, dy: paddle.Tensor) -> paddle.Tensor:
-    """Gradient of exact ``gelu`` at ``h`` times ``dy``."""
+def output_grad(
+    dy: paddle.Tensor, h: paddle.Tensor | None, bfloat16: bool, sums: bool
+) -> tuple[paddle.Tensor, paddle.Tensor | None]:
+    """A Linear layer's output gradient as its products take it, in one pass over ``dy``:
+    ``g = dy`` (or ``dy * gelu'(h)`` with ``h``, the gradient before a fused GELU), as
+    bfloat16 when ``bfloat16`` (else float32), and with ``sums`` its sums over all rows (the
+    bias gradient, ``(cols,)``; else None)."""
     dy = contiguous(dy)
-    dx = paddle.empty(h.shape, dtype=h.dtype)
-    _lib().swint_gelu_backward(_ptr(h), _ptr(dy), _ptr(dx), h.size, threads_in_use())
-    return dx
+    cols = dy.shape[-1]
+    rows = dy.size // cols
+    copy = bfloat16 or h is not None
+    g = paddle.empty(dy.shape, dtype=paddle.bfloat16 if bfloat16 else dy.dtype) if copy else dy
+    total = paddle.empty([cols], dtype=dy.dtype) if sums else None
+    _lib().swint_output_grad(
+        _ptr(dy),
+        _ptr(contiguous(h)) if h is not None else None,
+        _ptr(g) if copy and not bfloat16 else None,
+        _ptr(g) if bfloat16 else None,
+        _ptr(total) if total is not None else None,
+        rows,
+        cols,
+        threads_in_use(),
+    )
+    return g, total
 
 
 def layer_norm_backward(

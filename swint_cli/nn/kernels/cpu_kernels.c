@@ -25,6 +25,22 @@ extern float expf(float);
 #define SQRT1_2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
 
+/* bfloat16(v), rounded to nearest even; NaNs stay (quiet) NaNs. */
+static inline uint16_t to_bf16(float v) {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    uint32_t nan = (bits >> 16) | 0x40u;
+    return (uint16_t)((bits & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+
+/* GELU'(v) = Phi(v) + v * phi(v) of exact GELU. */
+static inline float gelu_grad(float v) {
+    float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
+    float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
+    return cdf + v * pdf;
+}
+
 /* x[r, c] += bias[c] in place. */
 void swint_add_row_bias(float *x, const float *bias, int64_t rows, int64_t cols, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -51,15 +67,63 @@ void swint_bias_gelu(float *h, const float *bias, float *y, int64_t rows, int64_
     }
 }
 
-/* dx = dy * GELU'(h), GELU'(h) = Phi(h) + h * phi(h). */
-void swint_gelu_backward(const float *h, const float *dy, float *dx, int64_t n, int threads) {
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float v = h[i];
-        float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
-        float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
+/* Per-thread partial column sums, in double, of `threads` slices of rows, added into sums. */
+static void add_partials(const double *partial, float *sums, int64_t cols, int threads) {
+    for (int64_t c = 0; c < cols; c++) {
+        double total = 0.0;
+        for (int t = 0; t < threads; t++) total += partial[(size_t)t * cols + c];
+        sums[c] = (float)total;
     }
+}
+
+/* One pass over the output gradient g (rows, cols) of a Linear layer: g = dy, or with h
+ * given, g = dy * GELU'(h) (the gradient before a fused GELU). Writes g as float32 (g32) and/or
+ * bfloat16 (g16) where those are given, and its column sums (the bias gradient, summed in
+ * double) into sums when given. */
+void swint_output_grad(const float *dy, const float *h, float *g32, uint16_t *g16, float *sums,
+                       int64_t rows, int64_t cols, int threads) {
+    double *partial = sums ? calloc((size_t)threads * cols, sizeof(double)) : NULL;
+    float *rows_g = h ? malloc((size_t)threads * cols * sizeof(float)) : NULL;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        double *acc = partial ? partial + (size_t)t * cols : NULL;
+        float *row_g = rows_g ? rows_g + (size_t)t * cols : NULL;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *g = dy + r * cols;
+            if (h) { /* each case its own branch-free loop, so that each vectorizes */
+                const float *hr = h + r * cols;
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++) row_g[c] = g[c] * gelu_grad(hr[c]);
+                g = row_g;
+            }
+            if (g32) memcpy(g32 + r * cols, g, (size_t)cols * sizeof(float));
+            if (g16) {
+                uint16_t *out = g16 + r * cols;
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++) out[c] = to_bf16(g[c]);
+            }
+            if (acc) {
+#pragma omp simd
+                for (int64_t c = 0; c < cols; c++) acc[c] += (double)g[c];
+            }
+        }
+    }
+    if (partial) {
+        add_partials(partial, sums, cols, threads);
+        free(partial);
+    }
+    free(rows_g);
+}
+
+/* y = bfloat16(x), rounded to nearest even; NaNs stay (quiet) NaNs. */
+void swint_to_bf16(const float *x, uint16_t *y, int64_t n, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = to_bf16(x[i]);
 }
 
 /* LayerNorm backward over rows of `cols`: dx (rows, cols), and dweight, dbias (cols,).
@@ -84,14 +148,17 @@ void swint_layer_norm_backward(const float *x, const float *weight, const float 
             const float *dyr = dy + r * cols;
             float *dxr = dx + r * cols;
             float mean = 0.0f, var = 0.0f;
+#pragma omp simd reduction(+ : mean)
             for (int64_t c = 0; c < cols; c++) mean += xr[c];
             mean /= (float)cols;
+#pragma omp simd reduction(+ : var)
             for (int64_t c = 0; c < cols; c++) {
                 float d = xr[c] - mean;
                 var += d * d;
             }
             float rstd = 1.0f / sqrtf(var / (float)cols + epsilon);
             float g_sum = 0.0f, gn_sum = 0.0f;
+#pragma omp simd reduction(+ : g_sum, gn_sum)
             for (int64_t c = 0; c < cols; c++) {
                 float n = (xr[c] - mean) * rstd;
                 float g = dyr[c] * weight[c];
@@ -103,6 +170,7 @@ void swint_layer_norm_backward(const float *x, const float *weight, const float 
             }
             g_sum /= (float)cols;
             gn_sum /= (float)cols;
+#pragma omp simd
             for (int64_t c = 0; c < cols; c++)
                 dxr[c] = rstd * (dyr[c] * weight[c] - g_sum - normed[c] * gn_sum);
         }

@@ -1,4 +1,4 @@
-/* Batched GEMMs through a BLAS-style GEMM function, and float32 -> bfloat16 rounding.
+/* Batched GEMMs through a BLAS-style GEMM function.
  *
  * The GEMM is oneDNN's dnnl_sgemm or dnnl_gemm_bf16bf16f32 (row-major, C = alpha op(A) op(B)
  * + beta C), passed in as a pointer by swint_cli/nn/kernels/onednn.py. The batch is split over
@@ -6,7 +6,6 @@
  * the parallel region on the calling thread.
  */
 #include <stdint.h>
-#include <string.h>
 
 typedef int (*gemm_fn)(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha,
                        const void *a, int64_t lda, const void *b, int64_t ldb, float beta,
@@ -37,16 +36,4 @@ int swint_batched_gemm(void *function, int64_t element_size, char transa, char t
         }
     }
     return status;
-}
-
-/* y = bfloat16(x), rounded to nearest even; NaNs stay (quiet) NaNs. */
-void swint_to_bf16(const float *x, uint16_t *y, int64_t n, int threads) {
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, x + i, sizeof bits);
-        uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-        uint32_t nan = (bits >> 16) | 0x40u;
-        y[i] = (uint16_t)((bits & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
-    }
 }
