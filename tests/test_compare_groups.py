@@ -301,3 +301,33 @@ def test_curves_draw_each_groups_mean_with_a_one_std_band(
     edge = band.get_paths()[0].vertices[:, 1]
     np.testing.assert_allclose([edge.min(), edge.max()], [(mean - std).min(), (mean + std).max()])
     assert axes.get_title() == "Validation accuracy"
+
+
+def test_precision_groups_runs_and_shows_what_ran(tmp_path: Path) -> None:
+    """A run written before ``training.precision`` existed groups with fp32 runs; bf16 runs
+    form their own group; the precision column shows env.json's precision as run."""
+    rng = np.random.default_rng(3)
+    for seed in range(2):
+        old = fake_run(tmp_path, "old", seed, 0.01, curve(rng, 0.4))
+        recipe = yaml.safe_load((old / "recipe.yaml").read_text())
+        del recipe["training"]["precision"]  # as written before the key existed
+        (old / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        fake_run(tmp_path, "new", seed + 2, 0.01, curve(rng, 0.4))
+        bf16 = fake_run(tmp_path, "bf16", seed, 0.01, curve(rng, 0.4))
+        recipe = yaml.safe_load((bf16 / "recipe.yaml").read_text())
+        recipe["training"]["precision"] = "bf16"
+        (bf16 / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        (bf16 / "env.json").write_text(json.dumps({"precision": "bf16"}))
+    out = tmp_path / "report"
+    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "compare.csv")
+    assert sorted(frame["n"]) == [2, 4]
+    assert dict(zip(frame["n"], frame["precision"], strict=True)) == {4: "fp32", 2: "bf16"}
+    per_run = tmp_path / "per-run"
+    result = runner.invoke(app, ["compare", *map(str, runs), "--no-group", "--out", str(per_run)])
+    assert result.exit_code == 0, result.output
+    runs_frame = pd.read_csv(per_run / "compare.csv").set_index("run")
+    assert runs_frame.loc["bf16-seed0", "precision"] == "bf16"
+    assert runs_frame.loc["old-seed0", "precision"] == "fp32"

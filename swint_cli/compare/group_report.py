@@ -70,6 +70,7 @@ def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, li
     name = metric.removeprefix("val_")
     fields: list[tuple[str, Callable[[Row], str]]] = [
         ("runs (seeds)", lambda r: f"{r['n']} ({r['seeds'] or '-'})"),
+        ("precision", lambda r: str(r["precision"])),
         (f"val {name}, mean of last {LAST} epochs", _mean_std("metric", show, _spread_points)),
         ("95% CI of the mean", _interval("metric", show)),
         (f"best val {name}", _mean_std("best", show, _spread_points)),
@@ -90,7 +91,7 @@ def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, li
         ),
     ]
     table = [(label, [cell(row) for row in rows]) for label, cell in fields]
-    for label, cells in table[7:]:  # the baseline is what the others are tested against
+    for label, cells in table[8:]:  # the baseline is what the others are tested against
         cells[baseline] = "baseline" if label == "verdict" else ""
     return table
 

@@ -12,6 +12,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
+from ..recipe import Recipe
 from ..runs import Run
 from ..runs.info import flatten
 from .report import show_value
@@ -38,9 +41,20 @@ def key_metric(runs: Sequence[Run]) -> str:
     return "val_acc1"
 
 
+def _resolved(recipe: dict) -> dict:
+    """``recipe`` with the schema's defaults for keys it lacks (a run from before a key was
+    added groups with runs that have the key at its default); as written if it no longer
+    validates."""
+    try:
+        return Recipe.model_validate(recipe).model_dump(mode="json")
+    except ValidationError:
+        return recipe
+
+
 def _configuration(run: Run) -> str:
-    """The run's flattened recipe without seed and names: equal for runs of one group."""
-    flat = flatten(run.recipe)
+    """The run's flattened recipe (defaults filled in) without seed and names: equal for
+    runs of one group."""
+    flat = flatten(_resolved(run.recipe))
     kept = {k: v for k, v in flat.items() if k not in (*HIDDEN_KEYS, SEED_KEY)}
     return repr(sorted(kept.items())) if run.recipe else f"no recipe: {run.path}"
 
@@ -112,6 +126,7 @@ GROUP_COLUMNS = (
     "n",
     "seeds",
     "runs",
+    "precision",
     "metric",
     "metric_mean",
     "metric_std",
@@ -150,6 +165,7 @@ def group_rows(
             "n": spread.n if spread else 0,
             "seeds": " ".join(map(str, sorted(figures))),
             "runs": " ".join(run.name for run in group.runs),
+            "precision": " ".join(dict.fromkeys(str(r["precision"]) for r in group.rows)),
             "metric": metric,
             "metric_mean": spread and spread.mean,
             "metric_std": spread and spread.std,

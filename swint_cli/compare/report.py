@@ -56,6 +56,7 @@ def display_rows(rows: Sequence[Row], extras: Sequence[str]) -> list[tuple[str, 
         ("SwinT slots", lambda r: _plain(r["swint_slots"])),
         ("params (M)", lambda r: _fixed(2)(r["params_m"])),
         ("GFLOPs/image", lambda r: _fixed(3)(r["gflops_per_image"])),
+        ("precision", lambda r: _plain(r["precision"])),
         ("epochs done", _epochs),
     ]
     for metric in ("val_acc1", "val_acc5", *extras):

@@ -18,6 +18,7 @@ COLUMNS = (
     "swint_slots",
     "params_m",
     "gflops_per_image",
+    "precision",
     "epochs_done",
     "epochs",
     "best_val_acc1",
@@ -88,6 +89,13 @@ def _images_per_second(run: Run) -> float | None:
     return _number(timed["batch_size"].sum() / seconds) if seconds > 0 else None
 
 
+def run_precision(run: Run) -> str:
+    """The precision the run's CPU products ran in: env.json's ``precision`` (as run), else
+    the recipe's ``training.precision``, else fp32 (runs from before the key existed)."""
+    training = run.recipe.get("training") if isinstance(run.recipe.get("training"), dict) else {}
+    return str(run.env.get("precision") or training.get("precision") or "fp32")
+
+
 def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
     """The comparison row of one run (:data:`COLUMNS`, plus best/final/last3 of ``extras``).
 
@@ -106,6 +114,7 @@ def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
         "swint_slots": summary.get("swint_slots"),
         "params_m": None if params is None else params / 1e6,
         "gflops_per_image": _number(summary.get("gflops_per_image")),
+        "precision": run_precision(run),
         "epochs_done": summary.get("epochs_done"),
         "epochs": summary.get("epochs") or training.get("epochs"),
     }
