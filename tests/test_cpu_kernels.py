@@ -158,3 +158,17 @@ def test_kernels_stand_aside_when_the_current_device_is_a_gpu(
     assert kernels.usable(x)
     monkeypatch.setattr(paddle.device, "get_device", lambda: "gpu:0")
     assert not kernels.usable(x)
+
+
+def test_swapping_the_last_axes_matches_numpy_on_ragged_tiles(built: None) -> None:
+    """Sizes that are not multiples of the 32x32 tiles, forward and backward."""
+    from swint_cli.nn import functional as SF
+
+    x = _randn(3, 45, 70)
+    np.testing.assert_array_equal(
+        kernels.swap_last_axes(paddle.to_tensor(x)).numpy(), x.transpose(0, 2, 1)
+    )
+    tokens = paddle.to_tensor(x, stop_gradient=False)
+    probe = _randn(3, 70, 45)
+    (SF.permute(tokens, [0, 2, 1]) * paddle.to_tensor(probe)).sum().backward()
+    np.testing.assert_array_equal(tokens.grad.numpy(), probe.transpose(0, 2, 1))

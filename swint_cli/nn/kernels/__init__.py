@@ -179,6 +179,15 @@ def gather_rows(src: paddle.Tensor, index: paddle.Tensor, rows: int) -> paddle.T
     return dst
 
 
+def swap_last_axes(x: paddle.Tensor) -> paddle.Tensor:
+    """``x.transpose([0, 2, 1])`` of a 3-D ``x`` as a new contiguous tensor."""
+    x = contiguous(x)
+    batch, rows, cols = x.shape
+    y = paddle.empty([batch, cols, rows], dtype=x.dtype)
+    _lib().swint_swap_last_axes(_ptr(x), _ptr(y), batch, rows, cols, threads_in_use())
+    return y
+
+
 def to_bfloat16(x: paddle.Tensor) -> paddle.Tensor:
     """A bfloat16 copy of float32 ``x``, rounded to nearest even (NaNs stay NaN)."""
     x = contiguous(x)

@@ -42,6 +42,7 @@ SIGNATURES = {
     "swint_to_bf16": [_P, _P, _I64, _INT],
     "swint_output_grad": [_P, _P, _P, _P, _P, _I64, _I64, _INT],
     "swint_gather_rows": [_P, _P, _P, _I64, _I64, _I64, _I64, _INT],
+    "swint_swap_last_axes": [_P, _P, _I64, _I64, _I64, _INT],
 }
 _CHAR = ctypes.c_char
 # name: (argument types, result type); SIGNATURES' functions return nothing

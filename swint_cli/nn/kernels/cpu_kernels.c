@@ -245,3 +245,25 @@ void swint_gather_rows(const float *src, float *dst, const int64_t *index, int64
         }
     }
 }
+
+/* dst[b, c, r] = src[b, r, c] for b < batch, r < rows, c < cols (the last two axes swapped),
+ * in 32x32 tiles so that both sides are read and written in cache lines. */
+void swint_swap_last_axes(const float *src, float *dst, int64_t batch, int64_t rows,
+                          int64_t cols, int threads) {
+    const int64_t tile = 32;
+    int64_t row_tiles = (rows + tile - 1) / tile, col_tiles = (cols + tile - 1) / tile;
+#pragma omp parallel for collapse(3) num_threads(threads) schedule(static)
+    for (int64_t b = 0; b < batch; b++) {
+        for (int64_t rt = 0; rt < row_tiles; rt++) {
+            for (int64_t ct = 0; ct < col_tiles; ct++) {
+                const float *in = src + b * rows * cols;
+                float *out = dst + b * rows * cols;
+                int64_t r_end = rt * tile + tile < rows ? rt * tile + tile : rows;
+                int64_t c_end = ct * tile + tile < cols ? ct * tile + tile : cols;
+                for (int64_t c = ct * tile; c < c_end; c++) {
+                    for (int64_t r = rt * tile; r < r_end; r++) out[c * rows + r] = in[r * cols + c];
+                }
+            }
+        }
+    }
+}
