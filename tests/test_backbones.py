@@ -208,3 +208,16 @@ def test_weights_of_another_kind_of_number_are_refused(tmp_path: Path) -> None:
         pickle.dump(state, file)
     with pytest.raises(ModelError, match=r"stem\.weight holds int64, the model float32$"):
         load_weights(SmallCNN(2), str(path))
+
+
+def test_backbone_linear_layers_compute_through_the_products() -> None:
+    """Every Linear of a backbone (a ResNet's head here) is the layer library's Linear, with
+    paddle.nn.Linear's parameters, so bf16 autocast reaches it."""
+    from paddle import nn
+
+    from swint_cli.nn.layers import Linear
+
+    model = build_backbone("resnet18", 10)
+    linears = [layer for layer in model.sublayers() if isinstance(layer, nn.Linear)]
+    assert linears and all(type(layer) is Linear for layer in linears)
+    assert list(model.fc.state_dict()) == ["weight", "bias"]

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tiny_runs import QUICKSTART, ROOT, StopAfter, run_dir_of, set_args, tiny
@@ -416,3 +417,21 @@ def test_data_parallel_interrupt_and_resume_match_an_uninterrupted_run(tmp_path:
     pd.testing.assert_frame_equal(
         learning_columns(run), learning_columns(reference), atol=1e-5, rtol=0
     )
+
+
+def test_bf16_run_records_its_precision_and_differs_from_fp32(tmp_path: Path) -> None:
+    """``training.precision: bf16`` trains (the recipe says bf16, env.json what ran: bf16
+    where the CPU can, else fp32 with a note) and learns other numbers than fp32 does."""
+    from swint_cli.nn import precision
+
+    fp32 = train(load_recipe(QUICKSTART, tiny(tmp_path / "a")), TrainOptions(quiet=True))
+    overrides = tiny(tmp_path / "b", "training.precision=bf16")
+    bf16 = train(load_recipe(QUICKSTART, overrides), TrainOptions(quiet=True))
+    check_run_directory(bf16.run_dir)
+    env = json.loads((bf16.run_dir / "env.json").read_text())
+    ran = "fp32" if precision.bf16_unavailable() else "bf16"
+    assert (env["precision"], env["precision_requested"]) == (ran, "bf16")
+    assert "precision: bf16" in (bf16.run_dir / "recipe.yaml").read_text()
+    first, second = learning_columns(fp32.run_dir), learning_columns(bf16.run_dir)
+    assert not first.equals(second) or ran == "fp32"
+    np.testing.assert_allclose(second["train_loss"], first["train_loss"], rtol=0.05)

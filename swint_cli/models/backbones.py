@@ -8,6 +8,7 @@ from paddle import nn
 
 from ..files import ArrayFileError, read_arrays
 from ..nn.heads import build_head
+from ..nn.layers import Linear
 from .batched_conv import batch_small_convs
 from .errors import ModelError
 from .registry import backbone_names, find_backbone
@@ -28,7 +29,9 @@ def build_backbone(
     resnet50/101); swin_t/s/b are :class:`~.swin_transformer.SwinTransformer` with
     ``patch_size`` (default 4). A segmentation model (``unet``) predicts per pixel with its own
     1x1 head; ``head`` must be linear. Their convolutions are
-    :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path for small maps.
+    :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path for small maps;
+    their Linear layers compute through the layer library's products (oneDNN, bf16 autocast:
+    :mod:`swint_cli.nn.precision`) with the same parameters.
     """
     backbone = find_backbone(name)
     if backbone is None:
@@ -51,7 +54,20 @@ def build_backbone(
         except ValueError as exc:
             raise ModelError(str(exc)) from None
     batch_small_convs(model)
+    compute_linears_with_products(model)
     return model
+
+
+def compute_linears_with_products(model: nn.Layer) -> int:
+    """Turn every plain ``paddle.nn.Linear`` in ``model`` into the layer library's
+    :class:`~swint_cli.nn.layers.Linear`, in place (same parameters, names and state dict).
+    Returns how many layers were changed."""
+    changed = 0
+    for layer in model.sublayers(include_self=True):
+        if type(layer) is nn.Linear:
+            layer.__class__ = Linear
+            changed += 1
+    return changed
 
 
 def _is_head(key: str) -> bool:
