@@ -109,7 +109,10 @@ def test_gelu_kernels_match_the_erf_formula(built: None) -> None:
     np.testing.assert_allclose(pre.numpy(), z, rtol=1e-6, atol=1e-6)  # bias added in place
     np.testing.assert_allclose(y.numpy(), z * cdf, rtol=1e-5, atol=1e-6)
     expected = dy * (cdf + z * pdf)
-    dx, sums = kernels.output_grad(paddle.to_tensor(dy), pre, bfloat16=False, sums=True)
+    y, grad = kernels.bias_gelu_with_grad(paddle.to_tensor(h), paddle.to_tensor(bias))
+    np.testing.assert_allclose(y.numpy(), z * cdf, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad.numpy(), cdf + z * pdf, rtol=1e-5, atol=1e-6)
+    dx, sums = kernels.output_grad(paddle.to_tensor(dy), grad, bfloat16=False, sums=True)
     np.testing.assert_allclose(dx.numpy(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(sums.numpy(), expected.sum(axis=0), rtol=1e-5, atol=1e-5)
 

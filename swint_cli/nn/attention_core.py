@@ -60,9 +60,10 @@ def _gemm(
 
 def _attend(
     qkv: paddle.Tensor, bias: paddle.Tensor, heads: int
-) -> tuple[paddle.Tensor, paddle.Tensor]:
-    """(output ``(W, N, C)``, probabilities ``(W, nH, N, N)``) for a projection as the
-    products keep it (float32 or bfloat16)."""
+) -> tuple[paddle.Tensor, paddle.Tensor, paddle.Tensor]:
+    """(output ``(W, N, C)``, probabilities ``(W, nH, N, N)``, the probabilities as the
+    product with v took them) for a projection as the products keep it (float32 or
+    bfloat16)."""
     windows, n, width = qkv.shape
     c = width // 3
     hd, batch = c // heads, (windows, heads)
@@ -75,26 +76,28 @@ def _attend(
         (n, n, hd),
         transpose_b=True,
     )  # q k^T
-    probs = kernels.bias_softmax(scores, bias)
+    bf16 = qkv.dtype == paddle.bfloat16
+    probs, probs_bf16 = kernels.bias_softmax_pair(scores, bias, bf16)
+    probs_kept = probs_bf16 if probs_bf16 is not None else probs
     out = paddle.empty([windows, n, c], dtype=paddle.float32)
     out_heads = Matrices(out, n * c, hd, c)
-    _gemm(_square(products.lowered(probs)), _packed(qkv, heads, 2), out_heads, batch, (n, hd, n))
-    return out, probs
+    _gemm(_square(probs_kept), _packed(qkv, heads, 2), out_heads, batch, (n, hd, n))
+    return out, probs, probs_kept
 
 
 class _WindowAttention(PyLayer):
     @staticmethod
     def forward(ctx, qkv, bias, heads):
         qkv_kept = products.lowered(qkv)
-        out, probs = _attend(qkv_kept, bias, heads)
-        ctx.save_for_backward(qkv_kept, probs)
+        out, probs, probs_kept = _attend(qkv_kept, bias, heads)
+        ctx.save_for_backward(qkv_kept, probs, probs_kept)
         ctx.heads, ctx.bias_shape = heads, bias.shape
         ctx.needed = (not qkv.stop_gradient, not bias.stop_gradient)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        qkv, probs = ctx.saved_tensor()
+        qkv, probs, probs_kept = ctx.saved_tensor()
         heads = ctx.heads
         windows, n, width = qkv.shape
         c = width // 3
@@ -106,15 +109,17 @@ class _WindowAttention(PyLayer):
             dout_heads, _packed(qkv, heads, 2), _square(dprobs), batch, (n, n, hd), transpose_b=True
         )  # dout v^T
         dscores = kernels.softmax_backward(probs, dprobs)  # (W, nH, N, N)
-        dbias = None
-        if ctx.needed[1]:
-            size = math.prod(ctx.bias_shape)
-            ones = paddle.ones([1, dscores.size // size], dtype=paddle.float32)
-            dbias = paddle.matmul(ones, dscores.reshape([-1, size])).reshape(ctx.bias_shape)
+        # one pass: dscores as the products take it, and summed over the bias' repeats
+        size = math.prod(ctx.bias_shape)
+        bf16 = qkv.dtype == paddle.bfloat16
+        dscores_kept, dbias = kernels.output_grad(
+            dscores.reshape([-1, size]), None, bf16, ctx.needed[1]
+        )
+        dscores_kept = dscores_kept.reshape(dscores.shape)
+        dbias = dbias.reshape(ctx.bias_shape) if dbias is not None else None
         dqkv = None
         if ctx.needed[0]:
             dqkv = paddle.empty([windows, n, width], dtype=paddle.float32)
-            dscores_kept, probs_kept = products.like(dscores, qkv), products.like(probs, qkv)
             dq, dk, dv = (_packed(dqkv, heads, part) for part in range(3))
             _gemm(_square(dscores_kept), _packed(qkv, heads, 1), dq, batch, (n, hd, n))
             _gemm(

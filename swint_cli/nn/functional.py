@@ -88,16 +88,17 @@ def _linear_grads(
     weight: paddle.Tensor,
     needed: Sequence[bool],
     dy: paddle.Tensor,
-    h: paddle.Tensor | None = None,
+    gelu_grad: paddle.Tensor | None = None,
 ) -> tuple[paddle.Tensor | None, ...]:
-    """Gradients of ``x @ weight (+ bias)``, followed by exact GELU when its input ``h`` is
-    given, for the output gradient ``dy``, from ``x`` and ``weight`` as the forward kept them
-    (:func:`products.lowered`); ``needed`` flags x, weight (and bias, when there is one);
-    only those are computed, the others are None. The GELU needs the compiled kernels."""
+    """Gradients of ``x @ weight (+ bias)``, followed by exact GELU when its gradient
+    ``gelu_grad`` (at the forward's pre-activation) is given, for the output gradient ``dy``,
+    from ``x`` and ``weight`` as the forward kept them (:func:`products.lowered`); ``needed``
+    flags x, weight (and bias, when there is one); only those are computed, the others are
+    None. The GELU needs the compiled kernels."""
     dy = kernels.contiguous(dy)
     bias_needed = len(needed) == 3 and needed[2]
     if kernels.usable(dy):  # one pass: GELU's gradient, bf16 copy, bias gradient
-        g, dbias = kernels.output_grad(dy, h, x.dtype == paddle.bfloat16, bias_needed)
+        g, dbias = kernels.output_grad(dy, gelu_grad, x.dtype == paddle.bfloat16, bias_needed)
     else:
         g, dbias = dy, _column_sums(dy.reshape([-1, dy.shape[-1]])) if bias_needed else None
     grads: list[paddle.Tensor | None] = [None] * len(needed)
@@ -146,15 +147,14 @@ class _LinearGelu(PyLayer):
     def forward(ctx, x, weight, bias):
         ctx.needed = _grad_flags(x, weight, bias)
         x, weight = products.lowered(x), products.lowered(weight)  # kept for backward
-        h = products.product(x, weight)
-        y = kernels.bias_gelu(h, bias)  # h += bias
-        ctx.save_for_backward(x, weight, h)
+        y, gelu_grad = kernels.bias_gelu_with_grad(products.product(x, weight), bias)
+        ctx.save_for_backward(x, weight, gelu_grad)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, h = ctx.saved_tensor()
-        return _linear_grads(x, weight, ctx.needed, dy, h)
+        x, weight, gelu_grad = ctx.saved_tensor()
+        return _linear_grads(x, weight, ctx.needed, dy, gelu_grad)
 
 
 @paddle.jit.not_to_static

@@ -90,29 +90,51 @@ def add_row_bias_(x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
 def bias_gelu(h: paddle.Tensor, bias: paddle.Tensor | None) -> paddle.Tensor:
     """Adds ``bias`` to a contiguous ``h`` in place and returns exact ``gelu(h)``."""
+    return _bias_gelu(h, bias, None)
+
+
+def bias_gelu_with_grad(
+    h: paddle.Tensor, bias: paddle.Tensor | None
+) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """``(gelu(h + bias), gelu'(h + bias))`` of a contiguous ``h`` (left as it is): the
+    output and what the backward pass multiplies the output gradient by."""
+    grad = paddle.empty(h.shape, dtype=h.dtype)
+    return _bias_gelu(h, bias, grad), grad
+
+
+def _bias_gelu(
+    h: paddle.Tensor, bias: paddle.Tensor | None, grad: paddle.Tensor | None
+) -> paddle.Tensor:
     cols = h.shape[-1]
     y = paddle.empty(h.shape, dtype=h.dtype)
-    bias_ptr = _ptr(contiguous(bias)) if bias is not None else None
-    _lib().swint_bias_gelu(_ptr(h), bias_ptr, _ptr(y), h.size // cols, cols, threads_in_use())
+    _lib().swint_bias_gelu(
+        _ptr(h),
+        _ptr(contiguous(bias)) if bias is not None else None,
+        _ptr(y),
+        _ptr(grad) if grad is not None else None,
+        h.size // cols,
+        cols,
+        threads_in_use(),
+    )
     return y
 
 
 def output_grad(
-    dy: paddle.Tensor, h: paddle.Tensor | None, bfloat16: bool, sums: bool
+    dy: paddle.Tensor, scale: paddle.Tensor | None, bfloat16: bool, sums: bool
 ) -> tuple[paddle.Tensor, paddle.Tensor | None]:
     """A Linear layer's output gradient as its products take it, in one pass over ``dy``:
-    ``g = dy`` (or ``dy * gelu'(h)`` with ``h``, the gradient before a fused GELU), as
-    bfloat16 when ``bfloat16`` (else float32), and with ``sums`` its sums over all rows (the
-    bias gradient, ``(cols,)``; else None)."""
+    ``g = dy`` (or ``dy * scale`` elementwise, such as GELU's gradient from
+    :func:`bias_gelu_with_grad`), as bfloat16 when ``bfloat16`` (else float32), and with
+    ``sums`` its sums over all rows (the bias gradient, ``(cols,)``; else None)."""
     dy = contiguous(dy)
     cols = dy.shape[-1]
     rows = dy.size // cols
-    copy = bfloat16 or h is not None
+    copy = bfloat16 or scale is not None
     g = paddle.empty(dy.shape, dtype=paddle.bfloat16 if bfloat16 else dy.dtype) if copy else dy
     total = paddle.empty([cols], dtype=dy.dtype) if sums else None
     _lib().swint_output_grad(
         _ptr(dy),
-        _ptr(contiguous(h)) if h is not None else None,
+        _ptr(contiguous(scale)) if scale is not None else None,
         _ptr(g) if copy and not bfloat16 else None,
         _ptr(g) if bfloat16 else None,
         _ptr(total) if total is not None else None,
@@ -147,13 +169,29 @@ def bias_softmax(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
     ``bias.size`` must divide ``scores.size`` (the bias of one batch item).
     """
+    return bias_softmax_pair(scores, bias, bfloat16=False)[0]
+
+
+def bias_softmax_pair(
+    scores: paddle.Tensor, bias: paddle.Tensor, bfloat16: bool
+) -> tuple[paddle.Tensor, paddle.Tensor | None]:
+    """:func:`bias_softmax`, and with ``bfloat16`` also a bfloat16 copy of the result made
+    in the same pass (else None)."""
     scores, bias = contiguous(scores), contiguous(bias)
     out = paddle.empty(scores.shape, dtype=scores.dtype)
+    low = paddle.empty(scores.shape, dtype=paddle.bfloat16) if bfloat16 else None
     batch, length = scores.size // bias.size, scores.shape[-1]
     _lib().swint_bias_softmax(
-        _ptr(scores), _ptr(bias), _ptr(out), batch, bias.size, length, threads_in_use()
+        _ptr(scores),
+        _ptr(bias),
+        _ptr(out),
+        _ptr(low) if low is not None else None,
+        batch,
+        bias.size,
+        length,
+        threads_in_use(),
     )
-    return out
+    return out, low
 
 
 def softmax_backward(p: paddle.Tensor, dp: paddle.Tensor) -> paddle.Tensor:

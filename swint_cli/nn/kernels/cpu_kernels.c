@@ -34,13 +34,6 @@ static inline uint16_t to_bf16(float v) {
     return (uint16_t)((bits & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
-/* GELU'(v) = Phi(v) + v * phi(v) of exact GELU. */
-static inline float gelu_grad(float v) {
-    float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
-    float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
-    return cdf + v * pdf;
-}
-
 /* x[r, c] += bias[c] in place. */
 void swint_add_row_bias(float *x, const float *bias, int64_t rows, int64_t cols, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -51,18 +44,21 @@ void swint_add_row_bias(float *x, const float *bias, int64_t rows, int64_t cols,
     }
 }
 
-/* h[r, c] += bias[c] in place (bias may be NULL), then y = h * Phi(h) (exact, erf) GELU. */
-void swint_bias_gelu(float *h, const float *bias, float *y, int64_t rows, int64_t cols,
-                     int threads) {
+/* v = h[r, c] + bias[c] (bias may be NULL), y = v * Phi(v) (exact, erf) GELU, and when grad
+ * is given, grad = GELU'(v) (for the backward pass; else h is overwritten with v). */
+void swint_bias_gelu(float *h, const float *bias, float *y, float *grad, int64_t rows,
+                     int64_t cols, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         float *hr = h + r * cols;
         float *yr = y + r * cols;
+        float *out = grad ? grad + r * cols : hr;
 #pragma omp simd
         for (int64_t c = 0; c < cols; c++) {
             float v = bias ? hr[c] + bias[c] : hr[c];
-            hr[c] = v;
-            yr[c] = 0.5f * v * (1.0f + erff(v * SQRT1_2));
+            float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
+            yr[c] = v * cdf;
+            out[c] = grad ? cdf + v * (INV_SQRT_2PI * expf(-0.5f * v * v)) : v;
         }
     }
 }
@@ -76,14 +72,14 @@ static void add_partials(const double *partial, float *sums, int64_t cols, int t
     }
 }
 
-/* One pass over the output gradient g (rows, cols) of a Linear layer: g = dy, or with h
- * given, g = dy * GELU'(h) (the gradient before a fused GELU). Writes g as float32 (g32) and/or
+/* One pass over the output gradient g (rows, cols) of a Linear layer: g = dy, or with scale
+ * given, g = dy * scale (elementwise: GELU's gradient, before a fused GELU). Writes g as float32 (g32) and/or
  * bfloat16 (g16) where those are given, and its column sums (the bias gradient, summed in
  * double) into sums when given. */
-void swint_output_grad(const float *dy, const float *h, float *g32, uint16_t *g16, float *sums,
-                       int64_t rows, int64_t cols, int threads) {
+void swint_output_grad(const float *dy, const float *scale, float *g32, uint16_t *g16,
+                       float *sums, int64_t rows, int64_t cols, int threads) {
     double *partial = sums ? calloc((size_t)threads * cols, sizeof(double)) : NULL;
-    float *rows_g = h ? malloc((size_t)threads * cols * sizeof(float)) : NULL;
+    float *rows_g = scale ? malloc((size_t)threads * cols * sizeof(float)) : NULL;
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
@@ -95,10 +91,10 @@ void swint_output_grad(const float *dy, const float *h, float *g32, uint16_t *g1
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const float *g = dy + r * cols;
-            if (h) { /* each case its own branch-free loop, so that each vectorizes */
-                const float *hr = h + r * cols;
+            if (scale) { /* each case its own branch-free loop, so that each vectorizes */
+                const float *sr = scale + r * cols;
 #pragma omp simd
-                for (int64_t c = 0; c < cols; c++) row_g[c] = g[c] * gelu_grad(hr[c]);
+                for (int64_t c = 0; c < cols; c++) row_g[c] = g[c] * sr[c];
                 g = row_g;
             }
             if (g32) memcpy(g32 + r * cols, g, (size_t)cols * sizeof(float));
@@ -188,10 +184,11 @@ void swint_layer_norm_backward(const float *x, const float *weight, const float 
     free(partial);
 }
 
-/* out = softmax(scores + bias) over rows of `len`. scores and out are (batch, bias_size) and
- * bias (bias_size,) repeats over the batch; bias_size is a multiple of len. */
-void swint_bias_softmax(const float *scores, const float *bias, float *out, int64_t batch,
-                        int64_t bias_size, int64_t len, int threads) {
+/* out = softmax(scores + bias) over rows of `len`, and out16 = bfloat16(out) when out16 is
+ * given. scores and out are (batch, bias_size) and bias (bias_size,) repeats over the batch;
+ * bias_size is a multiple of len. */
+void swint_bias_softmax(const float *scores, const float *bias, float *out, uint16_t *out16,
+                        int64_t batch, int64_t bias_size, int64_t len, int threads) {
     int64_t rows_per_item = bias_size / len;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t r = 0; r < batch * rows_per_item; r++) {
@@ -211,6 +208,11 @@ void swint_bias_softmax(const float *scores, const float *bias, float *out, int6
         }
         float inv = 1.0f / sum;
         for (int64_t i = 0; i < len; i++) o[i] *= inv;
+        if (out16) {
+            uint16_t *o16 = out16 + r * len;
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) o16[i] = to_bf16(o[i]);
+        }
     }
 }
 
