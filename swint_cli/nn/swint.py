@@ -84,9 +84,11 @@ class SwinT(nn.Layer):
             in Swin V2, so both blocks start as the identity).
         layer_scale: LayerScale (CaiT) on every branch, per-channel gains starting at this
             value (timm uses 1e-5); None for none.
-        recompute: in training, keep only each block's input and recompute the block's
-            activations in the backward pass (:mod:`swint_cli.nn.recompute`): less memory
-            for about one more forward pass; the gradients are the same.
+        recompute: in training, keep only the first block's output and recompute the rest
+            in the backward pass, in two segments (the layout change and the first block;
+            the second block, merging or projection and the layout back; see
+            :mod:`swint_cli.nn.recompute`): less memory for about one more forward pass;
+            the gradients are the same.
     """
 
     def __init__(
@@ -203,10 +205,21 @@ class SwinT(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         height, width = self._input_size(x)
+        if self.recompute and self.training and recompute_applies():
+            # two segments, each recomputed in backward: only the first one's output is kept
+            x = recomputed(self._first_segment, x, height, width)
+            return recomputed(self._last_segment, x, height, width)
+        return self._last_segment(self._first_segment(x, height, width), height, width)
+
+    def _first_segment(self, x: paddle.Tensor, height: int, width: int) -> paddle.Tensor:
+        """``(N, C_in, H, W)`` -> the first (W-MSA) block's output tokens ``(N, H*W, C_in)``."""
         x = SF.permute(x.flatten(2), [0, 2, 1])  # (N, H*W, C_in)
-        recompute = self.recompute and self.training and recompute_applies()
-        for block in self.blocks:
-            x = recomputed(block, x, height, width) if recompute else block(x, height, width)
+        return self.blocks[0](x, height, width)
+
+    def _last_segment(self, x: paddle.Tensor, height: int, width: int) -> paddle.Tensor:
+        """The second (SW-MSA) block, the merging/expanding/projection and the layout back:
+        ``(N, H*W, C_in)`` -> ``(N, C_out, H', W')``."""
+        x = self.blocks[1](x, height, width)
         if self.merge is not None:
             x = self.merge(x, height, width)  # (N, H/2*W/2, C_out)
         elif self.expand is not None:
