@@ -18,20 +18,14 @@ import os
 import statistics
 import subprocess
 import sys
-import time
+
+from step_timer import step_times
 
 SETTINGS = {"unset": None, "5": "5"}
 
 
 def _median_ms(step, repeat: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return statistics.median(step_times(step, warmup, repeat))
 
 
 def measure() -> dict[str, float]:

@@ -16,9 +16,10 @@ alone; ``--precision bf16`` runs the matrix products in bf16 (``swint_cli.nn.pre
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
+
+from pair_options import add_pair_options
+from step_timer import time_step
 
 from swint_cli.runtime import prepare_environment
 
@@ -34,20 +35,11 @@ from swint_cli.nn.precision import autocast  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--resolution", type=int, default=56)
-    parser.add_argument("--channels", type=int, default=96)
-    parser.add_argument("--heads", type=int, default=3)
-    parser.add_argument("--window", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--no-tune", action="store_true", help="leave glibc malloc alone")
+    add_pair_options(parser, threads=None)
     parser.add_argument("--library-defaults", action="store_true", help="no process settings")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--residual-norm", default="pre", help="pre | post | post_zero")
     parser.add_argument("--layer-scale", type=float, default=None, help="LayerScale init value")
-    parser.add_argument("--precision", default="fp32", help="fp32 | bf16 matrix products")
     parser.add_argument("--recompute", action="store_true", help="recompute block activations")
     args = parser.parse_args()
 
@@ -76,24 +68,14 @@ def main() -> None:
         precision.append(used)
 
     precision: list[str] = []
-
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    p10, p90 = times[len(times) // 10], times[(len(times) * 9) // 10]
+    timing = time_step(step, args.warmup, args.repeat)
     print(
         f"paddle {paddle.__version__}, threads {runtime['threads']}, "
         f"MKL_DEBUG_CPU_TYPE={runtime['mkl_debug_cpu_type']}, malloc tuned "
         f"{runtime['malloc_tuned']}: "
         f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {args.window} "
         f"norm {args.residual_norm} layer scale {args.layer_scale} precision {precision[-1]} "
-        f"recompute {args.recompute}: fwd+bwd "
-        f"median {statistics.median(times):.0f} ms (p10 {p10:.0f}, p90 {p90:.0f})"
+        f"recompute {args.recompute}: fwd+bwd {timing}"
     )
     if args.profile:
         import paddle.profiler as profiler

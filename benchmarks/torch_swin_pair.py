@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import statistics
-import time
 
 import torch
+from pair_options import add_pair_options
+from step_timer import time_step
 from torch import nn
 
 # glibc mallopt parameters, as swint_cli.runtime.keep_heap_memory sets them
@@ -110,16 +110,7 @@ class Block(nn.Module):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--resolution", type=int, default=56)
-    parser.add_argument("--channels", type=int, default=96)
-    parser.add_argument("--heads", type=int, default=3)
-    parser.add_argument("--window", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--precision", default="fp32", help="fp32 | bf16 (autocast)")
-    parser.add_argument("--no-tune", action="store_true", help="leave glibc malloc alone")
+    add_pair_options(parser, threads=2)
     args = parser.parse_args()
     if not args.no_tune:
         keep_heap_memory()
@@ -136,20 +127,11 @@ def main() -> None:
             out = pair(x)
         out.float().backward(grad)
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    p10, p90 = times[len(times) // 10], times[(len(times) * 9) // 10]
+    timing = time_step(step, args.warmup, args.repeat)
     print(
         f"torch {torch.__version__}, threads {args.threads}, malloc tuned {not args.no_tune}: "
         f"B{args.batch} {r}x{r} C{c} heads {args.heads} window {w} precision "
-        f"{args.precision}: fwd+bwd median {statistics.median(times):.0f} ms "
-        f"(p10 {p10:.0f}, p90 {p90:.0f})"
+        f"{args.precision}: fwd+bwd {timing}"
     )
 
 

@@ -14,11 +14,10 @@ of swint.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torchvision
+from step_timer import time_step
 from torch_swin_pair import keep_heap_memory
 
 
@@ -46,20 +45,11 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad()
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    p10, p90 = times[len(times) // 10], times[(len(times) * 9) // 10]
+    timing = time_step(step, args.warmup, args.repeat)
     print(
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, threads "
         f"{args.threads}: ResNet-50 B{args.batch} at {args.resolution}x{args.resolution} "
-        f"precision {args.precision}: train step median {statistics.median(times):.0f} ms "
-        f"(p10 {p10:.0f}, p90 {p90:.0f})"
+        f"precision {args.precision}: train step {timing}"
     )
 
 

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "runs": {"errors", "files"},
     "train": {"data", "environment", "errors", "files", "models", "nn", "recipe", "runs"},
     "export": {ROOT, "data", "errors", "files", "models", "recipe", "runs"},
-    "compare": {"errors", "runs"},
+    "compare": {"errors", "recipe", "runs"},
     "sweep": {"errors", "recipe", "runs", "runtime"},
     "bench": {"environment", "files", "models", "nn", "recipe", "runs", "runtime", "train"},
     "cli": {

@@ -9,7 +9,7 @@ from paddle import nn
 from ..files import ArrayFileError, read_arrays
 from ..nn.heads import build_head
 from ..nn.layers import Linear
-from .batched_conv import batch_small_convs
+from .batched_conv import batch_small_convs, retype_layers
 from .errors import ModelError
 from .registry import backbone_names, find_backbone
 from .state import cast_like, kind_problem, shape_of
@@ -62,12 +62,7 @@ def compute_linears_with_products(model: nn.Layer) -> int:
     """Turn every plain ``paddle.nn.Linear`` in ``model`` into the layer library's
     :class:`~swint_cli.nn.layers.Linear`, in place (same parameters, names and state dict).
     Returns how many layers were changed."""
-    changed = 0
-    for layer in model.sublayers(include_self=True):
-        if type(layer) is nn.Linear:
-            layer.__class__ = Linear
-            changed += 1
-    return changed
+    return retype_layers(model, nn.Linear, Linear)
 
 
 def _is_head(key: str) -> bool:

@@ -83,14 +83,19 @@ def _conv2d(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
     return SF.permute(y, [1, 0, 2, 3])  # (B, Cout, Ho, Wo)
 
 
-def batch_small_convs(model: nn.Layer) -> int:
-    """Turn every plain ``Conv2D`` in ``model`` into a :class:`BatchedConv2D`, in place.
-
-    Parameters, names and state dicts are unchanged. Returns how many layers were changed.
-    """
+def retype_layers(model: nn.Layer, plain: type[nn.Layer], faster: type[nn.Layer]) -> int:
+    """Make every layer of exactly type ``plain`` in ``model`` a ``faster`` one, in place:
+    ``faster`` subclasses ``plain`` and changes only how it computes, so parameters, names
+    and state dicts are unchanged. Returns how many layers were changed."""
     changed = 0
     for layer in model.sublayers(include_self=True):
-        if type(layer) is nn.Conv2D:
-            layer.__class__ = BatchedConv2D
+        if type(layer) is plain:
+            layer.__class__ = faster
             changed += 1
     return changed
+
+
+def batch_small_convs(model: nn.Layer) -> int:
+    """Turn every plain ``Conv2D`` in ``model`` into a :class:`BatchedConv2D`, in place
+    (:func:`retype_layers`). Returns how many layers were changed."""
+    return retype_layers(model, nn.Conv2D, BatchedConv2D)

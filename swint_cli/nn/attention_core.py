@@ -19,7 +19,7 @@ from paddle.autograd import PyLayer
 
 from . import kernels, products
 from .kernels import onednn
-from .kernels.onednn import Matrices
+from .kernels.onednn import Matrices, batched_gemm
 
 
 def applies(qkv: paddle.Tensor, dropout_active: bool) -> bool:
@@ -46,18 +46,6 @@ def _square(t: paddle.Tensor) -> Matrices:
     return Matrices(t, heads * n * n, n * n, n)
 
 
-def _gemm(
-    a: Matrices,
-    b: Matrices,
-    out: Matrices,
-    batch: tuple[int, int],
-    shape: tuple[int, int, int],
-    transpose_a: bool = False,
-    transpose_b: bool = False,
-) -> None:
-    onednn.batched_gemm(kernels.library(), a, b, out, batch, shape, transpose_a, transpose_b)
-
-
 def _attend(
     qkv: paddle.Tensor, bias: paddle.Tensor, heads: int
 ) -> tuple[paddle.Tensor, paddle.Tensor, paddle.Tensor]:
@@ -68,7 +56,7 @@ def _attend(
     c = width // 3
     hd, batch = c // heads, (windows, heads)
     scores = paddle.empty([windows, heads, n, n], dtype=paddle.float32)
-    _gemm(
+    batched_gemm(
         _packed(qkv, heads, 0),
         _packed(qkv, heads, 1),
         _square(scores),
@@ -81,7 +69,7 @@ def _attend(
     probs_kept = probs_bf16 if probs_bf16 is not None else probs
     out = paddle.empty([windows, n, c], dtype=paddle.float32)
     out_heads = Matrices(out, n * c, hd, c)
-    _gemm(_square(probs_kept), _packed(qkv, heads, 2), out_heads, batch, (n, hd, n))
+    batched_gemm(_square(probs_kept), _packed(qkv, heads, 2), out_heads, batch, (n, hd, n))
     return out, probs, probs_kept
 
 
@@ -105,7 +93,7 @@ class _WindowAttention(PyLayer):
         dout = products.like(kernels.contiguous(dout), qkv)  # (W, N, C)
         dout_heads = Matrices(dout, n * c, hd, c)
         dprobs = paddle.empty(probs.shape, dtype=paddle.float32)
-        _gemm(
+        batched_gemm(
             dout_heads, _packed(qkv, heads, 2), _square(dprobs), batch, (n, n, hd), transpose_b=True
         )  # dout v^T
         dscores = kernels.softmax_backward(probs, dprobs)  # (W, nH, N, N)
@@ -121,8 +109,8 @@ class _WindowAttention(PyLayer):
         if ctx.needed[0]:
             dqkv = paddle.empty([windows, n, width], dtype=paddle.float32)
             dq, dk, dv = (_packed(dqkv, heads, part) for part in range(3))
-            _gemm(_square(dscores_kept), _packed(qkv, heads, 1), dq, batch, (n, hd, n))
-            _gemm(
+            batched_gemm(_square(dscores_kept), _packed(qkv, heads, 1), dq, batch, (n, hd, n))
+            batched_gemm(
                 _square(dscores_kept),
                 _packed(qkv, heads, 0),
                 dk,
@@ -130,7 +118,7 @@ class _WindowAttention(PyLayer):
                 (n, hd, n),
                 transpose_a=True,
             )
-            _gemm(_square(probs_kept), dout_heads, dv, batch, (n, hd, n), transpose_a=True)
+            batched_gemm(_square(probs_kept), dout_heads, dv, batch, (n, hd, n), transpose_a=True)
         return dqkv, dbias
 
 

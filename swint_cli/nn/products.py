@@ -85,7 +85,6 @@ def product(
     k = a.shape[-2] if transpose_a else a.shape[-1]
     out = paddle.empty([a3d.shape[0], m, n], dtype=paddle.float32)
     onednn.batched_gemm(
-        kernels.library(),
         *map(onednn.Matrices.stacked, (a3d, b3d, out)),
         batch=(a3d.shape[0], 1),
         shape=(m, n, k),

@@ -31,6 +31,7 @@ from pathlib import Path
 import paddle
 
 from ...runtime import threads_in_use
+from . import library
 
 LIBRARY_NAME = "libdnnl.so.3"
 FLOAT32_GEMM = "dnnl_sgemm"
@@ -172,7 +173,6 @@ class Matrices:
 
 
 def batched_gemm(
-    library: ctypes.CDLL,
     a: Matrices,
     b: Matrices,
     out: Matrices,
@@ -183,13 +183,13 @@ def batched_gemm(
 ) -> None:
     """``out_ij = op(a_ij) @ op(b_ij)`` for ``i, j < batch`` with ``op(a_ij)`` of shape
     ``(m, k)`` and ``op(b_ij)`` ``(k, n)`` for ``shape = (m, n, k)``; ``a`` and ``b`` both
-    float32 or both bfloat16, ``out`` float32. Runs ``library``'s ``swint_batched_gemm``
-    (the compiled kernels) over the batch."""
+    float32 or both bfloat16, ``out`` float32. Runs the compiled kernels'
+    ``swint_batched_gemm`` over the batch (after :func:`swint_cli.nn.kernels.usable`)."""
     m, n, k = shape
     bf16 = a.tensor.dtype == paddle.bfloat16
     name = BFLOAT16_GEMM if bf16 else FLOAT32_GEMM
     function = ctypes.cast(_functions()[name], ctypes.c_void_p)
-    status = library.swint_batched_gemm(
+    status = library().swint_batched_gemm(
         function,
         2 if bf16 else 4,
         b"T" if transpose_a else b"N",
