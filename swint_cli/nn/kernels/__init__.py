@@ -107,9 +107,10 @@ def _bias_gelu(
 ) -> paddle.Tensor:
     cols = h.shape[-1]
     y = paddle.empty(h.shape, dtype=h.dtype)
+    bias = contiguous(bias) if bias is not None else None  # held until the call returns
     _lib().swint_bias_gelu(
         _ptr(h),
-        _ptr(contiguous(bias)) if bias is not None else None,
+        _ptr(bias) if bias is not None else None,
         _ptr(y),
         _ptr(grad) if grad is not None else None,
         h.size // cols,
@@ -127,6 +128,7 @@ def output_grad(
     :func:`bias_gelu_with_grad`), as bfloat16 when ``bfloat16`` (else float32), and with
     ``sums`` its sums over all rows (the bias gradient, ``(cols,)``; else None)."""
     dy = contiguous(dy)
+    scale = contiguous(scale) if scale is not None else None  # held until the call returns
     cols = dy.shape[-1]
     rows = dy.size // cols
     copy = bfloat16 or scale is not None
@@ -134,7 +136,7 @@ def output_grad(
     total = paddle.empty([cols], dtype=dy.dtype) if sums else None
     _lib().swint_output_grad(
         _ptr(dy),
-        _ptr(contiguous(scale)) if scale is not None else None,
+        _ptr(scale) if scale is not None else None,
         _ptr(g) if copy and not bfloat16 else None,
         _ptr(g) if bfloat16 else None,
         _ptr(total) if total is not None else None,
