@@ -3,6 +3,10 @@ of a SwinT against float64 references, and the fallbacks."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import paddle
 import pytest
@@ -15,6 +19,7 @@ from swint_cli.nn import kernels, precision, products
 from swint_cli.nn.kernels import onednn
 
 rng = np.random.default_rng(0)
+HERE = Path(__file__).parent
 
 
 def bf16_round(x: np.ndarray) -> np.ndarray:
@@ -227,3 +232,17 @@ def test_missing_onednn_falls_back_to_paddle_with_one_notice(
     assert lines == [
         "swint: oneDNN GEMMs unavailable (no libdnnl.so.3 in Paddle's libs/); using Paddle's matmul"
     ]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemms_survive_signals_handled_during_the_products(gemms: None, threads: int) -> None:
+    """oneDNN's f32 GEMM kernels run on a stack in the heap: a signal handled during one
+    corrupted the heap within a second of SIGALRMs every 0.5 ms (a SIGTERM to a training did
+    it too). Through swint's kernels, signals wait for the product to end."""
+    script = [sys.executable, str(HERE / "gemms_under_signals.py"), str(threads), "1.5"]
+    try:
+        done = subprocess.run(script, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the GEMMs under signals hung (a corrupted heap hangs Paddle's abort handler)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 500  # signals handled while the products ran

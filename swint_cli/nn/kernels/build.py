@@ -47,6 +47,11 @@ SIGNATURES = {
 _CHAR = ctypes.c_char
 # name: (argument types, result type); SIGNATURES' functions return nothing
 RESULT_SIGNATURES = {
+    "swint_gemm": (
+        # function, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads
+        [_P, _CHAR, _CHAR, _I64, _I64, _I64, _F32, _P, _I64, _P, _I64, _F32, _P, _I64, _INT],
+        _INT,
+    ),
     "swint_batched_gemm": (
         # function, element size, transa, transb, outer, inner, m, n, k, alpha,
         # a, a_outer, a_inner, lda, b, b_outer, b_inner, ldb, beta,

@@ -1,22 +1,76 @@
-/* Batched GEMMs through a BLAS-style GEMM function.
+/* GEMMs, single and batched, through a BLAS-style GEMM function, safe from signals.
  *
  * The GEMM is oneDNN's dnnl_sgemm or dnnl_gemm_bf16bf16f32 (row-major, C = alpha op(A) op(B)
- * + beta C), passed in as a pointer by swint_cli/nn/kernels/onednn.py. The batch is split over
- * `threads` OpenMP threads; oneDNN, sharing this OpenMP runtime, runs each GEMM called inside
- * the parallel region on the calling thread.
+ * + beta C), passed in as a pointer by swint_cli/nn/kernels/onednn.py. oneDNN shares this
+ * library's OpenMP runtime (Paddle's libiomp5): called outside a parallel region a GEMM runs
+ * on the runtime's threads, called inside one it runs on the calling thread.
+ *
+ * Signals: oneDNN's generated f32 GEMM kernels (before oneDNN's fix for its issue #4845,
+ * so in the oneDNN of every Paddle wheel to date) point the stack pointer into a heap buffer
+ * while they run, and a signal handled on a thread running one writes its frame into the
+ * heap: "corrupted size vs. prev_size" some time later, or a crash elsewhere. Python handles
+ * every signal in its main thread, timers and Ctrl-C and SIGTERM and a data loader's SIGCHLD
+ * included, so each call here runs with the asynchronous signals blocked, on the calling
+ * thread for the call (they are delivered when it returns) and on the runtime's worker
+ * threads for good (they never handle one).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef int (*gemm_fn)(char transa, char transb, int64_t m, int64_t n, int64_t k, float alpha,
                        const void *a, int64_t lda, const void *b, int64_t ldb, float beta,
                        float *c, int64_t ldc);
+
+/* Every signal but those a fault raises on the faulting thread itself. */
+static void asynchronous_signals(sigset_t *set) {
+    static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    sigfillset(set);
+    for (unsigned i = 0; i < sizeof synchronous / sizeof synchronous[0]; i++)
+        sigdelset(set, synchronous[i]);
+}
+
+static _Thread_local int worker_blocks_signals;
+
+/* Blocks the asynchronous signals on the calling thread (returning its previous mask in
+ * `previous`) and, once each, on the worker threads of a `threads`-wide team. */
+static void block_signals(int threads, sigset_t *previous) {
+    sigset_t set;
+    asynchronous_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, previous);
+#ifdef _OPENMP
+    if (omp_get_max_threads() > threads) threads = omp_get_max_threads();
+#pragma omp parallel num_threads(threads)
+    if (omp_get_thread_num() != 0 && !worker_blocks_signals) {
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        worker_blocks_signals = 1;
+    }
+#else
+    (void)threads;
+#endif
+}
+
+/* C = alpha * op(A) @ op(B) + beta * C, one GEMM on oneDNN's threads. Returns oneDNN's
+ * status (0: success). */
+int swint_gemm(void *function, char transa, char transb, int64_t m, int64_t n, int64_t k,
+               float alpha, const void *a, int64_t lda, const void *b, int64_t ldb, float beta,
+               float *c, int64_t ldc, int threads) {
+    sigset_t previous;
+    block_signals(threads, &previous);
+    int status = ((gemm_fn)function)(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    return status;
+}
 
 /* For every (i, j) with i < outer, j < inner:
  *     C_ij = alpha * op(A_ij) @ op(B_ij) + beta * C_ij,
  * where matrix X_ij starts at element x + i * x_outer + j * x_inner (elements of
  * `element_size` bytes for a and b, floats for c) and its rows are ldx elements apart. The
  * strides let the matrices be heads inside a token-major tensor, or repeat one matrix (0).
- * Returns 0, or a non-zero oneDNN status. */
+ * The batch is split over `threads` threads. Returns 0, or a non-zero oneDNN status. */
 int swint_batched_gemm(void *function, int64_t element_size, char transa, char transb,
                        int64_t outer, int64_t inner, int64_t m, int64_t n, int64_t k,
                        float alpha, const void *a, int64_t a_outer, int64_t a_inner,
@@ -26,6 +80,8 @@ int swint_batched_gemm(void *function, int64_t element_size, char transa, char t
     gemm_fn gemm = (gemm_fn)function;
     const char *a_bytes = (const char *)a, *b_bytes = (const char *)b;
     int status = 0;
+    sigset_t previous;
+    block_signals(threads, &previous);
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(static) reduction(| : status)
     for (int64_t i = 0; i < outer; i++) {
         for (int64_t j = 0; j < inner; j++) {
@@ -35,5 +91,6 @@ int swint_batched_gemm(void *function, int64_t element_size, char transa, char t
             status |= gemm(transa, transb, m, n, k, alpha, a_ij, lda, b_ij, ldb, beta, c_ij, ldc);
         }
     }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
     return status;
 }

@@ -10,8 +10,12 @@ MKL and the compiled kernels. Two of its BLAS-style functions are used, both row
 - ``dnnl_gemm_bf16bf16f32``: bfloat16 inputs, float32 accumulation and output, the product
   of ``training.precision: bf16`` (Paddle's CPU ``matmul`` has no bfloat16 kernel).
 
-Batched products (the attention's ``(B*nW*nH, N, N)`` scores) run one GEMM per matrix with
-the batch split over threads by ``swint_batched_gemm`` in the compiled kernels.
+Every call goes through the compiled kernels (``swint_gemm``, and ``swint_batched_gemm``,
+which splits a batch such as the attention's ``(B*nW*nH, N, N)`` scores over threads, one
+GEMM per matrix), which block asynchronous signals on the threads that run it: oneDNN's
+generated f32 GEMM kernels keep the stack pointer in a heap buffer, so that a signal
+(Ctrl-C, SIGTERM, a timer, a loader's SIGCHLD) handled during one corrupts the heap
+(oneDNN issue #4845, in the oneDNN of Paddle 2.6 and 3.x).
 
 The library is found at run time; when it, a symbol or the compiled kernels are missing,
 :func:`status` says why, one line on stderr says so once, and callers use Paddle's ops.
@@ -108,8 +112,9 @@ def has_gemm(name: str) -> bool:
     return bool(_state["enabled"]) and name in _functions()
 
 
-def _pointer(t: paddle.Tensor) -> int:
-    return t.data_ptr()
+def _address(name: str) -> ctypes.c_void_p:
+    """The address of oneDNN's ``name`` function, for the compiled kernels to call."""
+    return ctypes.cast(_functions()[name], ctypes.c_void_p)
 
 
 def gemm(
@@ -123,27 +128,30 @@ def gemm(
     """``out (+)= op(a) @ op(b)`` for contiguous row-major 2-D ``a``, ``b`` (both float32 or
     both bfloat16) and float32 ``out``; ``accumulate`` adds to ``out`` instead of overwriting.
 
-    Returns ``out``. The caller checks :func:`has_gemm` for the inputs' dtype first.
+    Returns ``out``. The caller checks :func:`has_gemm` for the inputs' dtype and
+    :func:`swint_cli.nn.kernels.usable` first.
     """
     rows_a, cols_a = a.shape
     rows_b, cols_b = b.shape
     m, k = (cols_a, rows_a) if transpose_a else (rows_a, cols_a)
     n = rows_b if transpose_b else cols_b
     name = BFLOAT16_GEMM if a.dtype == paddle.bfloat16 else FLOAT32_GEMM
-    status = _functions()[name](
+    status = library().swint_gemm(
+        _address(name),
         b"T" if transpose_a else b"N",
         b"T" if transpose_b else b"N",
         m,
         n,
         k,
         1.0,
-        _pointer(a),
+        a.data_ptr(),
         cols_a,
-        _pointer(b),
+        b.data_ptr(),
         cols_b,
         1.0 if accumulate else 0.0,
-        _pointer(out),
+        out.data_ptr(),
         n,
+        threads_in_use(),
     )
     if status != 0:
         raise RuntimeError(f"{name} failed with oneDNN status {status} for {m}x{k} @ {k}x{n}")
@@ -188,9 +196,8 @@ def batched_gemm(
     m, n, k = shape
     bf16 = a.tensor.dtype == paddle.bfloat16
     name = BFLOAT16_GEMM if bf16 else FLOAT32_GEMM
-    function = ctypes.cast(_functions()[name], ctypes.c_void_p)
     status = library().swint_batched_gemm(
-        function,
+        _address(name),
         2 if bf16 else 4,
         b"T" if transpose_a else b"N",
         b"T" if transpose_b else b"N",
