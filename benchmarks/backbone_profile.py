@@ -1,0 +1,62 @@
+"""Where a backbone's train step goes: Paddle's operator table for a few steps on the CPU.
+
+    python benchmarks/backbone_profile.py --backbone resnet50 --batch 16 --resolution 64
+
+One step is forward, cross-entropy, backward and a momentum update (10 classes, random
+images and labels), on the model ``swint`` builds for the backbone (its small-map
+convolutions batched, its Linear layers through the layer library's products). Prints the
+median step time over ``--repeat`` steps, then the operator summary of ``--profile`` steps,
+the most expensive first.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from step_timer import time_step
+
+from swint_cli.runtime import prepare_environment
+
+prepare_environment()  # MKL's code path must be chosen before Paddle loads
+
+import paddle  # noqa: E402
+from paddle import profiler  # noqa: E402
+
+from swint_cli import tune_cpu  # noqa: E402
+from swint_cli.models.backbones import build_backbone  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="resnet50")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=3, help="steps in the operator table")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    tune_cpu(args.threads)
+    model = build_backbone(args.backbone, 10)
+    optimizer = paddle.optimizer.Momentum(0.01, momentum=0.9, parameters=model.parameters())
+    images = paddle.randn([args.batch, 3, args.resolution, args.resolution])
+    labels = paddle.randint(0, 10, [args.batch])
+
+    def step() -> None:
+        loss = paddle.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    timing = time_step(step, 2, args.repeat)
+    print(f"{args.backbone} B{args.batch} at {args.resolution}x{args.resolution}: {timing}")
+    run = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], scheduler=(1, 1 + args.profile))
+    run.start()
+    for _ in range(args.profile + 2):
+        step()
+        run.step()
+    run.stop()
+    run.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, time_unit="ms")
+
+
+if __name__ == "__main__":
+    main()
