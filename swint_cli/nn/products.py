@@ -23,11 +23,9 @@ from . import kernels
 from .kernels import onednn
 from .precision import products_in_bf16
 
-_GEMMS = {paddle.float32: onednn.FLOAT32_GEMM, paddle.bfloat16: onednn.BFLOAT16_GEMM}
-
 
 def _onednn_gemm(a: paddle.Tensor) -> bool:
-    name = _GEMMS.get(a.dtype)
+    name = onednn.GEMMS.get(a.dtype)
     return (
         name is not None and a.place.is_cpu_place() and kernels.usable() and onednn.has_gemm(name)
     )

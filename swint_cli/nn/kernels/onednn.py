@@ -40,6 +40,8 @@ from . import library
 LIBRARY_NAME = "libdnnl.so.3"
 FLOAT32_GEMM = "dnnl_sgemm"
 BFLOAT16_GEMM = "dnnl_gemm_bf16bf16f32"
+# the GEMM that multiplies operands of each dtype (into float32)
+GEMMS = {paddle.float32: FLOAT32_GEMM, paddle.bfloat16: BFLOAT16_GEMM}
 
 _C, _I64, _F32, _P = ctypes.c_char, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
 _GEMM_ARGS = [_C, _C, _I64, _I64, _I64, _F32, _P, _I64, _P, _I64, _F32, _P, _I64]
@@ -135,7 +137,7 @@ def gemm(
     rows_b, cols_b = b.shape
     m, k = (cols_a, rows_a) if transpose_a else (rows_a, cols_a)
     n = rows_b if transpose_b else cols_b
-    name = BFLOAT16_GEMM if a.dtype == paddle.bfloat16 else FLOAT32_GEMM
+    name = GEMMS[a.dtype]
     status = library().swint_gemm(
         _address(name),
         b"T" if transpose_a else b"N",
@@ -194,11 +196,10 @@ def batched_gemm(
     float32 or both bfloat16, ``out`` float32. Runs the compiled kernels'
     ``swint_batched_gemm`` over the batch (after :func:`swint_cli.nn.kernels.usable`)."""
     m, n, k = shape
-    bf16 = a.tensor.dtype == paddle.bfloat16
-    name = BFLOAT16_GEMM if bf16 else FLOAT32_GEMM
+    name = GEMMS[a.tensor.dtype]
     status = library().swint_batched_gemm(
         _address(name),
-        2 if bf16 else 4,
+        a.tensor.element_size(),
         b"T" if transpose_a else b"N",
         b"T" if transpose_b else b"N",
         *batch,
