@@ -8,7 +8,7 @@ from datetime import datetime
 from . import __version__
 from .errors import UserError
 from .nn import kernels
-from .nn.kernels import onednn
+from .nn.kernels import onednn, onednn_convolution
 from .nn.precision import bf16_unavailable, cpu_bf16_flags
 from .runtime import available_cores, cpu_info
 
@@ -36,6 +36,20 @@ def onednn_gemms() -> str:
     return f"{', '.join(state['gemms'])} from {state['origin']}"
 
 
+def onednn_convolutions() -> str:
+    """oneDNN's convolution primitives: ``in use``, ``off`` (they, oneDNN or the compiled
+    kernels switched off), or ``unavailable``."""
+    switches = (
+        onednn_convolution.enabled(),
+        onednn.status()["enabled"],
+        kernels.status()["enabled"],
+    )
+    if not all(switches):
+        return "off"
+    usable = onednn_convolution.available() and kernels.status()["built"]
+    return "in use" if usable else "unavailable"
+
+
 def bf16_products() -> str:
     """Whether bf16 products can run here: ``available (<CPU flags>)`` or why not."""
     reason = bf16_unavailable()
@@ -44,7 +58,7 @@ def bf16_products() -> str:
 
 def describe() -> dict[str, object]:
     """Paddle version and build, device, CPU cores, the compiled CPU kernels, oneDNN's GEMMs
-    and whether bf16 products can run."""
+    and convolutions, and whether bf16 products can run."""
     import paddle
 
     cuda = paddle.is_compiled_with_cuda()
@@ -60,6 +74,7 @@ def describe() -> dict[str, object]:
         "cores": available_cores(),
         "cpu_kernels": cpu_kernels(),
         "onednn_gemms": onednn_gemms(),
+        "onednn_convolutions": onednn_convolutions(),
         "bf16_products": bf16_products(),
     }
 

@@ -1,10 +1,11 @@
 """Run oneDNN's GEMMs through swint's kernels under a barrage of signals, then check them.
 
 ``python tests/gemms_under_signals.py THREADS SECONDS``: a SIGALRM every 0.5 ms, handled by
-Python, while single products run for SECONDS, then batched and (where the CPU has them)
-bfloat16 products for as long; prints ``signals N`` and exits 0 when every product still
-matches NumPy. A signal handled inside one of oneDNN's generated f32 GEMM kernels corrupts
-the heap (oneDNN issue #4845): the process then aborts, or hangs in Paddle's abort handler.
+Python, while single products run for SECONDS, then batched products, bfloat16 products
+(where the CPU has them) and oneDNN convolutions (where found) for as long; prints
+``signals N`` and exits 0 when every result still matches NumPy or Paddle. A signal handled
+inside one of oneDNN's generated f32 GEMM kernels corrupts the heap (oneDNN issue #4845):
+the process then aborts, or hangs in Paddle's abort handler.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import numpy as np
 import paddle
 
+from swint_cli.nn import convolution
 from swint_cli.nn.kernels import onednn
 from swint_cli.runtime import set_cpu_threads
 
@@ -31,6 +33,8 @@ def main(threads: int, seconds: float) -> None:
     x_t, w_t, q_t, k_t = map(paddle.to_tensor, (x, w, q, k))
     low = onednn.has_gemm(onednn.BFLOAT16_GEMM)
     x_low, w_low = (x_t.astype("bfloat16"), w_t.astype("bfloat16")) if low else (None, None)
+    image, kernel = (paddle.randn(shape) for shape in ((8, 32, 16, 16), (32, 32, 3, 3)))
+    convolutions = convolution.applies(image)
     count = [0]
 
     def handler(signum: int, frame: object) -> None:
@@ -48,11 +52,16 @@ def main(threads: int, seconds: float) -> None:
         onednn.batched_gemm(*matrices, batch=(32, 1), shape=(49, 49, 16), transpose_b=True)
         if low:
             low_product = onednn.gemm(x_low, w_low, paddle.empty([4096, 64]), False, False)
+        if convolutions:
+            features = convolution.conv2d(image, kernel, None, (1, 1), (1, 1), (1, 1))
     signal.setitimer(signal.ITIMER_REAL, 0, 0)
     np.testing.assert_allclose(product.numpy(), x @ w, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(scores.numpy(), q @ k.transpose(0, 2, 1), rtol=1e-4, atol=1e-3)
     if low:
         np.testing.assert_allclose(low_product.numpy(), x @ w, rtol=0.05, atol=0.5)
+    if convolutions:
+        want = paddle.nn.functional.conv2d(image, kernel, padding=1)
+        np.testing.assert_allclose(features.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
     print(f"signals {count[0]}", flush=True)
 
 

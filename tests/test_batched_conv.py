@@ -1,4 +1,5 @@
-"""BatchedConv2D against paddle.nn.Conv2D: same outputs and gradients, same parameters."""
+"""BatchedConv2D against paddle.nn.Conv2D: same outputs and gradients, same parameters (with
+oneDNN's convolutions where they are found: its small maps take the batched GEMM or oneDNN)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from swint_cli.models import batched_conv
 from swint_cli.models.backbones import build_backbone
 from swint_cli.models.batched_conv import BatchedConv2D, batch_small_convs
 from swint_cli.models.surgery import find_conv_slots
+from swint_cli.nn.kernels import onednn_convolution
 
 
 def _pair(**conv_args: object) -> tuple[paddle.nn.Conv2D, BatchedConv2D]:
@@ -53,6 +55,8 @@ def test_small_maps_match_conv2d_with_gradients(
 
 
 def test_maps_over_the_limit_run_conv2d_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(onednn_convolution._state, "enabled", False)  # its own test file
+
     def no_unfold(*args: object, **kwargs: object) -> None:
         raise AssertionError("the batched path ran")
 

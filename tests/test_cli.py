@@ -10,7 +10,7 @@ from pathlib import Path
 
 import paddle
 import pytest
-from conftest import skip_unless_kernels_built
+from conftest import require_or_skip, skip_unless_kernels_built
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
@@ -154,3 +154,17 @@ def test_env_reports_the_compiled_kernels_and_their_off_switch() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert value(out.stdout, "cpu_kernels") == "off"
+
+
+def test_env_reports_onednn_convolutions_and_their_off_switch() -> None:
+    result = runner.invoke(app, ["env"])
+    assert result.exit_code == 0, result.output
+    if value(result.output, "onednn_convolutions") != "in use":
+        skip_unless_kernels_built()
+        require_or_skip("SWINT_REQUIRE_KERNELS", "oneDNN's convolution primitives")
+    env = {**os.environ, "SWINT_ONEDNN_CONV": "0"}
+    out = subprocess.run(
+        [sys.executable, "-m", "swint_cli", "env"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert value(out.stdout, "onednn_convolutions") == "off"

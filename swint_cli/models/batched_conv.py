@@ -16,6 +16,7 @@ import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
+from ..nn import convolution
 from ..nn import functional as SF
 from ..nn.products import matmul
 
@@ -23,6 +24,10 @@ from ..nn.products import matmul
 # benchmark machine (ResNet-50 convs, batch 16, fwd+bwd): batching wins clearly at 2x2 and
 # for most 4x4 convs, breaks even at 8x8 and loses at 16x16.
 MAX_BATCHED_PIXELS = 16
+# oneDNN's convolution primitives (where available) beat both, in float32 and bfloat16, on
+# every convolution of ResNet-50 at B16@64 but 1x1 convolutions onto maps of fewer pixels
+# than this, which are one GEMM over the batch (``benchmarks/conv_paths.py``).
+MIN_ONEDNN_POINTWISE_PIXELS = 5
 
 
 class BatchedConv2D(nn.Conv2D):
@@ -46,21 +51,32 @@ def _output_size(conv: nn.Conv2D, height: int, width: int) -> tuple[int, int]:
     return size[0], size[1]
 
 
-def _batched_applies(conv: nn.Conv2D, x: paddle.Tensor) -> bool:
+def _covered(conv: nn.Conv2D, x: paddle.Tensor) -> bool:
+    """True for the convolutions the CPU paths compute: NCHW, symmetric zero padding, no
+    groups, on a CPU tensor in dynamic mode."""
     if not (paddle.in_dynamic_mode() and x.place.is_cpu_place()):
         return False
     if conv._groups != 1 or conv._data_format != "NCHW" or conv._padding_mode != "zeros":
         return False
-    if conv._padding_algorithm != "EXPLICIT" or len(conv._updated_padding) != 2:
-        return False
-    out_h, out_w = _output_size(conv, x.shape[2], x.shape[3])
-    return out_h * out_w <= MAX_BATCHED_PIXELS
+    return conv._padding_algorithm == "EXPLICIT" and len(conv._updated_padding) == 2
 
 
 @paddle.jit.not_to_static
 def _conv2d(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
-    if not _batched_applies(conv, x):
+    if not _covered(conv, x):
         return nn.Conv2D.forward(conv, x)
+    out_h, out_w = _output_size(conv, x.shape[2], x.shape[3])
+    pixels, pointwise = out_h * out_w, list(conv._kernel_size) == [1, 1]
+    if convolution.applies(x) and not (pointwise and pixels < MIN_ONEDNN_POINTWISE_PIXELS):
+        return convolution.conv2d(
+            x, conv.weight, conv.bias, conv._stride, conv._updated_padding, conv._dilation
+        )
+    if pixels <= MAX_BATCHED_PIXELS:
+        return _batched(conv, x)
+    return nn.Conv2D.forward(conv, x)
+
+
+def _batched(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
     batch, channels, height, width = x.shape
     out_h, out_w = _output_size(conv, height, width)
     pointwise = list(conv._kernel_size) == [1, 1] and list(conv._updated_padding) == [0, 0]

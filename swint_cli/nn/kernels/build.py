@@ -63,6 +63,8 @@ RESULT_SIGNATURES = {
         ],
         _INT,
     ),
+    # execute, wait, stream, count, primitives, arg counts, args, threads
+    "swint_run_primitives": ([_P, _P, _P, _I64, _P, _P, _P, _INT], _INT),
 }
 
 

@@ -1,4 +1,5 @@
-/* GEMMs, single and batched, through a BLAS-style GEMM function, safe from signals.
+/* oneDNN calls safe from signals: GEMMs, single and batched, through a BLAS-style GEMM
+ * function, and runs of oneDNN primitives (convolutions and their reorders).
  *
  * The GEMM is oneDNN's dnnl_sgemm or dnnl_gemm_bf16bf16f32 (row-major, C = alpha op(A) op(B)
  * + beta C), passed in as a pointer by swint_cli/nn/kernels/onednn.py. oneDNN shares this
@@ -91,6 +92,31 @@ int swint_batched_gemm(void *function, int64_t element_size, char transa, char t
             status |= gemm(transa, transb, m, n, k, alpha, a_ij, lda, b_ij, ldb, beta, c_ij, ldc);
         }
     }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    return status;
+}
+
+typedef struct {
+    int arg;      /* DNNL_ARG_* */
+    void *memory; /* dnnl_memory_t */
+} exec_arg;
+typedef int (*execute_fn)(const void *primitive, void *stream, int nargs, const exec_arg *args);
+typedef int (*wait_fn)(void *stream);
+
+/* Runs `count` oneDNN primitives in order on `stream` (dnnl_primitive_execute, then
+ * dnnl_stream_wait): primitive i takes the next arg_counts[i] entries of `args`. Stops at the
+ * first failure. Returns 0, or the failing call's oneDNN status. */
+int swint_run_primitives(void *execute, void *wait, void *stream, int64_t count,
+                         void *const *primitives, const int *arg_counts, const exec_arg *args,
+                         int threads) {
+    int status = 0;
+    sigset_t previous;
+    block_signals(threads, &previous);
+    for (int64_t i = 0; i < count && status == 0; i++) {
+        status = ((execute_fn)execute)(primitives[i], stream, arg_counts[i], args);
+        args += arg_counts[i];
+    }
+    if (status == 0) status = ((wait_fn)wait)(stream);
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     return status;
 }
