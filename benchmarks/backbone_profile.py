@@ -1,12 +1,14 @@
 """Where a backbone's train step goes: Paddle's operator table for a few steps on the CPU.
 
     python benchmarks/backbone_profile.py --backbone resnet50 --batch 16 --resolution 64
+    python benchmarks/backbone_profile.py --precision bf16 --profile 0   # timing only
 
 One step is forward, cross-entropy, backward and a momentum update (10 classes, random
 images and labels), on the model ``swint`` builds for the backbone (its small-map
 convolutions batched, its Linear layers through the layer library's products). Prints the
 median step time over ``--repeat`` steps, then the operator summary of ``--profile`` steps,
-the most expensive first.
+the most expensive first. ``--precision bf16`` runs the steps under the layer library's bf16
+autocast, as ``training.precision: bf16`` does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from paddle import profiler  # noqa: E402
 
 from swint_cli import tune_cpu  # noqa: E402
 from swint_cli.models.backbones import build_backbone  # noqa: E402
+from swint_cli.nn import precision  # noqa: E402
 
 
 def main() -> None:
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", type=int, default=3, help="steps in the operator table")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precision", default="fp32", choices=precision.PRECISIONS)
     args = parser.parse_args()
     tune_cpu(args.threads)
     model = build_backbone(args.backbone, 10)
@@ -42,13 +46,17 @@ def main() -> None:
     labels = paddle.randint(0, 10, [args.batch])
 
     def step() -> None:
-        loss = paddle.nn.functional.cross_entropy(model(images), labels)
-        loss.backward()
+        with precision.autocast(args.precision):
+            loss = paddle.nn.functional.cross_entropy(model(images), labels)
+            loss.backward()
         optimizer.step()
         optimizer.clear_grad()
 
     timing = time_step(step, 2, args.repeat)
-    print(f"{args.backbone} B{args.batch} at {args.resolution}x{args.resolution}: {timing}")
+    shape = f"B{args.batch} at {args.resolution}x{args.resolution}"
+    print(f"{args.backbone} {shape} {args.precision}: {timing}")
+    if args.profile == 0:
+        return
     run = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], scheduler=(1, 1 + args.profile))
     run.start()
     for _ in range(args.profile + 2):
