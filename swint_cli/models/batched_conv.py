@@ -18,6 +18,7 @@ from paddle.nn import functional as F
 
 from ..nn import convolution
 from ..nn import functional as SF
+from ..nn.kernels.onednn_convolution import output_size
 from ..nn.products import matmul
 
 # Output maps of at most this many pixels take the batched path. Measured on the 2-core
@@ -38,17 +39,8 @@ class BatchedConv2D(nn.Conv2D):
 
 
 def _output_size(conv: nn.Conv2D, height: int, width: int) -> tuple[int, int]:
-    size = []
-    for extent, k, s, p, d in zip(
-        (height, width),
-        conv._kernel_size,
-        conv._stride,
-        conv._updated_padding,
-        conv._dilation,
-        strict=True,
-    ):
-        size.append((extent + 2 * p - d * (k - 1) - 1) // s + 1)
-    return size[0], size[1]
+    settings = (conv._kernel_size, conv._stride, conv._updated_padding, conv._dilation)
+    return output_size((height, width), *settings)
 
 
 def _covered(conv: nn.Conv2D, x: paddle.Tensor) -> bool:

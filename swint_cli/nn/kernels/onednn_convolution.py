@@ -40,6 +40,21 @@ def available() -> bool:
     return _state["enabled"] and dnnl.available()
 
 
+def output_size(
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int]:
+    """A convolution's output height and width for input ``size`` (symmetric zero padding)."""
+    height, width = (
+        (extent + 2 * p - d * (k - 1) - 1) // s + 1
+        for extent, k, s, p, d in zip(size, kernel, stride, padding, dilation, strict=True)
+    )
+    return height, width
+
+
 @dataclass(frozen=True)
 class Geometry:
     """One convolution's shapes and settings: input ``(batch, in_channels, height, width)``,
@@ -59,17 +74,8 @@ class Geometry:
     bfloat16: bool
 
     def output_size(self) -> tuple[int, int]:
-        size = []
-        for extent, k, s, p, d in zip(
-            (self.height, self.width),
-            self.kernel,
-            self.stride,
-            self.padding,
-            self.dilation,
-            strict=True,
-        ):
-            size.append((extent + 2 * p - d * (k - 1) - 1) // s + 1)
-        return size[0], size[1]
+        settings = (self.kernel, self.stride, self.padding, self.dilation)
+        return output_size((self.height, self.width), *settings)
 
     def input_shape(self) -> list[int]:
         return [self.batch, self.in_channels, self.height, self.width]
@@ -91,46 +97,66 @@ def _operand_dtype(g: Geometry) -> paddle.dtype:
 
 
 def _chosen(g: Geometry, shape: list[int]) -> ctypes.c_void_p:
-    """A descriptor of an operand of the primitive's choosing, in the operand dtype."""
+    """A descriptor of an operand in a layout of the primitive's choosing, in the operand
+    dtype."""
     return dnnl.memory_desc(shape, _operand_dtype(g), plain=False)
+
+
+def _result(shape: list[int]) -> ctypes.c_void_p:
+    """A descriptor of a float32 result in a layout of the primitive's choosing."""
+    return dnnl.memory_desc(shape, paddle.float32, plain=False)
 
 
 def _plain(shape: list[int]) -> ctypes.c_void_p:
     return dnnl.memory_desc(shape, paddle.float32)
 
 
-@cache
-def _forward_descriptor(g: Geometry) -> ctypes.c_void_p:
+def _descriptor(kind: str, *args: object) -> ctypes.c_void_p:
+    """A convolution primitive descriptor: ``dnnl_convolution_<kind>_primitive_desc_create``
+    with ``args`` after the engine."""
     pd = ctypes.c_void_p()
     api = dnnl.api()
-    api.call(
-        "dnnl_convolution_forward_primitive_desc_create",
-        ctypes.byref(pd),
-        api.engine,
+    api.call(f"dnnl_convolution_{kind}_primitive_desc_create", ctypes.byref(pd), api.engine, *args)
+    return pd
+
+
+@cache
+def _forward_descriptor(g: Geometry) -> ctypes.c_void_p:
+    return _descriptor(
+        "forward",
         dnnl.FORWARD_TRAINING,
         dnnl.CONVOLUTION_DIRECT,
         _chosen(g, g.input_shape()),
         _chosen(g, g.weight_shape()),
         _plain([g.out_channels]) if g.bias else None,
-        dnnl.memory_desc(g.output_shape(), paddle.float32, plain=False),
+        _result(g.output_shape()),
         *g.settings(),
         None,
     )
-    return pd
 
 
-def _output_step(program: dnnl.Program, name: str, chosen: ctypes.c_void_p) -> str:
-    """Where a primitive writes the plain bound buffer ``name``: ``name`` itself when the
-    primitive chose its layout, else a scratch buffer reordered into it (call
-    :func:`_finish_output` after the primitive's step)."""
+def _add_primitive(
+    program: dnnl.Program,
+    pd: ctypes.c_void_p,
+    inputs: dict[str, str],
+    output: tuple[str, str],
+    as_is: dict[str, str],
+) -> None:
+    """Add ``pd``'s primitive to ``program``: it reads the buffers ``inputs`` (argument ->
+    buffer, reordered into the layouts ``pd`` chose), and ``as_is`` unchanged, and writes
+    ``output`` (argument, buffer), through a scratch buffer and a reorder when ``pd`` chose
+    another layout than the buffer's."""
+    args = {arg: program.converted(name, dnnl.queried(pd, arg)) for arg, name in inputs.items()}
+    args.update(as_is)
+    arg, name = output
+    chosen = dnnl.queried(pd, arg)
     if dnnl.same_layout(program.buffers[name].md, chosen):
-        return name
-    return program.buffer(f"{name}@chosen", chosen, bound=False)
-
-
-def _finish_output(program: dnnl.Program, name: str, written: str) -> None:
-    if written != name:
-        program.reorder(written, name)
+        args[arg] = name
+    else:
+        args[arg] = program.buffer(f"{name}@chosen", chosen, bound=False)
+    program.step(pd, args)
+    if args[arg] != name:
+        program.reorder(args[arg], name)
 
 
 @cache
@@ -142,15 +168,8 @@ def forward_program(g: Geometry) -> dnnl.Program:
     program.buffer("x", _plain(g.input_shape()), bound=True)
     program.buffer("w", _plain(g.weight_shape()), bound=True)
     program.buffer("y", _plain(g.output_shape()), bound=True)
-    args = {
-        "src": program.converted("x", dnnl.queried(pd, "src")),
-        "weights": program.converted("w", dnnl.queried(pd, "weights")),
-    }
-    if g.bias:
-        args["bias"] = program.buffer("b", _plain([g.out_channels]), bound=True)
-    args["dst"] = _output_step(program, "y", dnnl.queried(pd, "dst"))
-    program.step(pd, args)
-    _finish_output(program, "y", args["dst"])
+    bias = {"bias": program.buffer("b", _plain([g.out_channels]), bound=True)} if g.bias else {}
+    _add_primitive(program, pd, {"src": "x", "weights": "w"}, ("dst", "y"), bias)
     program.finish()
     return program
 
@@ -159,18 +178,14 @@ def forward_program(g: Geometry) -> dnnl.Program:
 def backward_program(g: Geometry, input_grad: bool, weight_grad: bool) -> dnnl.Program:
     """From bound ``dy``: with ``input_grad``, ``dx`` (from ``w``); with ``weight_grad``,
     ``dw`` and with a bias ``db`` (from ``x``). All float32 and plain."""
-    api = dnnl.api()
     hint = _forward_descriptor(g)
     program = dnnl.Program()
     program.buffer("dy", _plain(g.output_shape()), bound=True)
     if input_grad:
-        pd = ctypes.c_void_p()
-        api.call(
-            "dnnl_convolution_backward_data_primitive_desc_create",
-            ctypes.byref(pd),
-            api.engine,
+        pd = _descriptor(
+            "backward_data",
             dnnl.CONVOLUTION_DIRECT,
-            dnnl.memory_desc(g.input_shape(), paddle.float32, plain=False),
+            _result(g.input_shape()),
             _chosen(g, g.weight_shape()),
             _chosen(g, g.output_shape()),
             *g.settings(),
@@ -179,22 +194,13 @@ def backward_program(g: Geometry, input_grad: bool, weight_grad: bool) -> dnnl.P
         )
         program.buffer("w", _plain(g.weight_shape()), bound=True)
         program.buffer("dx", _plain(g.input_shape()), bound=True)
-        args = {
-            "diff_dst": program.converted("dy", dnnl.queried(pd, "diff_dst")),
-            "weights": program.converted("w", dnnl.queried(pd, "weights")),
-            "diff_src": _output_step(program, "dx", dnnl.queried(pd, "diff_src")),
-        }
-        program.step(pd, args)
-        _finish_output(program, "dx", args["diff_src"])
+        _add_primitive(program, pd, {"diff_dst": "dy", "weights": "w"}, ("diff_src", "dx"), {})
     if weight_grad:
-        pd = ctypes.c_void_p()
-        api.call(
-            "dnnl_convolution_backward_weights_primitive_desc_create",
-            ctypes.byref(pd),
-            api.engine,
+        pd = _descriptor(
+            "backward_weights",
             dnnl.CONVOLUTION_DIRECT,
             _chosen(g, g.input_shape()),
-            dnnl.memory_desc(g.weight_shape(), paddle.float32, plain=False),
+            _result(g.weight_shape()),
             _plain([g.out_channels]) if g.bias else None,
             _chosen(g, g.output_shape()),
             *g.settings(),
@@ -203,14 +209,10 @@ def backward_program(g: Geometry, input_grad: bool, weight_grad: bool) -> dnnl.P
         )
         program.buffer("x", _plain(g.input_shape()), bound=True)
         program.buffer("dw", _plain(g.weight_shape()), bound=True)
-        args = {
-            "src": program.converted("x", dnnl.queried(pd, "src")),
-            "diff_dst": program.converted("dy", dnnl.queried(pd, "diff_dst")),
-            "diff_weights": _output_step(program, "dw", dnnl.queried(pd, "diff_weights")),
-        }
+        bias = {}
         if g.bias:
-            args["diff_bias"] = program.buffer("db", _plain([g.out_channels]), bound=True)
-        program.step(pd, args)
-        _finish_output(program, "dw", args["diff_weights"])
+            bias["diff_bias"] = program.buffer("db", _plain([g.out_channels]), bound=True)
+        inputs = {"src": "x", "diff_dst": "dy"}
+        _add_primitive(program, pd, inputs, ("diff_weights", "dw"), bias)
     program.finish()
     return program
