@@ -167,3 +167,17 @@ def test_missing_convolution_symbol_falls_back_with_one_notice(
     assert len(lines) == 1
     assert lines[0].startswith("swint: oneDNN convolutions unavailable (")
     assert "has no dnnl_no_such_function); using Paddle's conv2d" in lines[0]
+
+
+def test_shapes_beyond_the_kept_programs_rebuild_theirs(onednn_conv: None) -> None:
+    """Programs are kept for the most recently used shapes only; a shape whose program was
+    dropped (and its oneDNN objects destroyed) gets a new one with the same results."""
+    w = rng.standard_normal((3, 2, 3, 3)).astype("float32")
+    weight, same = paddle.to_tensor(w), ((1, 1), (1, 1), (1, 1))
+    widths = [3 + i for i in range(onednn_convolution.PROGRAMS_KEPT + 4)]
+    for width in [*widths, widths[0]]:
+        x = rng.standard_normal((1, 2, 3, width)).astype("float32")
+        y = convolution.conv2d(paddle.to_tensor(x), weight, None, *same)
+        _close(y.numpy(), reference_conv2d(x, w, None, *same), 1e-5, f"width {width}")
+    kept = onednn_convolution.forward_program.cache_info().currsize
+    assert kept == onednn_convolution.PROGRAMS_KEPT

@@ -4,21 +4,23 @@ backward weights, float32 or bfloat16 inputs with float32 results.
 Paddle's tensors stay in their plain NCHW / OIHW layouts; each program reorders them into
 the blocked layouts the primitive chose (converting to bfloat16 on the way when asked) and
 its result back, all in one call (:class:`.onednn_primitives.Program`). Programs are built
-once per :class:`Geometry` and kept for the process, as oneDNN's own primitive cache does.
+once per :class:`Geometry` and the last :data:`PROGRAMS_KEPT` used are kept, as oneDNN's own
+primitive cache keeps its primitives.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import paddle
 
 from . import onednn_primitives as dnnl
 
 _state = {"enabled": os.environ.get("SWINT_ONEDNN_CONV", "1") != "0"}
+# programs (and forward descriptors) kept, the most recently used; more shapes rebuild theirs
+PROGRAMS_KEPT = 64
 
 
 def set_enabled(enabled: bool) -> bool:
@@ -96,32 +98,30 @@ def _operand_dtype(g: Geometry) -> paddle.dtype:
     return paddle.bfloat16 if g.bfloat16 else paddle.float32
 
 
-def _chosen(g: Geometry, shape: list[int]) -> ctypes.c_void_p:
+def _chosen(g: Geometry, shape: list[int]) -> dnnl.MemoryDesc:
     """A descriptor of an operand in a layout of the primitive's choosing, in the operand
     dtype."""
     return dnnl.memory_desc(shape, _operand_dtype(g), plain=False)
 
 
-def _result(shape: list[int]) -> ctypes.c_void_p:
+def _result(shape: list[int]) -> dnnl.MemoryDesc:
     """A descriptor of a float32 result in a layout of the primitive's choosing."""
     return dnnl.memory_desc(shape, paddle.float32, plain=False)
 
 
-def _plain(shape: list[int]) -> ctypes.c_void_p:
+def _plain(shape: list[int]) -> dnnl.MemoryDesc:
     return dnnl.memory_desc(shape, paddle.float32)
 
 
-def _descriptor(kind: str, *args: object) -> ctypes.c_void_p:
+def _descriptor(kind: str, *args: object) -> dnnl.PrimitiveDesc:
     """A convolution primitive descriptor: ``dnnl_convolution_<kind>_primitive_desc_create``
     with ``args`` after the engine."""
-    pd = ctypes.c_void_p()
-    api = dnnl.api()
-    api.call(f"dnnl_convolution_{kind}_primitive_desc_create", ctypes.byref(pd), api.engine, *args)
-    return pd
+    constructor = f"dnnl_convolution_{kind}_primitive_desc_create"
+    return dnnl.created(dnnl.PrimitiveDesc, constructor, dnnl.api().engine, *args)
 
 
-@cache
-def _forward_descriptor(g: Geometry) -> ctypes.c_void_p:
+@lru_cache(maxsize=PROGRAMS_KEPT)
+def _forward_descriptor(g: Geometry) -> dnnl.PrimitiveDesc:
     return _descriptor(
         "forward",
         dnnl.FORWARD_TRAINING,
@@ -137,7 +137,7 @@ def _forward_descriptor(g: Geometry) -> ctypes.c_void_p:
 
 def _add_primitive(
     program: dnnl.Program,
-    pd: ctypes.c_void_p,
+    pd: dnnl.PrimitiveDesc,
     inputs: dict[str, str],
     output: tuple[str, str],
     as_is: dict[str, str],
@@ -159,7 +159,7 @@ def _add_primitive(
         program.reorder(args[arg], name)
 
 
-@cache
+@lru_cache(maxsize=PROGRAMS_KEPT)
 def forward_program(g: Geometry) -> dnnl.Program:
     """``y = conv(x, w) (+ b)`` over bound buffers ``x``, ``w``, ``b`` (with a bias) and
     ``y``, all float32 and plain."""
@@ -174,7 +174,7 @@ def forward_program(g: Geometry) -> dnnl.Program:
     return program
 
 
-@cache
+@lru_cache(maxsize=PROGRAMS_KEPT)
 def backward_program(g: Geometry, input_grad: bool, weight_grad: bool) -> dnnl.Program:
     """From bound ``dy``: with ``input_grad``, ``dx`` (from ``w``); with ``weight_grad``,
     ``dw`` and with a bias ``db`` (from ``x``). All float32 and plain."""

@@ -61,6 +61,10 @@ _SIGNATURES = {
     "dnnl_memory_desc_equal": [_P, _P],
     "dnnl_memory_desc_get_size": [_P],
     "dnnl_memory_create": [_PP, _P, _P, _P],
+    "dnnl_memory_desc_destroy": [_P],
+    "dnnl_memory_destroy": [_P],
+    "dnnl_primitive_desc_destroy": [_P],
+    "dnnl_primitive_destroy": [_P],
     "dnnl_memory_set_data_handle": [_P, _P],
     "dnnl_primitive_desc_query_md": [_P, _INT, _INT],
     "dnnl_primitive_create": [_PP, _P],
@@ -145,24 +149,55 @@ def api() -> _Api:
     return loaded
 
 
+class Handle(ctypes.c_void_p):
+    """A oneDNN object made by :func:`created`, destroyed through the C API when collected."""
+
+    destructor = ""
+
+    def __del__(self) -> None:
+        destroy = getattr(self, "_destroy", None)
+        if destroy is not None and self.value:
+            destroy(self)
+
+
+class MemoryDesc(Handle):
+    destructor = "dnnl_memory_desc_destroy"
+
+
+class PrimitiveDesc(Handle):
+    destructor = "dnnl_primitive_desc_destroy"
+
+
+class Primitive(Handle):
+    destructor = "dnnl_primitive_destroy"
+
+
+class Memory(Handle):
+    destructor = "dnnl_memory_destroy"
+
+
+def created(kind: type[Handle], constructor: str, *args: object) -> Handle:
+    """A new ``kind`` of object from the C API's ``constructor`` (whose first parameter
+    receives it) called with ``args``."""
+    handle = kind()
+    loaded = api()
+    loaded.call(constructor, ctypes.byref(handle), *args)
+    handle._destroy = getattr(loaded.functions, kind.destructor)
+    return handle
+
+
 def dims(values: tuple[int, ...] | list[int]) -> Dims:
     return Dims(*values)
 
 
-def memory_desc(shape: tuple[int, ...] | list[int], dtype: paddle.dtype, plain: bool = True):
+def memory_desc(
+    shape: tuple[int, ...] | list[int], dtype: paddle.dtype, plain: bool = True
+) -> MemoryDesc:
     """A memory descriptor of ``shape`` and ``dtype``: plain row-major (Paddle's contiguous
     layout) or, with ``plain=False``, any layout the primitive chooses."""
-    md = ctypes.c_void_p()
     tag = PLAIN_FORMATS[len(shape)] if plain else FORMAT_ANY
-    api().call(
-        "dnnl_memory_desc_create_with_tag",
-        ctypes.byref(md),
-        len(shape),
-        dims(shape),
-        DATA_TYPES[dtype],
-        tag,
-    )
-    return md
+    constructor = "dnnl_memory_desc_create_with_tag"
+    return created(MemoryDesc, constructor, len(shape), dims(shape), DATA_TYPES[dtype], tag)
 
 
 def queried(pd: ctypes.c_void_p, what: str) -> ctypes.c_void_p:
@@ -178,7 +213,7 @@ def same_layout(a: ctypes.c_void_p, b: ctypes.c_void_p) -> bool:
 @dataclass
 class _Buffer:
     md: ctypes.c_void_p
-    memory: ctypes.c_void_p
+    memory: Memory
     nbytes: int
     bound: bool  # a Paddle tensor is bound to it at each run; else a scratch tensor
 
@@ -189,22 +224,20 @@ class Program:
     Paddle tensors at each :meth:`run`; the others get scratch memory for the run."""
 
     buffers: dict[str, _Buffer] = field(default_factory=dict)
-    steps: list[tuple[ctypes.c_void_p, list[tuple[int, str]]]] = field(default_factory=list)
-    _keep: list[object] = field(default_factory=list)  # primitive descriptors stay alive
+    steps: list[tuple[Primitive, list[tuple[int, str]]]] = field(default_factory=list)
+    # the descriptors the buffers' layouts were queried from, alive as long as the program
+    _keep: list[PrimitiveDesc] = field(default_factory=list)
 
     def buffer(self, name: str, md: ctypes.c_void_p, bound: bool) -> str:
-        memory = ctypes.c_void_p()
-        a = api()
-        a.call("dnnl_memory_create", ctypes.byref(memory), md, a.engine, None)
-        nbytes = a.functions.dnnl_memory_desc_get_size(md)
+        memory = created(Memory, "dnnl_memory_create", md, api().engine, None)
+        nbytes = api().functions.dnnl_memory_desc_get_size(md)
         self.buffers[name] = _Buffer(md, memory, nbytes, bound)
         return name
 
-    def step(self, pd: ctypes.c_void_p, args: dict[str, str]) -> None:
+    def step(self, pd: PrimitiveDesc, args: dict[str, str]) -> None:
         """Run the primitive of ``pd`` with its arguments (``src``, ``diff_dst``, ...) in the
         named buffers."""
-        primitive = ctypes.c_void_p()
-        api().call("dnnl_primitive_create", ctypes.byref(primitive), pd)
+        primitive = created(Primitive, "dnnl_primitive_create", pd)
         self._keep.append(pd)
         self.steps.append((primitive, [(ARGS[arg], name) for arg, name in args.items()]))
 
@@ -223,18 +256,9 @@ class Program:
 
     def reorder(self, source: str, target: str) -> None:
         """A step copying buffer ``source`` into buffer ``target`` (layout and type change)."""
-        pd = ctypes.c_void_p()
-        a = api()
-        src, dst = self.buffers[source].md, self.buffers[target].md
-        a.call(
-            "dnnl_reorder_primitive_desc_create",
-            ctypes.byref(pd),
-            src,
-            a.engine,
-            dst,
-            a.engine,
-            None,
-        )
+        src, dst, engine = self.buffers[source].md, self.buffers[target].md, api().engine
+        constructor = "dnnl_reorder_primitive_desc_create"
+        pd = created(PrimitiveDesc, constructor, src, engine, dst, engine, None)
         self.step(pd, {"from_": source, "to": target})
 
     def finish(self) -> None:
