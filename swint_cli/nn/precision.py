@@ -1,11 +1,13 @@
-"""The precision of the layer library's matrix products on the CPU: ``fp32`` or ``bf16``.
+"""The precision of the layer library's matrix products and convolutions on the CPU:
+``fp32`` or ``bf16``.
 
 Under ``autocast("bf16")`` the products of :mod:`swint_cli.nn.products` (SwinT's Linear
 layers and attention, the Linear layers and small convolutions of converted backbones) take
 bfloat16 copies of their inputs and accumulate and return float32, through oneDNN's
-``dnnl_gemm_bf16bf16f32``. Everything else stays float32: the weights the optimizer updates,
+``dnnl_gemm_bf16bf16f32``, and so do the convolutions of :mod:`swint_cli.nn.convolution`
+(oneDNN's primitives). Everything else stays float32: the weights the optimizer updates,
 its state, LayerNorm, softmax, BatchNorm, the loss and the gradients handed back to Paddle.
-A product's backward runs in the precision its forward ran in.
+A product's or convolution's backward runs in the precision its forward ran in.
 
 bfloat16 needs the CPU's bfloat16 instructions (x86 ``avx512_bf16`` or ``amx_bf16``, ARM
 ``bf16``) and oneDNN's bf16 GEMM: :func:`bf16_unavailable` says which is missing, and where
