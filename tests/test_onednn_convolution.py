@@ -3,6 +3,8 @@ float32 and bfloat16, and how BatchedConv2D picks its path."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import paddle
 import pytest
@@ -181,3 +183,16 @@ def test_shapes_beyond_the_kept_programs_rebuild_theirs(onednn_conv: None) -> No
         _close(y.numpy(), reference_conv2d(x, w, None, *same), 1e-5, f"width {width}")
     kept = onednn_convolution.forward_program.cache_info().currsize
     assert kept == onednn_convolution.PROGRAMS_KEPT
+
+
+def test_implementations_name_each_step_and_bf16_runs_a_bf16_kernel(onednn_conv: None) -> None:
+    geometry = onednn_convolution.Geometry(
+        2, 16, 8, 8, 16, (3, 3), (1, 1), (1, 1), (1, 1), False, False
+    )
+    steps = onednn_convolution.implementations(geometry)
+    assert len(steps["forward"]) >= 1 and len(steps["backward"]) >= 2
+    assert all(name for names in steps.values() for name in names)
+    if precision.bf16_unavailable() is None:
+        low = onednn_convolution.implementations(dataclasses.replace(geometry, bfloat16=True))
+        assert any("bf16" in name for name in low["forward"]), low
+        assert not any("bf16" in name for name in steps["forward"]), steps

@@ -135,6 +135,13 @@ def _forward_descriptor(g: Geometry) -> dnnl.PrimitiveDesc:
     )
 
 
+def implementations(g: Geometry) -> dict[str, list[str]]:
+    """The oneDNN implementation of each step (reorders included) of ``g``'s forward program
+    and of its backward program for both gradients, in order: for benchmarks and diagnosis."""
+    programs = {"forward": forward_program(g), "backward": backward_program(g, True, True)}
+    return {kind: program.implementations() for kind, program in programs.items()}
+
+
 def _add_primitive(
     program: dnnl.Program,
     pd: dnnl.PrimitiveDesc,

@@ -38,6 +38,7 @@ STREAM_DEFAULT_FLAGS = 1
 # dnnl_query_t: a primitive descriptor's memory descriptors
 QUERIES = {"src": 129, "diff_src": 130, "weights": 131, "diff_weights": 132, "dst": 133}
 QUERIES["diff_dst"] = 134
+QUERY_IMPLEMENTATION = 8  # dnnl_query_impl_info_str
 # DNNL_ARG_*
 ARGS = {"src": 1, "dst": 17, "weights": 33, "bias": 41, "diff_src": 129, "diff_dst": 145}
 ARGS.update(diff_weights=161, diff_bias=169, from_=1, to=17)
@@ -67,6 +68,7 @@ _SIGNATURES = {
     "dnnl_primitive_destroy": [_P],
     "dnnl_memory_set_data_handle": [_P, _P],
     "dnnl_primitive_desc_query_md": [_P, _INT, _INT],
+    "dnnl_primitive_desc_query": [_P, _INT, _INT, _P],
     "dnnl_primitive_create": [_PP, _P],
     "dnnl_reorder_primitive_desc_create": [_PP, _P, _P, _P, _P, _P],
     # pd, engine, prop kind, algorithm, src, weights, bias, dst, strides, dilates, pad l,
@@ -206,6 +208,14 @@ def queried(pd: ctypes.c_void_p, what: str) -> ctypes.c_void_p:
     return ctypes.c_void_p(api().functions.dnnl_primitive_desc_query_md(pd, QUERIES[what], 0))
 
 
+def implementation(pd: PrimitiveDesc) -> str:
+    """The name of the implementation oneDNN picked for ``pd`` (``brg_conv_fwd:avx512_core``,
+    ``gemm:jit``, ...)."""
+    name = ctypes.c_char_p()
+    api().call("dnnl_primitive_desc_query", pd, QUERY_IMPLEMENTATION, 0, ctypes.byref(name))
+    return (name.value or b"").decode()
+
+
 def same_layout(a: ctypes.c_void_p, b: ctypes.c_void_p) -> bool:
     return bool(api().functions.dnnl_memory_desc_equal(a, b))
 
@@ -225,7 +235,7 @@ class Program:
 
     buffers: dict[str, _Buffer] = field(default_factory=dict)
     steps: list[tuple[Primitive, list[tuple[int, str]]]] = field(default_factory=list)
-    # the descriptors the buffers' layouts were queried from, alive as long as the program
+    # each step's descriptor (the buffers' layouts were queried from them), kept with it
     _keep: list[PrimitiveDesc] = field(default_factory=list)
 
     def buffer(self, name: str, md: ctypes.c_void_p, bound: bool) -> str:
@@ -260,6 +270,10 @@ class Program:
         constructor = "dnnl_reorder_primitive_desc_create"
         pd = created(PrimitiveDesc, constructor, src, engine, dst, engine, None)
         self.step(pd, {"from_": source, "to": target})
+
+    def implementations(self) -> list[str]:
+        """oneDNN's implementation of each step, in order (see :func:`implementation`)."""
+        return [implementation(pd) for pd in self._keep]
 
     def finish(self) -> None:
         """Fix the argument tables once all steps are in."""
