@@ -150,11 +150,23 @@ def test_batched_conv_picks_the_measured_path(
     assert _path_taken(monkeypatch, conv, paddle.randn([2, 4, size, size])) == path
 
 
+def _forget_loaded_api() -> None:
+    """Drop the loaded C API and every program built on its engine and stream (a program
+    run on another engine's stream fails with dnnl_invalid_arguments)."""
+    onednn_primitives._api.cache_clear()
+    for cached in (
+        onednn_convolution.forward_program,
+        onednn_convolution.backward_program,
+        onednn_convolution._forward_descriptor,
+    ):
+        cached.cache_clear()
+
+
 def test_missing_convolution_symbol_falls_back_with_one_notice(
     onednn_conv: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(onednn_primitives._SIGNATURES, "dnnl_no_such_function", [])
-    onednn_primitives._api.cache_clear()
+    _forget_loaded_api()
     try:
         conv = BatchedConv2D(2, 3, 3, padding=1)
         x = paddle.randn([1, 2, 6, 6])
@@ -164,7 +176,7 @@ def test_missing_convolution_symbol_falls_back_with_one_notice(
         assert not onednn_convolution.available()
     finally:
         monkeypatch.undo()
-        onednn_primitives._api.cache_clear()
+        _forget_loaded_api()
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("swint: oneDNN convolutions unavailable (")
