@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from backbone_options import add_backbone_options
 from step_timer import time_step
 
 from swint_cli.runtime import prepare_environment
@@ -31,12 +32,8 @@ from swint_cli.nn import precision  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="resnet50")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=5)
+    add_backbone_options(parser, repeat=5)
     parser.add_argument("--profile", type=int, default=3, help="steps in the operator table")
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--precision", default="fp32", choices=precision.PRECISIONS)
     args = parser.parse_args()
     tune_cpu(args.threads)

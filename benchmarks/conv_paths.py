@@ -17,6 +17,8 @@ import statistics
 import time
 from collections import Counter
 
+from backbone_options import add_backbone_options
+
 from swint_cli.runtime import prepare_environment
 
 prepare_environment()  # MKL's code path must be chosen before Paddle loads
@@ -73,11 +75,7 @@ MODES = ("paddle", "batched", "onednn fp32", "onednn bf16")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="resnet50")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None)
+    add_backbone_options(parser, repeat=7)
     args = parser.parse_args()
     tune_cpu(args.threads)
     model = build_backbone(args.backbone, 10)

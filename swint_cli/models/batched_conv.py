@@ -64,13 +64,13 @@ def _conv2d(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
             x, conv.weight, conv.bias, conv._stride, conv._updated_padding, conv._dilation
         )
     if pixels <= MAX_BATCHED_PIXELS:
-        return _batched(conv, x)
+        return _batched(conv, x, out_h, out_w)
     return nn.Conv2D.forward(conv, x)
 
 
-def _batched(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
+def _batched(conv: nn.Conv2D, x: paddle.Tensor, out_h: int, out_w: int) -> paddle.Tensor:
+    """The convolution of ``x`` onto its ``out_h x out_w`` output map as one GEMM."""
     batch, channels, height, width = x.shape
-    out_h, out_w = _output_size(conv, height, width)
     pointwise = list(conv._kernel_size) == [1, 1] and list(conv._updated_padding) == [0, 0]
     if pointwise and list(conv._stride) == [1, 1]:
         patches = x.reshape([batch, channels, height * width])  # (B, Cin, L)
