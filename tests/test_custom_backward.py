@@ -58,6 +58,31 @@ def test_linear_without_bias_backward_matches_autograd() -> None:
     )
 
 
+def test_residual_adds_pass_the_gradient_to_both_inputs_through_a_chain() -> None:
+    """Two residual branches in a row, each input used twice (as in a Swin block); the
+    gradients against the chain rule worked out in NumPy."""
+    x0, w1, w2, probe = _randn(6, 4), _randn(4, 4), _randn(4, 4), _randn(6, 4)
+    x, a, b = (paddle.to_tensor(t, stop_gradient=False) for t in (x0, w1, w2))
+    x1 = SF.add(x, paddle.matmul(x, a))
+    x2 = SF.add(x1, paddle.matmul(x1, b))
+    (x2 * paddle.to_tensor(probe)).sum().backward()
+
+    x0, w1, w2, probe = (t.astype(np.float64) for t in (x0, w1, w2, probe))
+    h1 = x0 + x0 @ w1
+    np.testing.assert_allclose(x2.numpy(), h1 + h1 @ w2, rtol=1e-5, atol=1e-5)
+    d1 = probe + probe @ w2.T  # gradient at x1
+    np.testing.assert_allclose(x.grad.numpy(), d1 + d1 @ w1.T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(a.grad.numpy(), x0.T @ d1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), h1.T @ probe, rtol=1e-5, atol=1e-5)
+
+
+def test_residual_add_without_gradients_is_the_sum() -> None:
+    x, y = _randn(3, 5), _randn(3, 5)
+    with paddle.no_grad():
+        out = SF.add(paddle.to_tensor(x), paddle.to_tensor(y))
+    np.testing.assert_allclose(out.numpy(), x.astype(np.float64) + y, rtol=1e-6)
+
+
 def test_layer_norm_backward_matches_autograd() -> None:
     x = 3.0 + 2.0 * _randn(4, 5, 8)  # off-centre rows test the centring
     _assert_same(

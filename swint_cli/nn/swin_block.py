@@ -117,10 +117,10 @@ class SwinBlock(nn.Layer):
             y = window_gather.from_windows(y, height, width, window, shift)  # (B, H*W, C)
         else:
             y = self._windowed_attention(y, height, width, window, shift, mask)
-        x = x + self.drop_path(self._finish(y, self.norm1, self.ls1))
+        x = SF.add(x, self.drop_path(self._finish(y, self.norm1, self.ls1)))
 
         y = self.mlp(self.norm2(x) if self.pre_norm else x)
-        return x + self.drop_path(self._finish(y, self.norm2, self.ls2))
+        return SF.add(x, self.drop_path(self._finish(y, self.norm2, self.ls2)))
 
     def _windowed_attention(
         self,

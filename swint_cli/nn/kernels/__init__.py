@@ -81,6 +81,14 @@ def contiguous(t: paddle.Tensor) -> paddle.Tensor:
     return t if t.is_contiguous() else t.contiguous()
 
 
+def add(a: paddle.Tensor, b: paddle.Tensor) -> paddle.Tensor:
+    """``a + b`` for same-shaped tensors, as a new tensor."""
+    a, b = contiguous(a), contiguous(b)
+    out = paddle.empty(a.shape, dtype=a.dtype)
+    _lib().swint_add(_ptr(a), _ptr(b), _ptr(out), a.size, threads_in_use())
+    return out
+
+
 def add_row_bias_(x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     """``x += bias`` in place over the last axis of a contiguous ``x``; returns ``x``."""
     cols, bias = bias.shape[-1], contiguous(bias)

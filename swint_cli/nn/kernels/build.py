@@ -34,6 +34,7 @@ _VECTOR_MATH = (["-DSWINT_VECTOR_MATH"], ["-lmvec"])
 
 _P, _I64, _INT, _F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
 SIGNATURES = {
+    "swint_add": [_P, _P, _P, _I64, _INT],
     "swint_add_row_bias": [_P, _P, _I64, _I64, _INT],
     "swint_bias_gelu": [_P, _P, _P, _P, _I64, _I64, _INT],
     "swint_layer_norm_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _F32, _INT],

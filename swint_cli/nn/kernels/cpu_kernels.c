@@ -44,6 +44,12 @@ void swint_add_row_bias(float *x, const float *bias, int64_t rows, int64_t cols,
     }
 }
 
+/* out = a + b over n elements. */
+void swint_add(const float *a, const float *b, float *out, int64_t n, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
 /* v = h[r, c] + bias[c] (bias may be NULL), y = v * Phi(v) (exact, erf) GELU, and when grad
  * is given, grad = GELU'(v) (for the backward pass; else h is overwritten with v). */
 void swint_bias_gelu(float *h, const float *bias, float *y, float *grad, int64_t rows,
@@ -196,6 +202,7 @@ void swint_bias_softmax(const float *scores, const float *bias, float *out, uint
         const float *b = bias + (r % rows_per_item) * len;
         float *o = out + r * len;
         float max = -INFINITY;
+#pragma omp simd reduction(max : max)
         for (int64_t i = 0; i < len; i++) {
             o[i] = s[i] + b[i];
             max = o[i] > max ? o[i] : max;
@@ -207,6 +214,7 @@ void swint_bias_softmax(const float *scores, const float *bias, float *out, uint
             sum += o[i];
         }
         float inv = 1.0f / sum;
+#pragma omp simd
         for (int64_t i = 0; i < len; i++) o[i] *= inv;
         if (out16) {
             uint16_t *o16 = out16 + r * len;
@@ -225,7 +233,9 @@ void swint_softmax_backward(const float *p, const float *dp, float *ds, int64_t 
         const float *dpr = dp + r * len;
         float *dsr = ds + r * len;
         float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int64_t i = 0; i < len; i++) dot += pr[i] * dpr[i];
+#pragma omp simd
         for (int64_t i = 0; i < len; i++) dsr[i] = pr[i] * (dpr[i] - dot);
     }
 }
