@@ -58,6 +58,14 @@ def test_linear_without_bias_backward_matches_autograd() -> None:
     )
 
 
+def test_mlp_backward_matches_autograd() -> None:
+    _assert_same(
+        SF.mlp,
+        lambda x, w1, b1, w2, b2: F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2),
+        *(_randn(2, 5, 6), _randn(6, 12), _randn(12), _randn(12, 6), _randn(6)),
+    )
+
+
 def test_residual_adds_pass_the_gradient_to_both_inputs_through_a_chain() -> None:
     """Two residual branches in a row, each input used twice (as in a Swin block); the
     gradients against the chain rule worked out in NumPy."""

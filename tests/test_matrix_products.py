@@ -15,6 +15,7 @@ from conftest import require_or_skip, skip_unless_kernels_built
 from test_swint_parity import CASES, layer_state, outputs, reference_output, with_configured_gains
 
 from swint_cli import SwinT
+from swint_cli.nn import functional as SF
 from swint_cli.nn import kernels, precision, products
 from swint_cli.nn.kernels import onednn
 
@@ -189,6 +190,41 @@ def test_one_bf16_training_step_matches_fp32_within_bf16_tolerance(bf16: None) -
     assert relative(dx32, dx16) < 2e-2
     for name in g32:
         assert relative(g32[name], g16[name]) < 3e-2, name
+
+
+def test_bf16_mlp_matches_a_numpy_reference_with_bf16_rounded_operands(bf16: None) -> None:
+    """The fused MLP under bf16: every product's operands rounded to bfloat16 (the hidden
+    activations as its GELU pass writes them, the output gradients after GELU's gradient is
+    applied), the bias gradients summed unrounded; forward and every gradient against
+    float64 NumPy."""
+    x, w1, b1, w2, b2, probe = (
+        _randn(*shape) for shape in ((3, 4, 8), (8, 16), (16,), (16, 8), (8,), (3, 4, 8))
+    )
+    tensors = [paddle.to_tensor(t, stop_gradient=False) for t in (x, w1, b1, w2, b2)]
+    with precision.autocast("bf16"):
+        y = SF.mlp(*tensors)
+        (y * paddle.to_tensor(probe)).sum().backward()
+
+    r = bf16_round
+    rows, p = x.reshape(-1, 8), probe.reshape(-1, 8).astype(np.float64)
+    pre = r(rows) @ r(w1) + b1
+    hidden = r(ref.gelu(pre))
+    pdf = np.exp(-0.5 * pre**2) / np.sqrt(2.0 * np.pi)
+    dpre = (r(p) @ r(w2).T) * (ref.gelu(pre) / pre + pre * pdf)  # dhidden * gelu'(pre)
+    expected = {
+        "y": hidden @ r(w2) + b2,
+        "x": r(dpre) @ r(w1).T,
+        "w1": r(rows).T @ r(dpre),
+        "b1": dpre.sum(0),
+        "w2": hidden.T @ r(p),
+        "b2": p.sum(0),
+    }
+    got = [y, *(t.grad for t in tensors)]
+    for (name, want), value in zip(expected.items(), got, strict=True):
+        value = value.numpy().reshape(want.shape)
+        assert np.abs(value - want).max() < 1e-5 * np.abs(want).max(), name
+    exact = np.asarray(ref.gelu(rows @ w1.astype(np.float64) + b1)) @ w2 + b2
+    assert np.abs(y.numpy().reshape(exact.shape) - exact).max() > 1e-3 * np.abs(exact).max()
 
 
 def test_bf16_keeps_fp32_parameters_and_gradients(bf16: None) -> None:

@@ -170,6 +170,60 @@ def linear_gelu(
     return F.gelu(linear(x, weight, bias))
 
 
+def _mlp_forward(
+    x: paddle.Tensor,
+    w1: paddle.Tensor,
+    b1: paddle.Tensor | None,
+    w2: paddle.Tensor,
+    b2: paddle.Tensor | None,
+) -> tuple[paddle.Tensor, tuple[paddle.Tensor, ...]]:
+    """``fc2(gelu(fc1(x)))`` and what its backward needs: the products' operands as they
+    kept them and GELU's gradient. The GELU pass writes the hidden activations as the second
+    product takes them (bfloat16 under bf16 autocast), so they are never float32 then."""
+    x, w1, w2 = products.lowered(x), products.lowered(w1), products.lowered(w2)
+    bf16 = x.dtype == paddle.bfloat16
+    hidden, gelu_grad = kernels.bias_gelu_with_grad(products.product(x, w1), b1, bf16)
+    y = products.product(hidden, w2)
+    return (_add_bias_(y, b2) if b2 is not None else y), (x, w1, gelu_grad, hidden, w2)
+
+
+class _Mlp(PyLayer):
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2):
+        ctx.needed = (_grad_flags(x, w1, b1), _grad_flags(w2, b2))
+        y, kept = _mlp_forward(x, w1, b1, w2, b2)
+        ctx.save_for_backward(*kept)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w1, gelu_grad, hidden, w2 = ctx.saved_tensor()
+        first, second = ctx.needed
+        dhidden, *second_grads = _linear_grads(hidden, w2, (any(first), *second), dy)
+        first_grads = (None,) * len(first)
+        if any(first):
+            first_grads = _linear_grads(x, w1, first, dhidden, gelu_grad)
+        return (*first_grads, *second_grads)
+
+
+@paddle.jit.not_to_static
+def mlp(
+    x: paddle.Tensor,
+    w1: paddle.Tensor,
+    b1: paddle.Tensor | None,
+    w2: paddle.Tensor,
+    b2: paddle.Tensor | None,
+) -> paddle.Tensor:
+    """``gelu(x @ w1 + b1) @ w2 + b2`` with exact (erf) GELU: the transformer MLP without
+    dropout between its layers."""
+    if kernels.usable(x, w1, w2):
+        if not _needs_grad(x, w1, b1, w2, b2):
+            return _mlp_forward(x, w1, b1, w2, b2)[0]
+        if _use_custom_backward(x, w1, b1, w2, b2):
+            return _Mlp.apply(x, w1, b1, w2, b2)
+    return linear(linear_gelu(x, w1, b1), w2, b2)
+
+
 class _Add(PyLayer):
     @staticmethod
     def forward(ctx, x, y):

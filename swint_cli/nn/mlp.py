@@ -1,11 +1,19 @@
-"""The transformer feed-forward block: Linear -> GELU -> Dropout -> Linear -> Dropout."""
+"""The transformer feed-forward block: Linear -> GELU -> Dropout -> Linear -> Dropout.
+
+Under bf16 autocast (:mod:`.precision`) and without dropout between the two layers (rate 0,
+or in eval mode), the block runs as one op, :func:`functional.mlp`, whose GELU pass writes
+the hidden activations directly in bfloat16, as ``fc2`` takes them, instead of in float32
+for a second pass to convert; ``fc1`` and ``fc2`` are then not called as layers (their
+forward hooks do not run)."""
 
 from __future__ import annotations
 
 import paddle
 from paddle import nn
 
+from . import functional as SF
 from .layers import Linear, LinearGELU
+from .precision import products_in_bf16
 
 
 class Mlp(nn.Layer):
@@ -18,5 +26,8 @@ class Mlp(nn.Layer):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if products_in_bf16() and (self.drop.p == 0.0 or not self.training):
+            fc1, fc2 = self.fc1, self.fc2
+            return self.drop(SF.mlp(x, fc1.weight, fc1.bias, fc2.weight, fc2.bias))
         x = self.drop(self.fc1(x))
         return self.drop(self.fc2(x))

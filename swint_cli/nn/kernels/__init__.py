@@ -98,28 +98,30 @@ def add_row_bias_(x: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
 def bias_gelu(h: paddle.Tensor, bias: paddle.Tensor | None) -> paddle.Tensor:
     """Adds ``bias`` to a contiguous ``h`` in place and returns exact ``gelu(h)``."""
-    return _bias_gelu(h, bias, None)
+    return _bias_gelu(h, bias, None, bfloat16=False)
 
 
 def bias_gelu_with_grad(
-    h: paddle.Tensor, bias: paddle.Tensor | None
+    h: paddle.Tensor, bias: paddle.Tensor | None, bfloat16: bool = False
 ) -> tuple[paddle.Tensor, paddle.Tensor]:
     """``(gelu(h + bias), gelu'(h + bias))`` of a contiguous ``h`` (left as it is): the
-    output and what the backward pass multiplies the output gradient by."""
+    output (bfloat16, rounded to nearest even, with ``bfloat16``; else float32) and what the
+    backward pass multiplies the output gradient by (float32)."""
     grad = paddle.empty(h.shape, dtype=h.dtype)
-    return _bias_gelu(h, bias, grad), grad
+    return _bias_gelu(h, bias, grad, bfloat16), grad
 
 
 def _bias_gelu(
-    h: paddle.Tensor, bias: paddle.Tensor | None, grad: paddle.Tensor | None
+    h: paddle.Tensor, bias: paddle.Tensor | None, grad: paddle.Tensor | None, bfloat16: bool
 ) -> paddle.Tensor:
     cols = h.shape[-1]
-    y = paddle.empty(h.shape, dtype=h.dtype)
+    y = paddle.empty(h.shape, dtype=paddle.bfloat16 if bfloat16 else h.dtype)
     bias = contiguous(bias) if bias is not None else None  # held until the call returns
     _lib().swint_bias_gelu(
         _ptr(h),
         _ptr(bias) if bias is not None else None,
-        _ptr(y),
+        None if bfloat16 else _ptr(y),
+        _ptr(y) if bfloat16 else None,
         _ptr(grad) if grad is not None else None,
         h.size // cols,
         cols,

@@ -36,7 +36,7 @@ _P, _I64, _INT, _F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_f
 SIGNATURES = {
     "swint_add": [_P, _P, _P, _I64, _INT],
     "swint_add_row_bias": [_P, _P, _I64, _I64, _INT],
-    "swint_bias_gelu": [_P, _P, _P, _P, _I64, _I64, _INT],
+    "swint_bias_gelu": [_P, _P, _P, _P, _P, _I64, _I64, _INT],
     "swint_layer_norm_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _F32, _INT],
     "swint_bias_softmax": [_P, _P, _P, _P, _I64, _I64, _I64, _INT],
     "swint_softmax_backward": [_P, _P, _P, _I64, _I64, _INT],

@@ -50,20 +50,26 @@ void swint_add(const float *a, const float *b, float *out, int64_t n, int thread
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-/* v = h[r, c] + bias[c] (bias may be NULL), y = v * Phi(v) (exact, erf) GELU, and when grad
- * is given, grad = GELU'(v) (for the backward pass; else h is overwritten with v). */
-void swint_bias_gelu(float *h, const float *bias, float *y, float *grad, int64_t rows,
-                     int64_t cols, int threads) {
+/* v = h[r, c] + bias[c] (bias may be NULL) and y = v * Phi(v), the exact (erf) GELU,
+ * written as float32 to y, or as bfloat16 (rounded to nearest even) to y16 when that is
+ * given instead; when grad is given, grad = GELU'(v) (for the backward pass; else h is
+ * overwritten with v). */
+void swint_bias_gelu(float *h, const float *bias, float *y, uint16_t *y16, float *grad,
+                     int64_t rows, int64_t cols, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         float *hr = h + r * cols;
-        float *yr = y + r * cols;
+        float *yr = y16 ? NULL : y + r * cols;
+        uint16_t *y16r = y16 ? y16 + r * cols : NULL;
         float *out = grad ? grad + r * cols : hr;
 #pragma omp simd
         for (int64_t c = 0; c < cols; c++) {
             float v = bias ? hr[c] + bias[c] : hr[c];
             float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
-            yr[c] = v * cdf;
+            if (y16r)
+                y16r[c] = to_bf16(v * cdf);
+            else
+                yr[c] = v * cdf;
             out[c] = grad ? cdf + v * (INV_SQRT_2PI * expf(-0.5f * v * v)) : v;
         }
     }
