@@ -76,6 +76,8 @@ class CallTimes:
             f"{seconds * 1000 / steps:8.1f} {count // steps:6d}  {name}"
             for name, (seconds, count) in rows
         ]
+        gemms = sum(seconds for name, (seconds, _) in rows if "gemm" in name) * 1000 / steps
+        lines.append(f"{gemms:8.1f} {'':6}  of which matrix products (gemm)")
         lines.append(f"{inside:8.1f} {'':6}  all compiled calls")
         lines.append(f"{step_ms - inside:8.1f} {'':6}  the rest: Paddle's ops and Python")
         return "\n".join(lines)
