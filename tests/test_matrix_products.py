@@ -202,7 +202,7 @@ def test_bf16_mlp_matches_a_numpy_reference_with_bf16_rounded_operands(bf16: Non
     )
     tensors = [paddle.to_tensor(t, stop_gradient=False) for t in (x, w1, b1, w2, b2)]
     with precision.autocast("bf16"):
-        y = SF.mlp(*tensors)
+        y = SF.mlp(tensors[0], tuple(tensors[1:]))
         (y * paddle.to_tensor(probe)).sum().backward()
 
     r = bf16_round

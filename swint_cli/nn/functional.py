@@ -170,16 +170,17 @@ def linear_gelu(
     return F.gelu(linear(x, weight, bias))
 
 
+# fc1's weight and bias, fc2's weight and bias (the biases may be None)
+MlpWeights = tuple[paddle.Tensor, paddle.Tensor | None, paddle.Tensor, paddle.Tensor | None]
+
+
 def _mlp_forward(
-    x: paddle.Tensor,
-    w1: paddle.Tensor,
-    b1: paddle.Tensor | None,
-    w2: paddle.Tensor,
-    b2: paddle.Tensor | None,
+    x: paddle.Tensor, weights: MlpWeights
 ) -> tuple[paddle.Tensor, tuple[paddle.Tensor, ...]]:
     """``fc2(gelu(fc1(x)))`` and what its backward needs: the products' operands as they
     kept them and GELU's gradient. The GELU pass writes the hidden activations as the second
     product takes them (bfloat16 under bf16 autocast), so they are never float32 then."""
+    w1, b1, w2, b2 = weights
     x, w1, w2 = products.lowered(x), products.lowered(w1), products.lowered(w2)
     bf16 = x.dtype == paddle.bfloat16
     hidden, gelu_grad = kernels.bias_gelu_with_grad(products.product(x, w1), b1, bf16)
@@ -191,7 +192,7 @@ class _Mlp(PyLayer):
     @staticmethod
     def forward(ctx, x, w1, b1, w2, b2):
         ctx.needed = (_grad_flags(x, w1, b1), _grad_flags(w2, b2))
-        y, kept = _mlp_forward(x, w1, b1, w2, b2)
+        y, kept = _mlp_forward(x, (w1, b1, w2, b2))
         ctx.save_for_backward(*kept)
         return y
 
@@ -207,20 +208,15 @@ class _Mlp(PyLayer):
 
 
 @paddle.jit.not_to_static
-def mlp(
-    x: paddle.Tensor,
-    w1: paddle.Tensor,
-    b1: paddle.Tensor | None,
-    w2: paddle.Tensor,
-    b2: paddle.Tensor | None,
-) -> paddle.Tensor:
-    """``gelu(x @ w1 + b1) @ w2 + b2`` with exact (erf) GELU: the transformer MLP without
-    dropout between its layers."""
+def mlp(x: paddle.Tensor, weights: MlpWeights) -> paddle.Tensor:
+    """``gelu(x @ w1 + b1) @ w2 + b2`` with exact (erf) GELU for ``weights`` ``(w1, b1, w2,
+    b2)``: the transformer MLP without dropout between its layers."""
+    w1, b1, w2, b2 = weights
     if kernels.usable(x, w1, w2):
-        if not _needs_grad(x, w1, b1, w2, b2):
-            return _mlp_forward(x, w1, b1, w2, b2)[0]
-        if _use_custom_backward(x, w1, b1, w2, b2):
-            return _Mlp.apply(x, w1, b1, w2, b2)
+        if not _needs_grad(x, *weights):
+            return _mlp_forward(x, weights)[0]
+        if _use_custom_backward(x, *weights):
+            return _Mlp.apply(x, *weights)
     return linear(linear_gelu(x, w1, b1), w2, b2)
 
 

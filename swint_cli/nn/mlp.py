@@ -27,7 +27,7 @@ class Mlp(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if products_in_bf16() and (self.drop.p == 0.0 or not self.training):
-            fc1, fc2 = self.fc1, self.fc2
-            return self.drop(SF.mlp(x, fc1.weight, fc1.bias, fc2.weight, fc2.bias))
+            weights = (self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
+            return self.drop(SF.mlp(x, weights))
         x = self.drop(self.fc1(x))
         return self.drop(self.fc2(x))
