@@ -117,6 +117,19 @@ def test_gelu_kernels_match_the_erf_formula(built: None) -> None:
     np.testing.assert_allclose(sums.numpy(), expected.sum(axis=0), rtol=1e-5, atol=1e-5)
 
 
+def test_gelu_is_exact_to_float_precision_from_minus_12_to_12(built: None) -> None:
+    """Phi's approximation is within 1.5e-7 of erf's (Abramowitz and Stegun 7.1.26), about
+    float32's own resolution: GELU within 2e-7 max(1, |v|) and its gradient within 3e-7 of
+    the float64 erfc formula, at every point including the far lower tail."""
+    v = np.linspace(-12.0, 12.0, 2401).astype("float32")
+    z = v.astype(np.float64)
+    cdf = 0.5 * np.frompyfunc(math.erfc, 1, 1)(-z / math.sqrt(2.0)).astype(np.float64)
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    y, grad = kernels.bias_gelu_with_grad(paddle.to_tensor(v.reshape(1, -1)), None)
+    assert np.all(np.abs(y.numpy()[0] - z * cdf) <= 2e-7 * np.maximum(1.0, np.abs(z)))
+    assert np.all(np.abs(grad.numpy()[0] - (cdf + z * pdf)) <= 3e-7)
+
+
 def test_output_grad_rounds_to_bf16_and_sums_the_unrounded_rows(built: None) -> None:
     """Without GELU: the bf16 copy is dy rounded to nearest even (a tie goes to the even
     neighbour), the sums are dy's exact column sums; without sums none are made."""

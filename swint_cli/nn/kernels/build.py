@@ -29,7 +29,7 @@ from ...runtime import cpu_info
 
 SOURCES = [Path(__file__).with_name(name) for name in ("cpu_kernels.c", "matrix_kernels.c")]
 _COMPILE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC"]
-# glibc's vector erff/expf (libmvec, glibc >= 2.35) let GCC vectorize the GELU and softmax.
+# glibc's vector expf (libmvec) lets GCC vectorize the GELU and softmax.
 _VECTOR_MATH = (["-DSWINT_VECTOR_MATH"], ["-lmvec"])
 
 _P, _I64, _INT, _F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float

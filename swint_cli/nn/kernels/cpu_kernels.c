@@ -15,15 +15,29 @@
 #endif
 
 #ifdef SWINT_VECTOR_MATH
-/* glibc's libmvec has vector erff/expf; declaring them lets GCC vectorize the GELU loops. */
-#pragma omp declare simd notinbranch
-extern float erff(float);
+/* glibc's libmvec has a vector expf; declaring it lets GCC vectorize the GELU and softmax
+ * loops. */
 #pragma omp declare simd notinbranch
 extern float expf(float);
 #endif
 
 #define SQRT1_2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
+
+/* Phi(v), the standard normal CDF, given e = exp(-v^2 / 2): 1 - erfc(z) / 2 or erfc(z) / 2
+ * for z = |v| / sqrt(2), with erfc(z) = t P(t) exp(-z^2), t = 1 / (1 + p z), Abramowitz and
+ * Stegun 7.1.26 (|error| <= 1.5e-7, about float32's resolution). It shares the exponential
+ * with GELU's gradient and never forms 1 + erf(z), which cancels to 0 in the lower tail. */
+static inline float normal_cdf(float v, float e) {
+    float t = 1.0f / (1.0f + 0.3275911f * fabsf(v) * SQRT1_2);
+    float poly = 1.061405429f; /* Horner: a5 t^4 + a4 t^3 + a3 t^2 + a2 t + a1 */
+    poly = poly * t - 1.453152027f;
+    poly = poly * t + 1.421413741f;
+    poly = poly * t - 0.284496736f;
+    poly = poly * t + 0.254829592f;
+    float half_erfc = 0.5f * t * poly * e;
+    return v >= 0.0f ? 1.0f - half_erfc : half_erfc;
+}
 
 /* bfloat16(v), rounded to nearest even; NaNs stay (quiet) NaNs. */
 static inline uint16_t to_bf16(float v) {
@@ -50,7 +64,7 @@ void swint_add(const float *a, const float *b, float *out, int64_t n, int thread
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
-/* v = h[r, c] + bias[c] (bias may be NULL) and y = v * Phi(v), the exact (erf) GELU,
+/* v = h[r, c] + bias[c] (bias may be NULL) and y = v * Phi(v), the exact GELU,
  * written as float32 to y, or as bfloat16 (rounded to nearest even) to y16 when that is
  * given instead; when grad is given, grad = GELU'(v) (for the backward pass; else h is
  * overwritten with v). */
@@ -65,12 +79,13 @@ void swint_bias_gelu(float *h, const float *bias, float *y, uint16_t *y16, float
 #pragma omp simd
         for (int64_t c = 0; c < cols; c++) {
             float v = bias ? hr[c] + bias[c] : hr[c];
-            float cdf = 0.5f * (1.0f + erff(v * SQRT1_2));
+            float e = expf(-0.5f * v * v);
+            float cdf = normal_cdf(v, e);
             if (y16r)
                 y16r[c] = to_bf16(v * cdf);
             else
                 yr[c] = v * cdf;
-            out[c] = grad ? cdf + v * (INV_SQRT_2PI * expf(-0.5f * v * v)) : v;
+            out[c] = grad ? cdf + v * (INV_SQRT_2PI * e) : v;
         }
     }
 }
