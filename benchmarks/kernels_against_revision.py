@@ -1,0 +1,148 @@
+"""The compiled CPU kernels of a git revision against the working tree's, call by call in one
+process, at the SwinT pair's shapes (B8, 56x56, C96, 3 heads, window 7).
+
+    python benchmarks/kernels_against_revision.py --revision HEAD~1 --only gelu softmax
+
+Both versions of ``cpu_kernels.c`` are compiled with the package's flags and OpenMP runtime
+into a scratch directory and loaded side by side; each kernel is called with the same
+buffers, the two versions alternating, so that a shared machine's slow spells fall on both.
+Prints the median time of each and their ratio. The kernel's C signature must be the same
+in both versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from swint_cli.runtime import prepare_environment
+
+prepare_environment()  # MKL's code path must be chosen before Paddle loads
+
+import paddle  # noqa: E402
+
+from swint_cli import tune_cpu  # noqa: E402
+from swint_cli.nn.kernels import build  # noqa: E402
+
+SOURCE = "swint_cli/nn/kernels/cpu_kernels.c"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compiled(source: str, directory: Path, name: str) -> ctypes.CDLL:
+    """``source`` compiled as the package compiles its kernels, loaded with their signatures."""
+    c_file, obj, library = (directory / f"{name}{suffix}" for suffix in (".c", ".o", ".so"))
+    c_file.write_text(source)
+    flags = [*build._COMPILE_FLAGS, *build._VECTOR_MATH[0]]
+    subprocess.run(["gcc", *flags, "-c", str(c_file), "-o", str(obj)], check=True)
+    link = [*build._openmp_link_options()[0], *build._VECTOR_MATH[1], "-lm"]
+    subprocess.run(["gcc", "-shared", str(obj), "-o", str(library), *link], check=True)
+    loaded = ctypes.CDLL(str(library))
+    for function, argtypes in build.SIGNATURES.items():
+        if hasattr(loaded, function):
+            getattr(loaded, function).argtypes = argtypes
+    return loaded
+
+
+def pointer(t: paddle.Tensor | None) -> ctypes.c_void_p | None:
+    return ctypes.c_void_p(t.data_ptr()) if t is not None else None
+
+
+def cases(threads: int) -> tuple[dict[str, tuple[str, tuple]], dict[str, paddle.Tensor]]:
+    """Kernel calls at the pair's shapes (name -> (C function, arguments)), and the tensors
+    their pointers point into, which the caller must hold while it calls."""
+    p = pointer
+    rows, c, hidden = 8 * 56 * 56, 96, 384
+    x, dy, dx = paddle.randn([rows, c]), paddle.randn([rows, c]), paddle.empty([rows, c])
+    w, dw, db = paddle.randn([c]), paddle.empty([c]), paddle.empty([c])
+    h, scale, h_bias = (
+        paddle.randn([rows, hidden]),
+        paddle.randn([rows, hidden]),
+        paddle.randn([hidden]),
+    )
+    g32, sums = paddle.empty([rows, hidden]), paddle.empty([hidden])
+    g16 = paddle.empty([rows, hidden], dtype=paddle.bfloat16)
+    scores, bias = paddle.randn([512, 3, 49, 49]), paddle.randn([64, 3, 49, 49])
+    probs, dprobs, dscores = (paddle.randn(scores.shape) for _ in range(3))
+    probs16 = paddle.empty(scores.shape, dtype=paddle.bfloat16)
+    tokens, nchw = paddle.randn([8, 56 * 56, c]), paddle.empty([8, c, 56 * 56])
+    hidden_rows = (rows, hidden, threads)
+    calls = {
+        "gelu with grad": (
+            "swint_bias_gelu",
+            (p(h), p(h_bias), p(g32), None, p(scale), *hidden_rows),
+        ),
+        "gelu with grad, bf16 out": (
+            "swint_bias_gelu",
+            (p(h), p(h_bias), None, p(g16), p(scale), *hidden_rows),
+        ),
+        "output grad, GELU scale": (
+            "swint_output_grad",
+            (p(h), p(scale), p(g32), None, p(sums), *hidden_rows),
+        ),
+        "output grad, bf16": (
+            "swint_output_grad",
+            (p(h), None, None, p(g16), p(sums), *hidden_rows),
+        ),
+        "layer norm backward": (
+            "swint_layer_norm_backward",
+            (*map(p, (x, w, dy, dx, dw, db)), rows, c, 1e-5, threads),
+        ),
+        "bias softmax, bf16 copy": (
+            "swint_bias_softmax",
+            (*map(p, (scores, bias, probs, probs16)), 8, bias.size, 49, threads),
+        ),
+        "softmax backward": (
+            "swint_softmax_backward",
+            (*map(p, (probs, dprobs, dscores)), scores.size // 49, 49, threads),
+        ),
+        "tokens to NCHW": ("swint_swap_last_axes", (p(tokens), p(nchw), 8, 56 * 56, c, threads)),
+        "residual add": ("swint_add", (p(x), p(dy), p(dx), rows * c, threads)),
+    }
+    held = {name: value for name, value in locals().items() if isinstance(value, paddle.Tensor)}
+    return calls, held
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--revision", default="HEAD", help="git revision to compare against")
+    parser.add_argument("--only", nargs="*", default=[], help="kernels whose name has these")
+    parser.add_argument("--calls", type=int, default=30, help="timed calls of each version")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    threads = tune_cpu(args.threads)["threads"]
+    old_source = subprocess.run(
+        ["git", "show", f"{args.revision}:{SOURCE}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if old_source.returncode != 0:
+        raise SystemExit(f"cannot read {SOURCE} at {args.revision}: {old_source.stderr.strip()}")
+    with tempfile.TemporaryDirectory() as scratch:
+        old = compiled(old_source.stdout, Path(scratch), "revision")
+        new = compiled((ROOT / SOURCE).read_text(), Path(scratch), "working_tree")
+        print(f"{args.revision} against the working tree, {threads} threads, ms per call")
+        calls, _held = cases(threads)
+        for name, (function, values) in calls.items():
+            if args.only and not any(word in name for word in args.only):
+                continue
+            if not (hasattr(old, function) and hasattr(new, function)):
+                print(f"{name:28} {function} missing from one version")
+                continue
+            versions = (getattr(old, function), getattr(new, function))
+            times: tuple[list[float], list[float]] = ([], [])
+            for call in range(args.calls + 1):
+                for version, record in zip(versions, times, strict=True):
+                    start = time.perf_counter()
+                    version(*values)
+                    if call:  # the first call of each warms up
+                        record.append((time.perf_counter() - start) * 1000)
+            before, after = (statistics.median(t) for t in times)
+            print(f"{name:28} {before:7.2f} {after:7.2f}  x{after / before:.2f}")
+
+
+if __name__ == "__main__":
+    main()
