@@ -6,7 +6,9 @@ Each round runs every variant once, each in a fresh process (``swint_block_pair.
 ``torch_swin_pair.py`` with the same shapes and threads), in turn, so that slow spells of a
 shared machine fall on all of them alike. Prints a Markdown table: per variant the median of
 the rounds' medians, the rounds' medians themselves, and the ratio to the torch pair in the
-same precision; with the CPU model and its bfloat16 flags. Variants: swint fp32 and bf16
+same precision, both of the medians and round by round (each round's time over the torch
+pair's in the same round: the median and range of those ratios, which the machine's slow
+spells disturb less); with the CPU model and its bfloat16 flags. Variants: swint fp32 and bf16
 (and with ``--recompute``), torch fp32 and bf16 autocast; ``--no-onednn`` adds swint fp32
 with ``SWINT_ONEDNN=0``, ``--no-kernels`` with ``SWINT_CPU_KERNELS=0``.
 """
@@ -84,18 +86,26 @@ def main() -> None:
         for name, (command, env, _) in variants.items():
             times[name].append(run(command, env))
     medians = {name: statistics.median(found) for name, found in times.items()}
-    reference = {"fp32": medians["torch fp32"], "bf16": medians["torch bf16 autocast"]}
+    torch_names = {"fp32": "torch fp32", "bf16": "torch bf16 autocast"}
     print(
         f"{cpu_line()}; {args.threads} threads; B{args.batch} {args.resolution}x"
         f"{args.resolution} C{args.channels} heads {args.heads} window 7, fwd+bwd; "
         f"{args.rounds} interleaved rounds of {args.repeat} steps\n"
     )
-    print("| variant | median of rounds (ms) | rounds (ms) | / torch, same precision |")
-    print("|---|---|---|---|")
+    print(
+        "| variant | median of rounds (ms) | rounds (ms) | / torch, same precision: "
+        "medians | / torch, round by round: median (range) |"
+    )
+    print("|---|---|---|---|---|")
     for name, (_, _, precision) in variants.items():
         rounds = ", ".join(map(str, times[name]))
-        ratio = medians[name] / reference[precision]
-        print(f"| {name} | {medians[name]:.0f} | {rounds} | {ratio:.2f}x |")
+        torch_times = times[torch_names[precision]]
+        ratio = medians[name] / statistics.median(torch_times)
+        paired = sorted(ours / theirs for ours, theirs in zip(times[name], torch_times, strict=True))
+        print(
+            f"| {name} | {medians[name]:.0f} | {rounds} | {ratio:.2f}x | "
+            f"{statistics.median(paired):.2f}x ({paired[0]:.2f}-{paired[-1]:.2f}) |"
+        )
 
 
 if __name__ == "__main__":
