@@ -101,7 +101,7 @@ def main() -> None:
         rounds = ", ".join(map(str, times[name]))
         torch_times = times[torch_names[precision]]
         ratio = medians[name] / statistics.median(torch_times)
-        paired = sorted(ours / theirs for ours, theirs in zip(times[name], torch_times, strict=True))
+        paired = sorted(a / b for a, b in zip(times[name], torch_times, strict=True))
         print(
             f"| {name} | {medians[name]:.0f} | {rounds} | {ratio:.2f}x | "
             f"{statistics.median(paired):.2f}x ({paired[0]:.2f}-{paired[-1]:.2f}) |"
