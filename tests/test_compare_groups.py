@@ -38,9 +38,17 @@ CSV_COLUMNS = [
 ]
 
 
-def fake_run(root: Path, name: str, seed: int, learning_rate: float, acc1: list[float]) -> Path:
-    """A finished run directory whose resolved recipe is the quickstart's at this seed and
-    learning rate, with ``acc1`` as its val_acc1 per epoch (NaN allowed)."""
+def fake_run(
+    root: Path,
+    name: str,
+    seed: int,
+    learning_rate: float,
+    acc1: list[float],
+    status: str = "finished",
+) -> Path:
+    """A run directory (finished, unless ``status`` says otherwise) whose resolved recipe is
+    the quickstart's at this seed and learning rate, with ``acc1`` as its val_acc1 per epoch
+    (NaN allowed)."""
     run = root / f"{name}-seed{seed}"
     run.mkdir(parents=True)
     overrides = [
@@ -61,7 +69,7 @@ def fake_run(root: Path, name: str, seed: int, learning_rate: float, acc1: list[
         }
     )
     epochs.to_csv(run / "epochs.csv", index=False)
-    summary = {"status": "finished", "epochs_done": len(acc1), "epochs": len(acc1)}
+    summary = {"status": status, "epochs_done": len(acc1), "epochs": len(acc1)}
     (run / "summary.json").write_text(json.dumps(summary))
     return run
 
@@ -331,3 +339,31 @@ def test_precision_groups_runs_and_shows_what_ran(tmp_path: Path) -> None:
     runs_frame = pd.read_csv(per_run / "compare.csv").set_index("run")
     assert runs_frame.loc["bf16-seed0", "precision"] == "bf16"
     assert runs_frame.loc["old-seed0", "precision"] == "fp32"
+
+
+def test_groups_leave_out_runs_still_running_or_interrupted_and_say_so(tmp_path: Path) -> None:
+    """A sweep compared while it runs: the runs not finished (their last epochs are not
+    final) stay out of the figures and tests, named in a warning; --no-group shows them."""
+    rng = np.random.default_rng(5)
+    for seed in range(3):
+        fake_run(tmp_path, "done", seed, 0.01, curve(rng, 0.40))
+    fake_run(tmp_path, "done", 3, 0.01, [0.1, 0.1, 0.1], status="running")
+    fake_run(tmp_path, "done", 4, 0.01, [0.1, 0.1, 0.1], status="interrupted")
+    fake_run(tmp_path, "failed", 0, 0.02, curve(rng, 0.40), status="failed: non-finite loss")
+    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.output.split())
+    assert "not finished: done-seed3 (running, 3/3 epochs); done-seed4 (interrupted" in warning
+    frame = pd.read_csv(tmp_path / "report" / "compare.csv").set_index("group")
+    assert frame.loc["done", "n"] == 3  # a failed run is an outcome: it stays
+    assert frame.loc["done", "metric_mean"] == pytest.approx(
+        np.mean(list(figures(tmp_path, "done").values())[:3])
+    )
+    result = runner.invoke(app, ["compare", *map(str, runs[3:5]), "--out", str(tmp_path / "no")])
+    assert result.exit_code != 0
+    assert "no run among the paths has finished" in result.output
+    per_run = tmp_path / "per-run"
+    result = runner.invoke(app, ["compare", *map(str, runs), "--no-group", "--out", str(per_run)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(per_run / "compare.csv")) == len(runs)

@@ -52,6 +52,16 @@ def expand_sweeps(paths: Sequence[Path]) -> list[Path]:
     return expanded
 
 
+def _unfinished(run: Run) -> str | None:
+    """How far a run still running, or interrupted, got (its figures are not its final
+    ones); None for a run that ended (finished or failed) or that records no status."""
+    summary = run.summary
+    if summary.get("status") not in ("running", "interrupted"):
+        return None
+    done, planned = summary.get("epochs_done", "?"), summary.get("epochs", "?")
+    return f"{summary['status']}, {done}/{planned} epochs"
+
+
 def _baseline_index(names: list[str], baseline: str | None) -> int:
     if baseline is None:
         return 0
@@ -69,6 +79,7 @@ def compare(
 ) -> Comparison:
     """Compare the runs among ``paths``: as groups of seeds tested against ``baseline`` (a
     group's name; default the first group), or with ``group=False`` one column per run.
+    Groups leave out runs still running or interrupted, with a warning naming them.
 
     Raises:
         UserError: no readable run among ``paths``, an unknown baseline, or a report
@@ -91,6 +102,13 @@ def compare(
         write_report(folder, rows, extras, diff, write_plots(runs, folder))
         return Comparison(tables, folder)
 
+    unfinished = {run.name: why for run in runs if (why := _unfinished(run)) is not None}
+    if unfinished:
+        listed = "; ".join(f"{name} ({why})" for name, why in unfinished.items())
+        warn(f"left out of the groups, not finished: {listed}")
+        runs = [run for run in runs if run.name not in unfinished]
+        if not runs:
+            raise RunError("no run among the paths has finished: nothing to group")
     groups = group_runs(runs, extras)
     index = _baseline_index([g.name for g in groups], baseline)
     folder = create_report_dir(out, "compare")
