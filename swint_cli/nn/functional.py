@@ -236,10 +236,8 @@ def add(x: paddle.Tensor, y: paddle.Tensor) -> paddle.Tensor:
     """``x + y`` for same-shaped tensors (a residual connection). Paddle's add and its
     gradient run on one thread, and the gradient copies the output gradient for each input;
     here the sum is made on all threads and both inputs receive the output gradient itself."""
-    if x.shape == y.shape and kernels.usable(x, y) and _needs_grad(x, y):
-        return _Add.apply(x, y)
     if x.shape == y.shape and kernels.usable(x, y):
-        return kernels.add(x, y)
+        return _Add.apply(x, y) if _needs_grad(x, y) else kernels.add(x, y)
     return x + y
 
 
