@@ -66,7 +66,9 @@ def cases(threads: int) -> tuple[dict[str, tuple[str, tuple]], dict[str, paddle.
     )
     g32, sums = paddle.empty([rows, hidden]), paddle.empty([hidden])
     g16 = paddle.empty([rows, hidden], dtype=paddle.bfloat16)
-    scores, bias = paddle.randn([512, 3, 49, 49]), paddle.randn([64, 3, 49, 49])
+    scores, bias, mask = (
+        paddle.randn(shape) for shape in ([512, 3, 49, 49], [3, 49, 49], [64, 49, 49])
+    )
     probs, dprobs, dscores = (paddle.randn(scores.shape) for _ in range(3))
     probs16 = paddle.empty(scores.shape, dtype=paddle.bfloat16)
     tokens, nchw = paddle.randn([8, 56 * 56, c]), paddle.empty([8, c, 56 * 56])
@@ -92,9 +94,9 @@ def cases(threads: int) -> tuple[dict[str, tuple[str, tuple]], dict[str, paddle.
             "swint_layer_norm_backward",
             (*map(p, (x, w, dy, dx, dw, db)), rows, c, 1e-5, threads),
         ),
-        "bias softmax, bf16 copy": (
+        "bias and mask softmax, bf16": (
             "swint_bias_softmax",
-            (*map(p, (scores, bias, probs, probs16)), 8, bias.size, 49, threads),
+            (p(scores), p(bias), p(mask), 64, p(probs), p(probs16), 512, bias.size, 49, threads),
         ),
         "softmax backward": (
             "swint_softmax_backward",

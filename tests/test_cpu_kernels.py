@@ -158,6 +158,19 @@ def test_bias_softmax_accepts_a_transposed_view(built: None) -> None:
     np.testing.assert_allclose(got.numpy(), want.reshape(4, 6), rtol=1e-5, atol=1e-7)
 
 
+def test_bias_softmax_adds_each_windows_mask_to_every_head(built: None) -> None:
+    scores = 2.0 * _randn(6, 2, 4, 4)  # 2 images x 3 windows, 2 heads, 4 tokens
+    bias, mask = _randn(2, 4, 4), np.where(_randn(3, 4, 4) > 0, 0.0, -100.0).astype("float32")
+    z = scores + bias[None] + np.tile(mask, (2, 1, 1))[:, None]  # window w gets mask[w % 3]
+    want = np.exp(z - z.max(-1, keepdims=True))
+    want /= want.sum(-1, keepdims=True)
+    probs, low = kernels.bias_softmax_pair(
+        *(paddle.to_tensor(a) for a in (scores, bias)), False, paddle.to_tensor(mask)
+    )
+    np.testing.assert_allclose(probs.numpy(), want, rtol=1e-5, atol=1e-7)
+    assert low is None
+
+
 def test_softmax_backward_matches_numpy(built: None) -> None:
     p = np.exp(_randn(5, 7))
     p /= p.sum(-1, keepdims=True)

@@ -47,7 +47,7 @@ def _square(t: paddle.Tensor) -> Matrices:
 
 
 def _attend(
-    qkv: paddle.Tensor, bias: paddle.Tensor, heads: int
+    qkv: paddle.Tensor, bias: paddle.Tensor, mask: paddle.Tensor | None, heads: int
 ) -> tuple[paddle.Tensor, paddle.Tensor, paddle.Tensor]:
     """(output ``(W, N, C)``, probabilities ``(W, nH, N, N)``, the probabilities as the
     product with v took them) for a projection as the products keep it (float32 or
@@ -65,7 +65,7 @@ def _attend(
         transpose_b=True,
     )  # q k^T
     bf16 = qkv.dtype == paddle.bfloat16
-    probs, probs_bf16 = kernels.bias_softmax_pair(scores, bias, bf16)
+    probs, probs_bf16 = kernels.bias_softmax_pair(scores, bias, bf16, mask)
     probs_kept = probs_bf16 if probs_bf16 is not None else probs
     out = paddle.empty([windows, n, c], dtype=paddle.float32)
     out_heads = Matrices(out, n * c, hd, c)
@@ -75,11 +75,11 @@ def _attend(
 
 class _WindowAttention(PyLayer):
     @staticmethod
-    def forward(ctx, qkv, bias, heads):
+    def forward(ctx, qkv, bias, mask, heads):
         qkv_kept = products.lowered(qkv)
-        out, probs, probs_kept = _attend(qkv_kept, bias, heads)
+        out, probs, probs_kept = _attend(qkv_kept, bias, mask, heads)
         ctx.save_for_backward(qkv_kept, probs, probs_kept)
-        ctx.heads, ctx.bias_shape = heads, bias.shape
+        ctx.heads, ctx.bias_shape, ctx.masked = heads, bias.shape, mask is not None
         ctx.needed = (not qkv.stop_gradient, not bias.stop_gradient)
         return out
 
@@ -119,15 +119,18 @@ class _WindowAttention(PyLayer):
                 transpose_a=True,
             )
             batched_gemm(_square(probs_kept), dout_heads, dv, batch, (n, hd, n), transpose_a=True)
-        return dqkv, dbias
+        return (dqkv, dbias, None) if ctx.masked else (dqkv, dbias)  # the mask has none
 
 
 @paddle.jit.not_to_static
-def window_attention(qkv: paddle.Tensor, bias: paddle.Tensor, heads: int) -> paddle.Tensor:
+def window_attention(
+    qkv: paddle.Tensor, bias: paddle.Tensor, heads: int, mask: paddle.Tensor | None = None
+) -> paddle.Tensor:
     """``(B*nW, N, C)`` attention output of a ``(B*nW, N, 3C)`` q/k/v projection (q already
-    scaled) with ``bias`` ``(G, nH, N, N)`` added to the scores of window ``w`` as
-    ``bias[w % G]``. Requires :func:`applies`."""
+    scaled), with the relative position ``bias`` ``(nH, N, N)`` added to every window's
+    scores and, when given, the shift ``mask`` ``(G, N, N)`` (no gradient) added to window
+    ``w``'s as ``mask[w % G]``. Requires :func:`applies`."""
     qkv, bias = kernels.contiguous(qkv), kernels.contiguous(bias)
     if paddle.is_grad_enabled() and not (qkv.stop_gradient and bias.stop_gradient):
-        return _WindowAttention.apply(qkv, bias, heads)
-    return _attend(products.lowered(qkv), bias, heads)[0]
+        return _WindowAttention.apply(qkv, bias, mask, heads)
+    return _attend(products.lowered(qkv), bias, mask, heads)[0]

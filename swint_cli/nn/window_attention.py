@@ -71,13 +71,14 @@ class WindowAttention(nn.Layer):
         self, x: paddle.Tensor, window: int, mask: paddle.Tensor | None = None
     ) -> paddle.Tensor:
         qkv = self.qkv(x)  # (B*nW, N, 3C), q already scaled
-        score_bias = self.relative_position_bias(window).unsqueeze(0)  # (1, nH, N, N)
-        if mask is not None:
-            score_bias = score_bias + mask.unsqueeze(1)  # (nW, nH, N, N)
+        bias = self.relative_position_bias(window)  # (nH, N, N)
         dropout_active = self.attn_drop.training and self.attn_drop.p > 0
         if attention_core.applies(qkv, dropout_active):
-            out = attention_core.window_attention(qkv, score_bias, self.num_heads)  # (B*nW, N, C)
+            out = attention_core.window_attention(qkv, bias, self.num_heads, mask)  # (B*nW, N, C)
         else:
+            score_bias = bias.unsqueeze(0)  # (1, nH, N, N)
+            if mask is not None:
+                score_bias = score_bias + mask.unsqueeze(1)  # (nW, nH, N, N)
             out = self._split_heads_attention(qkv, score_bias, window)
         return self.proj_drop(self.proj(out))
 

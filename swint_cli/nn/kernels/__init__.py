@@ -185,17 +185,25 @@ def bias_softmax(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
 
 
 def bias_softmax_pair(
-    scores: paddle.Tensor, bias: paddle.Tensor, bfloat16: bool
+    scores: paddle.Tensor,
+    bias: paddle.Tensor,
+    bfloat16: bool,
+    mask: paddle.Tensor | None = None,
 ) -> tuple[paddle.Tensor, paddle.Tensor | None]:
     """:func:`bias_softmax`, and with ``bfloat16`` also a bfloat16 copy of the result made
-    in the same pass (else None)."""
+    in the same pass (else None). A ``mask`` ``(G, L, L)`` for scores whose last two axes
+    are ``(L, L)`` is added too: to the blocks of batch item ``b`` (``bias.size`` scores),
+    ``mask[b % G]``."""
     scores, bias = contiguous(scores), contiguous(bias)
+    mask = contiguous(mask) if mask is not None else None  # held until the call returns
     out = paddle.empty(scores.shape, dtype=scores.dtype)
     low = paddle.empty(scores.shape, dtype=paddle.bfloat16) if bfloat16 else None
     batch, length = scores.size // bias.size, scores.shape[-1]
     _lib().swint_bias_softmax(
         _ptr(scores),
         _ptr(bias),
+        _ptr(mask) if mask is not None else None,
+        mask.shape[0] if mask is not None else 1,
         _ptr(out),
         _ptr(low) if low is not None else None,
         batch,

@@ -38,7 +38,7 @@ SIGNATURES = {
     "swint_add_row_bias": [_P, _P, _I64, _I64, _INT],
     "swint_bias_gelu": [_P, _P, _P, _P, _P, _I64, _I64, _INT],
     "swint_layer_norm_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _F32, _INT],
-    "swint_bias_softmax": [_P, _P, _P, _P, _I64, _I64, _I64, _INT],
+    "swint_bias_softmax": [_P, _P, _P, _I64, _P, _P, _I64, _I64, _I64, _INT],
     "swint_softmax_backward": [_P, _P, _P, _I64, _I64, _INT],
     "swint_to_bf16": [_P, _P, _I64, _INT],
     "swint_output_grad": [_P, _P, _P, _P, _P, _I64, _I64, _INT],

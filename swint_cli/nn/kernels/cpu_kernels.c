@@ -211,23 +211,32 @@ void swint_layer_norm_backward(const float *x, const float *weight, const float 
     free(partial);
 }
 
-/* out = softmax(scores + bias) over rows of `len`, and out16 = bfloat16(out) when out16 is
- * given. scores and out are (batch, bias_size) and bias (bias_size,) repeats over the batch;
- * bias_size is a multiple of len. */
-void swint_bias_softmax(const float *scores, const float *bias, float *out, uint16_t *out16,
-                        int64_t batch, int64_t bias_size, int64_t len, int threads) {
+/* out = softmax(scores + bias (+ mask)) over rows of `len`, and out16 = bfloat16(out) when
+ * out16 is given. scores and out are (batch, bias_size) and bias (bias_size,) repeats over the
+ * batch; bias_size is a multiple of len. mask, when given, is (groups, len, len): item b adds
+ * mask[b % groups] to each of its (len, len) blocks (the windows' shift mask, shared by the
+ * heads). */
+void swint_bias_softmax(const float *scores, const float *bias, const float *mask,
+                        int64_t groups, float *out, uint16_t *out16, int64_t batch,
+                        int64_t bias_size, int64_t len, int threads) {
     int64_t rows_per_item = bias_size / len;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t r = 0; r < batch * rows_per_item; r++) {
         const float *s = scores + r * len;
         const float *b = bias + (r % rows_per_item) * len;
         float *o = out + r * len;
+        if (mask) {
+            int64_t item = r / rows_per_item, row = (r % rows_per_item) % len;
+            const float *m = mask + ((item % groups) * len + row) * len;
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) o[i] = s[i] + b[i] + m[i];
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) o[i] = s[i] + b[i];
+        }
         float max = -INFINITY;
 #pragma omp simd reduction(max : max)
-        for (int64_t i = 0; i < len; i++) {
-            o[i] = s[i] + b[i];
-            max = o[i] > max ? o[i] : max;
-        }
+        for (int64_t i = 0; i < len; i++) max = o[i] > max ? o[i] : max;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int64_t i = 0; i < len; i++) {
