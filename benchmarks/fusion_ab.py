@@ -1,12 +1,15 @@
-"""What the SwinT pair gains from its fused residual adds and (under bf16) its one-op MLP,
-measured by interleaving steps with and without them in one process.
+"""What the SwinT pair gains from its fused residual adds, the shift mask added inside the
+softmax kernel and (under bf16) its one-op MLP, measured by interleaving steps with and
+without them in one process.
 
-    python benchmarks/fusion_ab.py --precision bf16 --fusion both --steps 40
+    python benchmarks/fusion_ab.py --precision bf16 --fusion all --steps 40
 
 On a shared machine, whole-process timings drift by more than these few percent from one
 minute to the next; alternating the variant step by step puts both under the same drift.
-"Without" swaps in the plain forms: Paddle's ``x + y`` for :func:`functional.add` and the
-two-layer MLP (``fc1`` with GELU, then ``fc2``) for :func:`functional.mlp`. Prints the median
+"Without" swaps in the plain forms: Paddle's ``x + y`` for :func:`functional.add`, the
+relative position bias and the mask summed by Paddle into one ``(nW, nH, N, N)`` bias for
+the attention, and the two-layer MLP (``fc1`` with GELU, then ``fc2``) for
+:func:`functional.mlp`. Prints the median
 step of each and the median of the per-pair ratios with its quartiles.
 """
 
@@ -25,17 +28,36 @@ prepare_environment()  # MKL's code path must be chosen before Paddle loads
 import paddle  # noqa: E402
 
 from swint_cli import SwinT, tune_cpu  # noqa: E402
-from swint_cli.nn import functional, mlp  # noqa: E402
+from swint_cli.nn import attention_core, functional, mlp  # noqa: E402
 from swint_cli.nn.precision import autocast  # noqa: E402
 
-FUSED = {"add": functional.add, "mlp": mlp.products_in_bf16}
-PLAIN = {"add": lambda x, y: x + y, "mlp": lambda: False}  # no one-op MLP
+
+def _summed_bias_attention(
+    qkv: paddle.Tensor, bias: paddle.Tensor, heads: int, mask: paddle.Tensor | None = None
+) -> paddle.Tensor:
+    if mask is not None:
+        bias = bias.unsqueeze(0) + mask.unsqueeze(1)  # (nW, nH, N, N)
+    return FUSED["mask"](qkv, bias, heads)
+
+
+FUSED = {
+    "add": functional.add,
+    "mask": attention_core.window_attention,
+    "mlp": mlp.products_in_bf16,
+}
+PLAIN = {
+    "add": lambda x, y: x + y,
+    "mask": _summed_bias_attention,
+    "mlp": lambda: False,  # no one-op MLP
+}
 
 
 def use(fusions: list[str], fused: bool) -> None:
     chosen = FUSED if fused else PLAIN
     if "add" in fusions:
         functional.add = chosen["add"]
+    if "mask" in fusions:
+        attention_core.window_attention = chosen["mask"]
     if "mlp" in fusions:
         mlp.products_in_bf16 = chosen["mlp"]
 
@@ -43,10 +65,10 @@ def use(fusions: list[str], fused: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_pair_options(parser, threads=None)
-    parser.add_argument("--fusion", default="both", help="add | mlp | both")
+    parser.add_argument("--fusion", default="all", help="add | mask | mlp | all")
     parser.add_argument("--steps", type=int, default=40, help="timed steps, half of each")
     args = parser.parse_args()
-    fusions = ["add", "mlp"] if args.fusion == "both" else [args.fusion]
+    fusions = list(FUSED) if args.fusion == "all" else [args.fusion]
 
     runtime = tune_cpu(args.threads, malloc=not args.no_tune)
     c, r = args.channels, args.resolution

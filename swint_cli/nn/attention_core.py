@@ -128,8 +128,9 @@ def window_attention(
 ) -> paddle.Tensor:
     """``(B*nW, N, C)`` attention output of a ``(B*nW, N, 3C)`` q/k/v projection (q already
     scaled), with the relative position ``bias`` ``(nH, N, N)`` added to every window's
-    scores and, when given, the shift ``mask`` ``(G, N, N)`` (no gradient) added to window
-    ``w``'s as ``mask[w % G]``. Requires :func:`applies`."""
+    scores (or ``(G, nH, N, N)``, window ``w`` taking ``bias[w % G]``) and, when given, the
+    shift ``mask`` ``(G, N, N)`` (no gradient) added to window ``w``'s as ``mask[w % G]``.
+    Requires :func:`applies`."""
     qkv, bias = kernels.contiguous(qkv), kernels.contiguous(bias)
     if paddle.is_grad_enabled() and not (qkv.stop_gradient and bias.stop_gradient):
         return _WindowAttention.apply(qkv, bias, mask, heads)
