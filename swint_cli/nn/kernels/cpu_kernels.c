@@ -288,8 +288,34 @@ void swint_gather_rows(const float *src, float *dst, const int64_t *index, int64
     }
 }
 
+#ifdef __AVX__
+#include <immintrin.h>
+/* The 8x8 block at in (rows in_stride apart) transposed into out (rows out_stride apart). */
+static inline void transpose_8x8(const float *in, int64_t in_stride, float *out,
+                                 int64_t out_stride) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(in + i * in_stride);
+    for (int i = 0; i < 8; i += 2) { /* interleave row pairs */
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) { /* 4x4 blocks within each 128-bit lane */
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) { /* lanes: rows 0-3 take the low halves, rows 4-7 the high */
+        _mm256_storeu_ps(out + i * out_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(out + (i + 4) * out_stride,
+                         _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+#endif
+
 /* dst[b, c, r] = src[b, r, c] for b < batch, r < rows, c < cols (the last two axes swapped),
- * in 32x32 tiles so that both sides are read and written in cache lines. */
+ * in 32x32 tiles so that both sides are read and written in cache lines, and within a tile
+ * in 8x8 register blocks where the CPU has AVX (element by element at the ragged edges). */
 void swint_swap_last_axes(const float *src, float *dst, int64_t batch, int64_t rows,
                           int64_t cols, int threads) {
     const int64_t tile = 32;
@@ -300,10 +326,21 @@ void swint_swap_last_axes(const float *src, float *dst, int64_t batch, int64_t r
             for (int64_t ct = 0; ct < col_tiles; ct++) {
                 const float *in = src + b * rows * cols;
                 float *out = dst + b * rows * cols;
-                int64_t r_end = rt * tile + tile < rows ? rt * tile + tile : rows;
-                int64_t c_end = ct * tile + tile < cols ? ct * tile + tile : cols;
-                for (int64_t c = ct * tile; c < c_end; c++) {
-                    for (int64_t r = rt * tile; r < r_end; r++) out[c * rows + r] = in[r * cols + c];
+                int64_t r0 = rt * tile, c0 = ct * tile;
+                int64_t r_end = r0 + tile < rows ? r0 + tile : rows;
+                int64_t c_end = c0 + tile < cols ? c0 + tile : cols;
+                /* whole blocks end here; the rest of the tile goes element by element */
+                int64_t r_blocks = r0, c_blocks = c0;
+#ifdef __AVX__
+                r_blocks += (r_end - r0) / 8 * 8;
+                c_blocks += (c_end - c0) / 8 * 8;
+                for (int64_t r = r0; r < r_blocks; r += 8)
+                    for (int64_t c = c0; c < c_blocks; c += 8)
+                        transpose_8x8(in + r * cols + c, cols, out + c * rows + r, rows);
+#endif
+                for (int64_t c = c0; c < c_end; c++) {
+                    int64_t r_start = c < c_blocks ? r_blocks : r0;
+                    for (int64_t r = r_start; r < r_end; r++) out[c * rows + r] = in[r * cols + c];
                 }
             }
         }
