@@ -120,11 +120,13 @@ void swint_output_grad(const float *dy, const float *scale, float *g32, uint16_t
             const float *g = dy + r * cols;
             if (scale) { /* each case its own branch-free loop, so that each vectorizes */
                 const float *sr = scale + r * cols;
+                float *gr = g32 ? g32 + r * cols : row_g; /* written where it is wanted */
 #pragma omp simd
-                for (int64_t c = 0; c < cols; c++) row_g[c] = g[c] * sr[c];
-                g = row_g;
+                for (int64_t c = 0; c < cols; c++) gr[c] = g[c] * sr[c];
+                g = gr;
+            } else if (g32) {
+                memcpy(g32 + r * cols, g, (size_t)cols * sizeof(float));
             }
-            if (g32) memcpy(g32 + r * cols, g, (size_t)cols * sizeof(float));
             if (g16) {
                 uint16_t *out = g16 + r * cols;
 #pragma omp simd
