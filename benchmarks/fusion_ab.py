@@ -2,7 +2,7 @@
 softmax kernel and (under bf16) its one-op MLP, measured by interleaving steps with and
 without them in one process.
 
-    python benchmarks/fusion_ab.py --precision bf16 --fusion all --steps 40
+    python benchmarks/fusion_ab.py --precision bf16 --fusion add,mlp --steps 40
 
 On a shared machine, whole-process timings drift by more than these few percent from one
 minute to the next; alternating the variant step by step puts both under the same drift.
@@ -65,10 +65,13 @@ def use(fusions: list[str], fused: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_pair_options(parser, threads=None)
-    parser.add_argument("--fusion", default="all", help="add | mask | mlp | all")
+    parser.add_argument("--fusion", default="all", help="add, mask, mlp (comma-separated) or all")
     parser.add_argument("--steps", type=int, default=40, help="timed steps, half of each")
     args = parser.parse_args()
-    fusions = list(FUSED) if args.fusion == "all" else [args.fusion]
+    fusions = list(FUSED) if args.fusion == "all" else args.fusion.split(",")
+    unknown = [name for name in fusions if name not in FUSED]
+    if unknown:
+        parser.error(f"--fusion: unknown {', '.join(unknown)}; expected {', '.join(FUSED)} or all")
 
     runtime = tune_cpu(args.threads, malloc=not args.no_tune)
     c, r = args.channels, args.resolution
