@@ -3,11 +3,11 @@ process, at the SwinT pair's shapes (B8, 56x56, C96, 3 heads, window 7).
 
     python benchmarks/kernels_against_revision.py --revision HEAD~1 --only gelu softmax
 
-Both versions of ``cpu_kernels.c`` are compiled with the package's flags and OpenMP runtime
-into a scratch directory and loaded side by side; each kernel is called with the same
-buffers, the two versions alternating, so that a shared machine's slow spells fall on both.
-Prints the median time of each and their ratio. The kernel's C signature must be the same
-in both versions.
+Both versions of the kernels' sources (``cpu_kernels.c`` and ``matrix_kernels.c``) are
+compiled with the package's flags and OpenMP runtime into a scratch directory and loaded
+side by side; each kernel is called with the same buffers, the two versions alternating, so
+that a shared machine's slow spells fall on both. Prints the median time of each and their
+ratio. The kernel's C signature must be the same in both versions.
 """
 
 from __future__ import annotations
@@ -27,25 +27,48 @@ prepare_environment()  # MKL's code path must be chosen before Paddle loads
 import paddle  # noqa: E402
 
 from swint_cli import tune_cpu  # noqa: E402
-from swint_cli.nn.kernels import build  # noqa: E402
+from swint_cli.nn.kernels import build, onednn  # noqa: E402
 
-SOURCE = "swint_cli/nn/kernels/cpu_kernels.c"
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [source.relative_to(ROOT).as_posix() for source in build.SOURCES]
 
 
-def compiled(source: str, directory: Path, name: str) -> ctypes.CDLL:
-    """``source`` compiled as the package compiles its kernels, loaded with their signatures."""
-    c_file, obj, library = (directory / f"{name}{suffix}" for suffix in (".c", ".o", ".so"))
-    c_file.write_text(source)
+def compiled(sources: dict[str, str], directory: Path) -> ctypes.CDLL:
+    """``sources`` (file name -> text) compiled as the package compiles its kernels into
+    ``directory``, loaded with their signatures."""
     flags = [*build._COMPILE_FLAGS, *build._VECTOR_MATH[0]]
-    subprocess.run(["gcc", *flags, "-c", str(c_file), "-o", str(obj)], check=True)
+    objects = []
+    for file_name, text in sources.items():
+        c_file = directory / Path(file_name).name
+        c_file.write_text(text)
+        objects.append(str(c_file.with_suffix(".o")))
+        subprocess.run(["gcc", *flags, "-c", str(c_file), "-o", objects[-1]], check=True)
+    library = directory / "kernels.so"
     link = [*build._openmp_link_options()[0], *build._VECTOR_MATH[1], "-lm"]
-    subprocess.run(["gcc", "-shared", str(obj), "-o", str(library), *link], check=True)
+    subprocess.run(["gcc", "-shared", *objects, "-o", str(library), *link], check=True)
     loaded = ctypes.CDLL(str(library))
-    for function, argtypes in build.SIGNATURES.items():
+    signatures = {
+        **{name: (argtypes, None) for name, argtypes in build.SIGNATURES.items()},
+        **build.RESULT_SIGNATURES,
+    }
+    for function, (argtypes, restype) in signatures.items():
         if hasattr(loaded, function):
             getattr(loaded, function).argtypes = argtypes
+            getattr(loaded, function).restype = restype
     return loaded
+
+
+def revision_sources(revision: str) -> dict[str, str]:
+    """The kernels' sources as ``revision`` has them."""
+    sources = {}
+    for source in SOURCES:
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:{source}"], cwd=ROOT, capture_output=True, text=True
+        )
+        if shown.returncode != 0:
+            raise SystemExit(f"cannot read {source} at {revision}: {shown.stderr.strip()}")
+        sources[source] = shown.stdout
+    return sources
 
 
 def pointer(t: paddle.Tensor | None) -> ctypes.c_void_p | None:
@@ -105,6 +128,22 @@ def cases(threads: int) -> tuple[dict[str, tuple[str, tuple]], dict[str, paddle.
         "tokens to NCHW": ("swint_swap_last_axes", (p(tokens), p(nchw), 8, 56 * 56, c, threads)),
         "residual add": ("swint_add", (p(x), p(dy), p(dx), rows * c, threads)),
     }
+    # the attention's products, one per window and head, reading heads in place in q/k/v
+    sgemm = onednn._address(onednn.FLOAT32_GEMM)
+    qkv, out_heads = paddle.randn([512, 49, 3 * c]), paddle.empty([512, 49, c])
+    square = (p(probs), 3 * 49 * 49, 49 * 49, 49)  # (W, nH, N, N): a matrix per window, head
+    q, k, v = (
+        (ctypes.c_void_p(qkv.data_ptr() + 4 * part * c), 49 * 3 * c, 32, 3 * c) for part in range(3)
+    )
+    outputs = (p(out_heads), 49 * c, 32, c)
+    products = {  # name: (transa, transb, (m, n, k), a, b, c)
+        "attention q k^T (NT)": (b"N", b"T", (49, 49, 32), q, k, square),
+        "attention P v (NN)": (b"N", b"N", (49, 32, 49), square, v, outputs),
+        "attention dS^T q (TN)": (b"T", b"N", (49, 32, 49), square, q, outputs),
+    }
+    for name, (ta, tb, shape, a, b, out) in products.items():
+        arguments = (sgemm, 4, ta, tb, 512, 3, *shape, 1.0, *a, *b, 0.0, *out, threads)
+        calls[name] = ("swint_batched_gemm", arguments)
     held = {name: value for name, value in locals().items() if isinstance(value, paddle.Tensor)}
     return calls, held
 
@@ -118,14 +157,15 @@ def main() -> None:
     args = parser.parse_args()
 
     threads = tune_cpu(args.threads)["threads"]
-    old_source = subprocess.run(
-        ["git", "show", f"{args.revision}:{SOURCE}"], cwd=ROOT, capture_output=True, text=True
-    )
-    if old_source.returncode != 0:
-        raise SystemExit(f"cannot read {SOURCE} at {args.revision}: {old_source.stderr.strip()}")
+    if not onednn.has_gemm(onednn.FLOAT32_GEMM):
+        raise SystemExit("oneDNN's dnnl_sgemm is not available: the products cannot be timed")
+    old_sources = revision_sources(args.revision)
+    new_sources = {source: (ROOT / source).read_text() for source in SOURCES}
     with tempfile.TemporaryDirectory() as scratch:
-        old = compiled(old_source.stdout, Path(scratch), "revision")
-        new = compiled((ROOT / SOURCE).read_text(), Path(scratch), "working_tree")
+        (Path(scratch) / "revision").mkdir()
+        (Path(scratch) / "working_tree").mkdir()
+        old = compiled(old_sources, Path(scratch) / "revision")
+        new = compiled(new_sources, Path(scratch) / "working_tree")
         print(f"{args.revision} against the working tree, {threads} threads, ms per call")
         calls, _held = cases(threads)
         for name, (function, values) in calls.items():

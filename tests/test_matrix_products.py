@@ -101,6 +101,31 @@ def test_gemms_match_numpy_for_each_transpose(
     assert np.abs(rounded - exact).max() > 1e-3  # the rounding is seen
 
 
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("n", [5, 16, 33, 64, 70])
+def test_batched_fp32_products_match_numpy_at_every_width(
+    gemms: None, transpose_a: bool, n: int
+) -> None:
+    """A 2 x 3 batch of (7 x 9) @ (9 x n) products read from strided matrices: widths of one
+    to four 16-wide vectors (ragged or whole), and one past 64; 7 rows are a block of four
+    and three single rows."""
+    a = _randn(2, 3, 9, 7) if transpose_a else _randn(2, 3, 7, 9)
+    b_rows = _randn(2, 3, 9, n + 2)
+    b = b_rows[..., 1 : n + 1]  # rows n + 2 apart, starting one element in
+    out = paddle.empty([2, 3, 7, n])
+    onednn.batched_gemm(
+        onednn.Matrices(paddle.to_tensor(a), 3 * 63, 63, 7 if transpose_a else 9),
+        onednn.Matrices(paddle.to_tensor(b_rows), 3 * 9 * (n + 2), 9 * (n + 2), n + 2, offset=1),
+        onednn.Matrices(out, 3 * 7 * n, 7 * n, n),
+        (2, 3),
+        (7, n, 9),
+        transpose_a=transpose_a,
+    )
+    op_a = np.swapaxes(a, -1, -2) if transpose_a else a
+    exact = op_a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(out.numpy(), exact, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("transpose_a,transpose_b", [(False, True), (True, False), (False, False)])
 def test_batched_bf16_products_match_numpy(
     gemms: None, transpose_a: bool, transpose_b: bool
