@@ -3,9 +3,10 @@
 The q/k/v projection gives ``(B*nW, N, 3C)`` tokens with each head's ``q``, ``k`` and ``v``
 as ``hd``-wide column blocks. Paddle's ``matmul`` needs each head's matrices contiguous, so
 the plain path permutes the whole projection to ``(3, B*nW, nH, N, hd)`` and the result back
-to ``(B*nW, N, C)``, in forward and again in backward. Here oneDNN's GEMMs read every head's
-block in place (row stride ``3C``) and write the output, and in backward the q/k/v
-gradients, into token-major tensors (row strides ``C`` and ``3C``): no permutes at all.
+to ``(B*nW, N, C)``, in forward and again in backward. Here the GEMMs (oneDNN's, and for
+the float32 products with B not transposed a small AVX-512 kernel in the compiled kernels)
+read every head's block in place (row stride ``3C``) and write the output, and in backward
+the q/k/v gradients, into token-major tensors (row strides ``C`` and ``3C``): no permutes.
 Scores, softmax and their gradients are float32; the products run in the autocast
 precision (:mod:`.precision`).
 """

@@ -12,10 +12,12 @@ MKL and the compiled kernels. Two of its BLAS-style functions are used, both row
 
 Every call goes through the compiled kernels (``swint_gemm``, and ``swint_batched_gemm``,
 which splits a batch such as the attention's ``(B*nW*nH, N, N)`` scores over threads, one
-GEMM per matrix), which block asynchronous signals on the threads that run it: oneDNN's
-generated f32 GEMM kernels keep the stack pointer in a heap buffer, so that a signal
-(Ctrl-C, SIGTERM, a timer, a loader's SIGCHLD) handled during one corrupts the heap
-(oneDNN issue #4845, in the oneDNN of Paddle 2.6 and 3.x).
+GEMM per matrix; float32 products of at most 64 columns with B not transposed it computes
+itself where the CPU has AVX-512, faster than a oneDNN call at the attention's sizes), which
+block asynchronous signals on the threads that run it: oneDNN's generated f32 GEMM kernels
+keep the stack pointer in a heap buffer, so that a signal (Ctrl-C, SIGTERM, a timer, a
+loader's SIGCHLD) handled during one corrupts the heap (oneDNN issue #4845, in the oneDNN of
+Paddle 2.6 and 3.x).
 
 The library is found at run time; when it, a symbol or the compiled kernels are missing,
 :func:`status` says why, one line on stderr says so once, and callers use Paddle's ops.
