@@ -8,9 +8,9 @@ On a shared machine, whole-process timings drift by more than these few percent 
 minute to the next; alternating the variant step by step puts both under the same drift.
 "Without" swaps in the plain forms: Paddle's ``x + y`` for :func:`functional.add`, the
 relative position bias and the mask summed by Paddle into one ``(nW, nH, N, N)`` bias for
-the attention, and the two-layer MLP (``fc1`` with GELU, then ``fc2``) for
-:func:`functional.mlp`. Prints the median
-step of each and the median of the per-pair ratios with its quartiles.
+the attention (as the Paddle-op path does), and the two-layer MLP (``fc1`` with GELU, then
+``fc2``) for :func:`functional.mlp`. Prints the median step of each and the median of the
+per-pair ratios with its quartiles.
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ import paddle  # noqa: E402
 from swint_cli import SwinT, tune_cpu  # noqa: E402
 from swint_cli.nn import attention_core, functional, mlp  # noqa: E402
 from swint_cli.nn.precision import autocast  # noqa: E402
+from swint_cli.nn.window_attention import summed_score_bias  # noqa: E402
 
 
 def _summed_bias_attention(
     qkv: paddle.Tensor, bias: paddle.Tensor, heads: int, mask: paddle.Tensor | None = None
 ) -> paddle.Tensor:
-    if mask is not None:
-        bias = bias.unsqueeze(0) + mask.unsqueeze(1)  # (nW, nH, N, N)
-    return FUSED["mask"](qkv, bias, heads)
+    return FUSED["mask"](qkv, summed_score_bias(bias, mask), heads)
 
 
 FUSED = {

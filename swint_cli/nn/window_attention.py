@@ -12,6 +12,14 @@ from .products import matmul
 from .window_geometry import relative_position_index
 
 
+def summed_score_bias(bias: paddle.Tensor, mask: paddle.Tensor | None) -> paddle.Tensor:
+    """The relative position ``bias`` ``(nH, N, N)`` and the shift ``mask`` ``(nW, N, N)``
+    summed into one bias per window, ``(nW, nH, N, N)`` (``(1, nH, N, N)`` without a mask),
+    for attention by Paddle ops."""
+    score_bias = bias.unsqueeze(0)  # (1, nH, N, N)
+    return score_bias if mask is None else score_bias + mask.unsqueeze(1)
+
+
 class WindowAttention(nn.Layer):
     """W-MSA / SW-MSA core: attention among the ``M*M`` tokens of each window.
 
@@ -76,10 +84,7 @@ class WindowAttention(nn.Layer):
         if attention_core.applies(qkv, dropout_active):
             out = attention_core.window_attention(qkv, bias, self.num_heads, mask)  # (B*nW, N, C)
         else:
-            score_bias = bias.unsqueeze(0)  # (1, nH, N, N)
-            if mask is not None:
-                score_bias = score_bias + mask.unsqueeze(1)  # (nW, nH, N, N)
-            out = self._split_heads_attention(qkv, score_bias, window)
+            out = self._split_heads_attention(qkv, summed_score_bias(bias, mask), window)
         return self.proj_drop(self.proj(out))
 
     def _split_heads_attention(

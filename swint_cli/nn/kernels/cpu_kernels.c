@@ -106,7 +106,8 @@ static void add_partials(const double *partial, float *sums, int64_t cols, int t
 void swint_output_grad(const float *dy, const float *scale, float *g32, uint16_t *g16,
                        float *sums, int64_t rows, int64_t cols, int threads) {
     double *partial = sums ? calloc((size_t)threads * cols, sizeof(double)) : NULL;
-    float *rows_g = scale ? malloc((size_t)threads * cols * sizeof(float)) : NULL;
+    /* without g32, a row of the scaled gradient needs somewhere to go */
+    float *rows_g = scale && !g32 ? malloc((size_t)threads * cols * sizeof(float)) : NULL;
 #pragma omp parallel num_threads(threads)
     {
         int t = 0;
