@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_runs import QUICKSTART, ROOT, StopAfter, run_dir_of, set_args, tiny
+from tiny_runs import (
+    QUICKSTART,
+    ROOT,
+    TIMING,
+    StopAfter,
+    learning_columns,
+    run_dir_of,
+    set_args,
+    tiny,
+)
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
@@ -22,7 +31,6 @@ from swint_cli.recipe import load_recipe
 from swint_cli.runs import BATCH_COLUMNS, EPOCH_COLUMNS
 from swint_cli.train import TrainOptions, train
 
-TIMING = ["epoch_seconds", "images_per_second"]
 SWINT_SCRIPT = Path(sys.executable).with_name("swint")  # the installed console script
 
 runner = CliRunner()
@@ -103,10 +111,6 @@ def test_swinresnet_on_mini_cifar_at_32(tmp_path: Path, cifar_mini: Path) -> Non
     assert summary["swint_slots"] == 16 and summary["status"] == "finished"
     epochs = pd.read_csv(run / "epochs.csv")
     assert epochs["val_loss"].map(math.isfinite).all()
-
-
-def learning_columns(run: Path) -> pd.DataFrame:
-    return pd.read_csv(run / "epochs.csv").drop(columns=TIMING)
 
 
 def test_same_seed_gives_the_same_epochs(tmp_path: Path) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from swint_cli.train import StopRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 CIFAR_MINI = ROOT.parent / "shared" / "data" / "cifar-10-mini-python.tar.gz"
+TIMING = ["epoch_seconds", "images_per_second"]  # epochs.csv's columns that vary run to run
 
 
 def tiny(runs_dir: Path, *extra: str) -> list[str]:
@@ -25,6 +28,11 @@ def tiny(runs_dir: Path, *extra: str) -> list[str]:
         "model.replace[0].droppath=0.2",  # exercises the per-step random state
         *extra,
     ]
+
+
+def learning_columns(run: Path) -> pd.DataFrame:
+    """A run's epochs.csv without its timing columns: what the same updates reproduce."""
+    return pd.read_csv(run / "epochs.csv").drop(columns=TIMING)
 
 
 def set_args(overrides: list[str]) -> list[str]:

@@ -18,8 +18,9 @@ MODEL_FLOPS_SOURCE = "model_flops"  # analytic SwinT + Conv2D/Linear through hoo
 def model_subject(spec: dict) -> Subject:
     """The model of the recipe file ``spec["recipe"]`` built at ``resolution`` (the recipe's
     own image size is not used) on a random batch of ``batch_size`` images and labels (masks
-    for segmentation recipes), its products in ``precision`` and, with ``recompute``, every
-    SwinT of its rules recomputing its activations.
+    for segmentation recipes), its products in ``precision``, with ``recompute`` every SwinT
+    of its rules recomputing its activations, and with ``in_backward`` the optimizer's update
+    inside backward.
 
     Inference: a forward pass. Training step: the trainer's own
     :func:`~swint_cli.train.step.train_step` (forward, the recipe's loss, backward, with a
@@ -40,7 +41,10 @@ def model_subject(spec: dict) -> Subject:
     per_pixel = [size, size] if recipe.task == "segmentation" else []
     labels = paddle.randint(0, recipe.model.num_classes, [batch, *per_pixel])
     training = recipe.training
-    optimizer = build_optimizer(training.optimizer, model, training.clip_grad_norm)
+    config = training.optimizer
+    if spec.get("in_backward"):
+        config = config.model_copy(update={"in_backward": True})
+    optimizer = build_optimizer(config, model, training.clip_grad_norm)
     scaler = paddle.amp.GradScaler() if amp else None
 
     def infer() -> paddle.Tensor:

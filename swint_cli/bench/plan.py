@@ -3,7 +3,8 @@
 A spec is a flat dict, the worker's input and the identity part of a bench.csv row:
 ``level`` (layer or model), ``name``, ``downsample``, ``batch_size``, ``resolution``,
 channels/heads/window (layers) or ``recipe`` (models), ``device``, ``amp``, ``precision``
-(of the matrix products), ``recompute`` (SwinT activations), ``repeat``, ``warmup``,
+(of the matrix products), ``recompute`` (SwinT activations), ``in_backward`` (models: the
+optimizer's update inside backward), ``repeat``, ``warmup``,
 ``threads`` and ``malloc`` (the parent's CPU settings).
 """
 
@@ -38,6 +39,7 @@ class BenchOptions:
     malloc: bool = True
     precisions: tuple[str, ...] = ("fp32",)  # each SwinT and model is measured in each
     recompute: bool = False  # also measure each SwinT and model with recompute
+    in_backward: bool = False  # also measure each model updating inside backward
 
 
 def parse_channels(text: str) -> tuple[int, int]:
@@ -74,10 +76,15 @@ def variants(options: BenchOptions) -> list[tuple[str, bool]]:
 
 
 def variant_label(spec: dict) -> str:
-    """How a measurement's settings are shown: ``""`` for fp32 without recompute, else e.g.
-    ``"bf16"``, ``"recompute"`` or ``"bf16 recompute"``."""
+    """How a measurement's settings are shown: ``""`` for fp32 without recompute nor the
+    update in backward, else e.g. ``"bf16"``, ``"recompute"``, ``"bf16 recompute"`` or
+    ``"recompute, update in backward"``."""
     words = [] if spec.get("precision", "fp32") == "fp32" else [str(spec["precision"])]
-    return " ".join([*words, "recompute"] if spec.get("recompute") else words)
+    words += ["recompute"] if spec.get("recompute") else []
+    label = " ".join(words)
+    if spec.get("in_backward"):
+        return f"{label}, update in backward" if label else "update in backward"
+    return label
 
 
 def _common(options: BenchOptions) -> dict[str, object]:
@@ -147,7 +154,8 @@ def model_specs(options: BenchOptions, models: list[tuple[str, Path]]) -> list[d
     resolution and batch, named after its recipe file: ``--models resnet50`` at resolution 64
     (no ``resnet50.yaml`` nor ``resnet50-64.yaml``) is measured, announced and reported as
     ``resnet50-224``, the recipe it found. Each model is measured in each of
-    :func:`variants`, those with recompute only where the recipe puts SwinTs in."""
+    :func:`variants`, those with recompute only where the recipe puts SwinTs in, and with
+    ``options.in_backward`` each of those again with the optimizer's update in backward."""
     return [
         {
             "level": "model",
@@ -155,9 +163,11 @@ def model_specs(options: BenchOptions, models: list[tuple[str, Path]]) -> list[d
             "recipe": str(recipe),
             "precision": precision,
             "recompute": recompute,
+            "in_backward": in_backward,
             **_common(options),
         }
         for _, recipe in models
         for precision, recompute in variants(options)
         if not recompute or load_recipe(recipe).model.replace  # recompute concerns SwinTs
+        for in_backward in ((False, True) if options.in_backward else (False,))
     ]

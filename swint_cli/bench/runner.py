@@ -24,6 +24,7 @@ BENCH_COLUMNS = (
     "amp",
     "precision",
     "recompute",
+    "in_backward",
     "batch_size",
     "resolution",
     "in_channels",

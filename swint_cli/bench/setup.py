@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..environment import describe_session, resolve_device
+from ..errors import UserError
 from ..files import write_json
+from ..recipe import load_recipe
 from ..runs.layout import ENV
 from ..train.session import choose_precision
 from .plan import GPU_BATCH, BenchOptions, default_batch, layer_specs, model_specs, resolve_model
@@ -48,6 +50,7 @@ def set_up_bench(
     runtime: Mapping[str, object],
     precisions: Sequence[str] = ("fp32",),
     recompute: bool = False,
+    in_backward: bool = False,
 ) -> BenchSetup:
     """Resolve the command line's choices: the device (``auto``, ``cpu``, ``gpu``), the batch
     when none is given (:func:`~.plan.default_batch`, noted when it is small), AMP (GPU only,
@@ -56,10 +59,17 @@ def set_up_bench(
     ``tune_cpu`` applied (its ``threads`` and ``malloc_tuned`` go to the workers).
 
     Raises:
-        UserError: a GPU asked of a Paddle that sees none; RecipeError for a model entry.
+        UserError: a GPU asked of a Paddle that sees none; ``in_backward`` for a model whose
+            recipe clips gradients. RecipeError for a model entry.
     """
     resolved = resolve_device(device)
     chosen = [(_model_name(entry), resolve_model(entry, resolution)) for entry in models]
+    for _, path in chosen if in_backward else []:
+        if load_recipe(path).training.clip_grad_norm is not None:
+            raise UserError(
+                f"--update-in-backward: {path} sets training.clip_grad_norm, which needs "
+                "every gradient at once"
+            )
     notes = []
     if batch_size is None:
         batch_size = default_batch(resolved, resolution)
@@ -87,6 +97,7 @@ def set_up_bench(
         malloc=bool(runtime.get("malloc_tuned", True)),
         precisions=tuple(precisions),
         recompute=recompute,
+        in_backward=in_backward,
     )
     return BenchSetup(options=options, models=chosen, notes=notes, runtime=dict(runtime))
 

@@ -50,6 +50,14 @@ def bench_command(
             help="Also measure each SwinT, and each model with SwinTs, recomputing activations.",
         ),
     ] = False,
+    update_in_backward: Annotated[
+        bool,
+        typer.Option(
+            "--update-in-backward",
+            help="Also measure each model with the optimizer's update inside backward "
+            "(training.optimizer.in_backward).",
+        ),
+    ] = False,
     repeat: Annotated[int, typer.Option(min=1, help="Timed runs per measurement.")] = 10,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before them.")] = 2,
     models: Annotated[
@@ -99,6 +107,7 @@ def bench_command(
             amp=amp,
             precisions=precisions,
             recompute=recompute,
+            in_backward=update_in_backward,
             repeat=repeat,
             warmup=warmup,
             models=[name.strip() for name in (models or "").split(",") if name.strip()],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..models.registry import backbone_names
 from ..nn.heads import HEADS
@@ -88,6 +88,10 @@ class Optimizer(Section):
     # biases, layer-scale and hybrid gains) nor the relative-position bias tables, as the
     # official Swin's set_weight_decay.
     decay: Literal["all", "weights"] = "all"
+    # true: update each parameter inside backward as soon as its gradient is complete, and
+    # free that gradient (less memory, the same updates); not with clip_grad_norm, GPU AMP
+    # or data-parallel training (swint_cli.train.update_in_backward)
+    in_backward: bool = False
 
 
 class Schedule(Section):
@@ -121,6 +125,15 @@ class TrainingSection(Section):
     precision: Literal[PRECISIONS] = "fp32"  # type: ignore[valid-type]
     limit_batches: PositiveInt | None = None
     warmup_batches: Annotated[int, Field(ge=0)] = 5
+
+    @model_validator(mode="after")
+    def _update_in_backward_needs_no_clipping(self) -> TrainingSection:
+        if self.optimizer.in_backward and self.clip_grad_norm is not None:
+            raise ValueError(
+                "optimizer.in_backward cannot be combined with clip_grad_norm (clipping by "
+                "the global norm needs every gradient at once)"
+            )
+        return self
 
 
 class OutputSection(Section):

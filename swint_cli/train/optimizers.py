@@ -5,6 +5,7 @@ from __future__ import annotations
 import paddle
 
 from ..recipe.schema import Optimizer
+from .update_in_backward import update_in_backward
 
 NO_DECAY_NAMES = ("relative_position_bias_table",)
 
@@ -32,17 +33,28 @@ def build_optimizer(
 ) -> paddle.optimizer.Optimizer:
     """Momentum and SGD with L2 decay (the article's setting), or AdamW with decoupled decay,
     over :func:`parameter_groups`; gradients clipped to ``clip_grad_norm`` (global L2 norm)
-    when it is set."""
+    when it is set; with ``config.in_backward``, each parameter is updated inside the
+    backward pass (:func:`~.update_in_backward.update_in_backward`).
+
+    Raises:
+        ValueError: ``in_backward`` with ``clip_grad_norm``.
+    """
     parameters = parameter_groups(model, config.decay)
     clip = paddle.nn.ClipGradByGlobalNorm(clip_grad_norm) if clip_grad_norm else None
     decay = paddle.regularizer.L2Decay(config.weight_decay) if config.weight_decay else None
     rate = config.learning_rate
     if config.name == "momentum":
-        return paddle.optimizer.Momentum(
+        optimizer = paddle.optimizer.Momentum(
             rate, config.momentum, parameters=parameters, weight_decay=decay, grad_clip=clip
         )
-    if config.name == "sgd":
-        return paddle.optimizer.SGD(rate, parameters=parameters, weight_decay=decay, grad_clip=clip)
-    return paddle.optimizer.AdamW(
-        rate, parameters=parameters, weight_decay=config.weight_decay, grad_clip=clip
-    )
+    elif config.name == "sgd":
+        optimizer = paddle.optimizer.SGD(
+            rate, parameters=parameters, weight_decay=decay, grad_clip=clip
+        )
+    else:
+        optimizer = paddle.optimizer.AdamW(
+            rate, parameters=parameters, weight_decay=config.weight_decay, grad_clip=clip
+        )
+    if config.in_backward:
+        update_in_backward(optimizer)
+    return optimizer

@@ -14,6 +14,7 @@ from ..environment import resolve_device
 from ..models import SurgeryReport, build_model, model_flops
 from ..nn.precision import bf16_unavailable
 from ..recipe import Recipe, dump_recipe
+from ..recipe.schema import TrainingSection
 from ..runs import RunError
 from ..runs.info import RunInfo, sha256_of
 from .distributed import ParallelContext, init_parallel
@@ -87,6 +88,23 @@ def choose_precision(requested: str, device: str) -> tuple[str, str | None]:
     return "bf16", None
 
 
+def refuse_update_in_backward(training: TrainingSection, parallel: bool, amp: bool) -> None:
+    """Raise RunError when ``training.optimizer.in_backward`` meets what needs every
+    gradient at once: data-parallel training (``parallel``) or GPU AMP's loss scaling."""
+    if not training.optimizer.in_backward:
+        return
+    if parallel:
+        raise RunError(
+            "training.optimizer.in_backward: not with data-parallel training (DataParallel "
+            "averages the gradients after backward); set it to false or run one process"
+        )
+    if amp:
+        raise RunError(
+            "training.optimizer.in_backward: not with training.amp on GPU (loss scaling "
+            "unscales every gradient at once); set one of them to false"
+        )
+
+
 def build_session(recipe: Recipe, options: TrainOptions) -> Session:
     """Seed every generator, then build data, model and optimizer as the recipe says.
 
@@ -101,6 +119,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
     amp = training.amp and device == "gpu"
     if training.amp and not amp:
         reporter.message("note: training.amp is ignored on CPU")
+    refuse_update_in_backward(training, context.enabled, amp)
     precision, note = choose_precision(training.precision, device)
     if note is not None:
         reporter.message(f"note: {note}")
