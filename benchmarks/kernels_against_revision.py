@@ -128,22 +128,28 @@ def cases(threads: int) -> tuple[dict[str, tuple[str, tuple]], dict[str, paddle.
         "tokens to NCHW": ("swint_swap_last_axes", (p(tokens), p(nchw), 8, 56 * 56, c, threads)),
         "residual add": ("swint_add", (p(x), p(dy), p(dx), rows * c, threads)),
     }
-    # the attention's products, one per window and head, reading heads in place in q/k/v
-    sgemm = onednn._address(onednn.FLOAT32_GEMM)
+    # the attention's products, one per window and head, reading heads in place in q/k/v,
+    # in float32 and in bfloat16 (bf16 q/k/v and probabilities, float32 sums)
     qkv, out_heads = paddle.randn([512, 49, 3 * c]), paddle.empty([512, 49, c])
-    square = (p(probs), 3 * 49 * 49, 49 * 49, 49)  # (W, nH, N, N): a matrix per window, head
-    q, k, v = (
-        (ctypes.c_void_p(qkv.data_ptr() + 4 * part * c), 49 * 3 * c, 32, 3 * c) for part in range(3)
-    )
+    qkv16 = qkv.astype(paddle.bfloat16)
     outputs = (p(out_heads), 49 * c, 32, c)
-    products = {  # name: (transa, transb, (m, n, k), a, b, c)
-        "attention q k^T (NT)": (b"N", b"T", (49, 49, 32), q, k, square),
-        "attention P v (NN)": (b"N", b"N", (49, 32, 49), square, v, outputs),
-        "attention dS^T q (TN)": (b"T", b"N", (49, 32, 49), square, q, outputs),
-    }
-    for name, (ta, tb, shape, a, b, out) in products.items():
-        arguments = (sgemm, 4, ta, tb, 512, 3, *shape, 1.0, *a, *b, 0.0, *out, threads)
-        calls[name] = ("swint_batched_gemm", arguments)
+    for dtype, probabilities, heads in (("", probs, qkv), (", bf16", probs16, qkv16)):
+        function, size = onednn._address(onednn.GEMMS[heads.dtype]), heads.element_size()
+        square = (p(probabilities), 3 * 49 * 49, 49 * 49, 49)  # (W, nH, N, N): per window, head
+        q, k, v = (
+            (ctypes.c_void_p(heads.data_ptr() + size * part * c), 49 * 3 * c, 32, 3 * c)
+            for part in range(3)
+        )
+        products = {  # name: (transa, transb, (m, n, k), a, b, c)
+            "attention q k^T (NT)": (b"N", b"T", (49, 49, 32), q, k, square),
+            "attention P v (NN)": (b"N", b"N", (49, 32, 49), square, v, outputs),
+            "attention dS^T q (TN)": (b"T", b"N", (49, 32, 49), square, q, outputs),
+        }
+        for name, (ta, tb, shape, a, b, out) in products.items():
+            if dtype and ta == b"N" and tb == b"T":
+                continue  # float32 scores would overrun the bf16 probabilities' buffer
+            arguments = (function, size, ta, tb, 512, 3, *shape, 1.0, *a, *b, 0.0, *out, threads)
+            calls[name + dtype] = ("swint_batched_gemm", arguments)
     held = {name: value for name, value in locals().items() if isinstance(value, paddle.Tensor)}
     return calls, held
 

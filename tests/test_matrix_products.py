@@ -101,21 +101,27 @@ def test_gemms_match_numpy_for_each_transpose(
     assert np.abs(rounded - exact).max() > 1e-3  # the rounding is seen
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("transpose_a", [False, True])
 @pytest.mark.parametrize("n", [5, 16, 33, 64, 70])
-def test_batched_fp32_products_match_numpy_at_every_width(
-    gemms: None, transpose_a: bool, n: int
+def test_batched_products_match_numpy_at_every_width(
+    gemms: None, transpose_a: bool, n: int, dtype: str
 ) -> None:
     """A 2 x 3 batch of (7 x 9) @ (9 x n) products read from strided matrices: widths of one
     to four 16-wide vectors (ragged or whole), and one past 64; 7 rows are a block of four
-    and three single rows."""
+    and three single rows. bfloat16 operands are products of the bf16-rounded values, summed
+    in float32."""
     a = _randn(2, 3, 9, 7) if transpose_a else _randn(2, 3, 7, 9)
     b_rows = _randn(2, 3, 9, n + 2)
+    operands = [paddle.to_tensor(t) for t in (a, b_rows)]
+    if dtype == "bfloat16":
+        operands = [kernels.to_bfloat16(t) for t in operands]
+        a, b_rows = bf16_round(a), bf16_round(b_rows)
     b = b_rows[..., 1 : n + 1]  # rows n + 2 apart, starting one element in
     out = paddle.empty([2, 3, 7, n])
     onednn.batched_gemm(
-        onednn.Matrices(paddle.to_tensor(a), 3 * 63, 63, 7 if transpose_a else 9),
-        onednn.Matrices(paddle.to_tensor(b_rows), 3 * 9 * (n + 2), 9 * (n + 2), n + 2, offset=1),
+        onednn.Matrices(operands[0], 3 * 63, 63, 7 if transpose_a else 9),
+        onednn.Matrices(operands[1], 3 * 9 * (n + 2), 9 * (n + 2), n + 2, offset=1),
         onednn.Matrices(out, 3 * 7 * n, 7 * n, n),
         (2, 3),
         (7, n, 9),
