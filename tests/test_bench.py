@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from swint_cli.bench import runner as bench_runner
+from swint_cli.bench import setup as bench_setup
 from swint_cli.bench.layer_bench import paddle_conv_flops
 from swint_cli.bench.model_bench import model_subject
 from swint_cli.bench.plan import BenchOptions, default_batch, parse_channels, resolve_model
@@ -30,6 +31,7 @@ from swint_cli.bench.setup import set_up_bench, write_environment
 from swint_cli.bench.timing import time_steps
 from swint_cli.bench.worker import run_spec
 from swint_cli.cli import app
+from swint_cli.errors import UserError
 from swint_cli.nn import precision
 from swint_cli.recipe import RecipeError, dump_recipe, load_recipe
 from swint_cli.runs import TimeSummary, summarize_times
@@ -469,3 +471,15 @@ def test_bench_refuses_the_update_in_backward_for_a_clipping_recipe(tmp_path: Pa
     assert result.exit_code != 0
     assert "--update-in-backward: " in result.output and "clip_grad_norm" in result.output
     assert not (tmp_path / "bench").exists()
+
+
+def test_bench_refuses_the_update_in_backward_under_gpu_amp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loss scaling unscales every gradient after backward, too late for updates made in it."""
+    monkeypatch.setattr(bench_setup, "resolve_device", lambda device: "gpu")
+    options = {"resolution": 8, "batch_size": 1, "channels": (8, 8), "heads": 2}
+    options |= {"window_size": 4, "device": "gpu", "repeat": 1, "warmup": 0, "runtime": {}}
+    with pytest.raises(UserError, match="--update-in-backward: not with --amp"):
+        set_up_bench(**options, amp=True, models=["quickstart"], in_backward=True)
+    assert set_up_bench(**options, amp=True, models=["quickstart"]).options.amp

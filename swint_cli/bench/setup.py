@@ -59,11 +59,13 @@ def set_up_bench(
     ``tune_cpu`` applied (its ``threads`` and ``malloc_tuned`` go to the workers).
 
     Raises:
-        UserError: a GPU asked of a Paddle that sees none; ``in_backward`` for a model whose
-            recipe clips gradients. RecipeError for a model entry.
+        UserError: a GPU asked of a Paddle that sees none; ``in_backward`` with GPU AMP or
+            for a model whose recipe clips gradients. RecipeError for a model entry.
     """
     resolved = resolve_device(device)
     chosen = [(_model_name(entry), resolve_model(entry, resolution)) for entry in models]
+    if in_backward and amp and resolved == "gpu":
+        raise UserError("--update-in-backward: not with --amp (loss scaling needs every gradient)")
     for _, path in chosen if in_backward else []:
         if load_recipe(path).training.clip_grad_norm is not None:
             raise UserError(
