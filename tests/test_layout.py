@@ -23,7 +23,17 @@ ALLOWED: dict[str, set[str]] = {
     "export": {ROOT, "data", "errors", "files", "models", "recipe", "runs"},
     "compare": {"errors", "recipe", "runs"},
     "sweep": {"errors", "recipe", "runs", "runtime"},
-    "bench": {"environment", "files", "models", "nn", "recipe", "runs", "runtime", "train"},
+    "bench": {
+        "environment",
+        "errors",
+        "files",
+        "models",
+        "nn",
+        "recipe",
+        "runs",
+        "runtime",
+        "train",
+    },
     "cli": {
         *("bench", "compare", "data", "environment", "errors", "export", "models"),
         *("nn", "recipe", "runs", "runtime", "sweep", "train"),
