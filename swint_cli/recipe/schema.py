@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..models.registry import backbone_names
 from ..nn.heads import HEADS
@@ -126,15 +126,6 @@ class TrainingSection(Section):
     limit_batches: PositiveInt | None = None
     warmup_batches: Annotated[int, Field(ge=0)] = 5
 
-    @model_validator(mode="after")
-    def _update_in_backward_needs_no_clipping(self) -> TrainingSection:
-        if self.optimizer.in_backward and self.clip_grad_norm is not None:
-            raise ValueError(
-                "optimizer.in_backward cannot be combined with clip_grad_norm (clipping by "
-                "the global norm needs every gradient at once)"
-            )
-        return self
-
 
 class OutputSection(Section):
     runs_dir: str = "runs"
@@ -153,7 +144,8 @@ class Recipe(Section):
 
 def inconsistency(recipe: Recipe) -> str | None:
     """Why keys of the recipe do not fit together (the backbone or data its ``task``, the
-    loss the task and classes, the two warm-up lengths), or None when they do."""
+    loss the task and classes, the two warm-up lengths, the update in backward and
+    clipping), or None when they do."""
     return _task_mismatch(recipe) or _training_mismatch(recipe)
 
 
@@ -161,6 +153,11 @@ def _training_mismatch(recipe: Recipe) -> str | None:
     training, loss = recipe.training, recipe.training.loss
     if training.schedule.warmup_epochs and training.schedule.warmup_steps:
         return "training.schedule: warmup_epochs and warmup_steps are both set; give one"
+    if training.optimizer.in_backward and training.clip_grad_norm is not None:
+        return (
+            "training.optimizer.in_backward: cannot be combined with training.clip_grad_norm "
+            "(clipping by the global norm needs every gradient at once); unset one"
+        )
     if loss.dice_weight and recipe.task != "segmentation":
         return f"training.loss.dice_weight: applies to segmentation, not to {recipe.task}"
     classes = recipe.model.num_classes
