@@ -31,7 +31,8 @@ def train_step(
     The forward pass and ``loss(logits, labels)`` run under AMP when ``amp``; forward and
     backward run their CPU matrix products in ``precision`` (:mod:`swint_cli.nn.precision`);
     the backward pass is scaled by ``scaler`` when it is given; ``optimizer`` then updates
-    the parameters at its current learning rate and their gradients are cleared. Nothing
+    the parameters at its current learning rate (an optimizer updating inside backward has
+    done so already, and finds no gradient left) and their gradients are cleared. Nothing
     waits for the device: the caller reads the loss when it needs it.
     """
     with autocast(precision):
