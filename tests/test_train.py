@@ -383,7 +383,9 @@ def launch(tmp_path: Path, *train_args: str) -> subprocess.Popen:
 def test_data_parallel_interrupt_and_resume_match_an_uninterrupted_run(tmp_path: Path) -> None:
     """SIGTERM reaches both ranks at their own moments: they still stop at the same batch,
     rank 0 keeps the epoch's sums of both, and the resumed run ends as the straight one."""
-    overrides = ["training.epochs=2", "data.train_size=128", "model.replace[0].droppath=0"]
+    # 3 epochs of 4 batches: a stop seen into epoch 2 leaves more than an epoch to interrupt,
+    # however fast the machine
+    overrides = ["training.epochs=3", "data.train_size=128", "model.replace[0].droppath=0"]
     straight = launch(
         tmp_path / "a",
         str(QUICKSTART),
@@ -409,10 +411,8 @@ def test_data_parallel_interrupt_and_resume_match_an_uninterrupted_run(tmp_path:
     out, _ = stopped.communicate(timeout=120)
     run = batches.parent
     state = json.loads((run / "checkpoints" / "last.json").read_text())
-    assert (state["epoch"], json.loads((run / "summary.json").read_text())["status"]) == (
-        2,
-        "interrupted",
-    ), out[-2000:]
+    status = json.loads((run / "summary.json").read_text())["status"]
+    assert (status, state["epoch"] in (2, 3)) == ("interrupted", True), out[-2000:]
     assert state["partial"]["seen"] == 2 * 16 * state["step"]  # both ranks' images
     resumed = launch(tmp_path / "b", "--resume", str(run), "--quiet")
     out, _ = resumed.communicate(timeout=300)
