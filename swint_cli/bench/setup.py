@@ -10,7 +10,7 @@ from pathlib import Path
 from ..environment import describe_session, resolve_device
 from ..errors import UserError
 from ..files import write_json
-from ..recipe import load_recipe
+from ..recipe import RecipeError, load_recipe
 from ..runs.layout import ENV
 from ..train.session import choose_precision
 from .plan import GPU_BATCH, BenchOptions, default_batch, layer_specs, model_specs, resolve_model
@@ -67,11 +67,10 @@ def set_up_bench(
     if in_backward and amp and resolved == "gpu":
         raise UserError("--update-in-backward: not with --amp (loss scaling needs every gradient)")
     for _, path in chosen if in_backward else []:
-        if load_recipe(path).training.clip_grad_norm is not None:
-            raise UserError(
-                f"--update-in-backward: {path} sets training.clip_grad_norm, which needs "
-                "every gradient at once"
-            )
+        try:  # the recipe's own check of what the update in backward cannot go with
+            load_recipe(path, ["training.optimizer.in_backward=true"])
+        except RecipeError as exc:
+            raise UserError(f"--update-in-backward: {exc}") from None
     notes = []
     if batch_size is None:
         batch_size = default_batch(resolved, resolution)
