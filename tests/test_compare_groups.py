@@ -15,6 +15,7 @@ from tiny_runs import QUICKSTART, tiny
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
+from swint_cli.files import ProcessLock
 from swint_cli.recipe import load_recipe
 from swint_cli.train import TrainOptions, train
 
@@ -347,14 +348,19 @@ def test_groups_leave_out_runs_still_running_or_interrupted_and_say_so(tmp_path:
     rng = np.random.default_rng(5)
     for seed in range(3):
         fake_run(tmp_path, "done", seed, 0.01, curve(rng, 0.40))
-    fake_run(tmp_path, "done", 3, 0.01, [0.1, 0.1, 0.1], status="running")
+    live = fake_run(tmp_path, "done", 3, 0.01, [0.1, 0.1, 0.1], status="running")
     fake_run(tmp_path, "done", 4, 0.01, [0.1, 0.1, 0.1], status="interrupted")
+    fake_run(tmp_path, "done", 5, 0.01, [0.1, 0.1, 0.1], status="running")  # nobody holds it
     fake_run(tmp_path, "failed", 0, 0.02, curve(rng, 0.40), status="failed: non-finite loss")
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
-    result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "report")])
+    with ProcessLock.take(live / "lock"):  # as the process training it does
+        result = runner.invoke(app, ["compare", *map(str, runs), "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     warning = " ".join(result.output.split())
-    assert "not finished: done-seed3 (running, 3/3 epochs); done-seed4 (interrupted" in warning
+    assert (
+        "not finished: done-seed3 (running, 3/3 epochs); done-seed4 (interrupted, 3/3 epochs); "
+        "done-seed5 (crashed, 3/3 epochs)"
+    ) in warning
     frame = pd.read_csv(tmp_path / "report" / "compare.csv").set_index("group")
     assert frame.loc["done", "n"] == 3  # a failed run is an outcome: it stays
     assert frame.loc["done", "metric_mean"] == pytest.approx(

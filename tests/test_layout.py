@@ -21,8 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "runs": {"errors", "files"},
     "train": {"data", "environment", "errors", "files", "models", "nn", "recipe", "runs"},
     "export": {ROOT, "data", "errors", "files", "models", "recipe", "runs"},
-    "compare": {"errors", "recipe", "runs"},
-    "sweep": {"errors", "recipe", "runs", "runtime"},
+    "compare": {"errors", "files", "recipe", "runs"},
+    "sweep": {"errors", "files", "recipe", "runs", "runtime"},
     "bench": {
         "environment",
         "errors",

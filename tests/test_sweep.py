@@ -18,6 +18,7 @@ from tiny_runs import QUICKSTART, set_args, tiny
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
+from swint_cli.runs.holder import run_holder
 from swint_cli.sweep import SweepSpec, prepare_sweep
 from swint_cli.sweep.jobs import expand
 
@@ -254,3 +255,77 @@ def test_two_shards_share_one_sweep_directory_and_run_each_job_once(tmp_path: Pa
     assert all(status(run) == "finished" for run in runs.values())
     first, second = (stdout for stdout, _ in results)
     assert "finished 2/2" in first and "finished 1/1" in second  # jobs 0, 2 and job 1
+
+
+def test_resume_beside_a_live_sweep_leaves_its_jobs_alone_and_every_job_runs_once(
+    tmp_path: Path,
+) -> None:
+    """A second ``--resume`` while the first sweep still runs (a requeued array task whose
+    first attempt lives on): it runs only what nobody runs, and both end with every job
+    finished once, none moved to attempts/ or started twice."""
+    out = tmp_path / "sweep"
+    args = [str(QUICKSTART), "--seeds", "2", "--out", str(out)]
+    first = sweep_process(*args, *set_args([*TINY, "training.epochs=6"]), cwd=tmp_path)
+    deadline, table = time.monotonic() + 180, None
+    while time.monotonic() < deadline and table is None and first.poll() is None:
+        tables = list(out.glob("quickstart-seed0-*/batches.csv")) if out.exists() else []
+        if tables and len(tables[0].read_text().splitlines()) >= 3:
+            table = tables[0]
+        time.sleep(0.05)
+    assert table is not None, "the first sweep's job did not start"
+    second = sweep_process("--resume", str(out), cwd=tmp_path)
+    results = [process.communicate(timeout=600) for process in (second, first)]
+    for process, (stdout, stderr) in zip((second, first), results, strict=True):
+        assert process.returncode == 0, stdout + stderr
+    second_out = results[0][0]
+    assert "running elsewhere: quickstart-seed0 (pid " in second_out
+    assert "finished: quickstart-seed0" not in second_out
+    assert "finished: quickstart-seed0" in results[1][0]
+    assert not (out / "attempts").exists()
+    runs = runs_of(out)  # fails if a job ran twice
+    assert sorted(runs) == ["quickstart-seed0", "quickstart-seed1"]
+    for run in runs.values():
+        assert status(run) == "finished"
+        batches = pd.read_csv(run / "batches.csv")
+        assert list(zip(batches["epoch"], batches["step"], strict=True)) == [
+            (e, s) for e in range(1, 7) for s in range(4)
+        ]
+
+
+def test_a_killed_sweep_shows_its_dead_job_as_crashed_and_resume_finishes_it(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the sweep and its job (a lost node): the job's summary stays ``running``;
+    readers call it crashed and ``--resume`` continues it from its checkpoint, every row
+    once."""
+    out = tmp_path / "sweep"
+    args = [str(QUICKSTART), "--seeds", "1", "--out", str(out)]
+    process = sweep_process(*args, *set_args([*TINY, "training.epochs=20"]), cwd=tmp_path)
+    deadline, started = time.monotonic() + 180, False
+    while time.monotonic() < deadline and not started and process.poll() is None:
+        tables = list(out.glob("*/batches.csv")) if out.exists() else []
+        started = bool(tables) and len(tables[0].read_text().splitlines()) >= 7  # epoch 2
+        time.sleep(0.05)
+    assert started, "the job did not start"
+    (run,) = runs_of(out).values()
+    job = json.loads((run / "lock").read_text())["pid"]  # its own process group
+    process.kill()
+    os.kill(job, signal.SIGKILL)
+    process.communicate()
+    deadline = time.monotonic() + 30
+    while run_holder(run) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the job is not our child: the kernel ends it in its own time
+    assert run_holder(run) is None
+    assert status(run) == "running"
+    shown = runner.invoke(app, ["compare", str(out), "--no-group", "--out", str(tmp_path / "c")])
+    assert shown.exit_code == 0, shown.output
+    assert list(pd.read_csv(tmp_path / "c" / "compare.csv")["status"]) == ["crashed"]
+
+    resumed = runner.invoke(app, ["sweep", "--resume", str(out), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resume (crashed): quickstart-seed0" in resumed.output
+    assert runs_of(out) == {"quickstart-seed0": run}  # continued in place
+    batches = pd.read_csv(run / "batches.csv")
+    assert list(zip(batches["epoch"], batches["step"], strict=True)) == [
+        (e, s) for e in range(1, 21) for s in range(4)
+    ]

@@ -19,6 +19,7 @@ from tiny_runs import (
     ROOT,
     TIMING,
     StopAfter,
+    children,
     learning_columns,
     run_dir_of,
     set_args,
@@ -250,19 +251,6 @@ def test_data_parallel_launch_trains_two_shards_and_rank0_writes(tmp_path: Path)
     # 128 images over 2 ranks at batch 16: rank 0 logs 4 steps; validation sees all 32.
     assert len(pd.read_csv(run / "batches.csv")) == 4
     check_run_directory(run)
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (the 4th field of /proc/<child>/stat)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after name, state
-        except OSError:  # exited meanwhile
-            continue
-        if int(parent) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def ignores_stop_signals(pid: int) -> bool:

@@ -46,6 +46,19 @@ def run_dir_of(runs_dir: Path) -> Path:
     return run
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the 4th field of /proc/<child>/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_text().rsplit(")", 1)[1].split()[1]  # after name, state
+        except OSError:  # exited meanwhile
+            continue
+        if int(parent) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class StopAfter(StopRequest):
     """Asks the trainer to stop once it has checked the flag ``checks`` times (one per batch)."""
 

@@ -39,8 +39,9 @@ def compare_command(
 ) -> None:
     """Compare runs: groups of seeds with intervals, tests and verdicts against a baseline.
 
-    Runs whose recipes differ only in training.seed form a group; runs still running or
-    interrupted are left out of the groups, with a warning. Writes a report directory with
+    Runs whose recipes differ only in training.seed form a group; runs still running,
+    interrupted or crashed (killed while running) are left out of the groups, with a
+    warning. Writes a report directory with
     compare.csv, report.md, curves.png and step_time.png.
     """
     from ..compare.comparison import compare

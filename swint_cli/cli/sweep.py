@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .console import stderr
 from .errors import user_errors
+
+if TYPE_CHECKING:
+    from ..sweep import Progress
 
 
 def _duration(seconds: float | None) -> str:
@@ -64,8 +67,11 @@ def sweep_command(
 ) -> None:
     """Run recipes x --grid values x seeds as ordinary training runs in one sweep directory.
 
-    Exit code 0 when every job finished, 1 when any failed, 130 when stopped (resume with
-    --resume), 2 for bad input. Compare the result with: swint compare SWEEP_DIR.
+    Jobs another process is running (another sweep over the directory, a shard) are left
+    alone. Exit code 0 when every job finished or runs elsewhere, 1 when any failed, 130
+    when stopped (resume with --resume), 75 when a file could not be written (a full disk;
+    resume with --resume once it can), 2 for bad input. Compare the result with: swint
+    compare SWEEP_DIR.
     """
     from ..sweep import (
         Progress,
@@ -105,12 +111,25 @@ def sweep_command(
     options = SweepOptions(parallel=jobs, shard=shard_of, retry_failed=retry_failed)
 
     status = None if quiet else stderr.status("starting")
+    last = Progress(total=len(all_jobs))
 
     def report(progress: Progress) -> None:
+        nonlocal last
+        last = progress
         counts = (
             f"finished {progress.finished}/{progress.total}, running {progress.running}, "
             f"failed {progress.failed}, left {progress.left}; {_duration(progress.seconds_left)}"
         )
+        others = [
+            f"{count} {what}"
+            for count, what in (
+                (progress.elsewhere, "running elsewhere"),
+                (progress.interrupted, "interrupted"),
+            )
+            if count
+        ]
+        if others:
+            counts = f"{counts} ({', '.join(others)})"
         if status is None:
             typer.echo(f"{progress.event} | {counts}" if progress.event else counts)
             return
@@ -125,13 +144,30 @@ def sweep_command(
     finally:
         if status is not None:
             status.stop()
-    if code == 130:
-        stderr.print(f"interrupted: continue with swint sweep --resume {folder}", markup=False)
-    elif code == 1:
-        stderr.print(
-            f"some jobs failed (logs in {folder}/logs); rerun them with "
-            f"swint sweep --resume {folder} --retry-failed",
-            markup=False,
-        )
+    for line in closing_lines(folder, code, last):
+        stderr.print(line, markup=False)
     typer.echo(f"next: swint compare {folder}")
     raise typer.Exit(code)
+
+
+def closing_lines(folder: Path, code: int, progress: Progress) -> list[str]:
+    """What the sweep says at its end beyond its counts: how to continue it."""
+    lines = []
+    if progress.elsewhere:
+        lines.append(
+            f"{progress.elsewhere} job(s) left alone: another process is running them; "
+            f"swint sweep --resume {folder} after it ends checks them"
+        )
+    if code == 130:
+        lines.append(f"interrupted: continue with swint sweep --resume {folder}")
+    elif code == 75:
+        lines.append(
+            f"stopped: a file could not be written (above); once it can, continue with "
+            f"swint sweep --resume {folder}"
+        )
+    elif code == 1:
+        lines.append(
+            f"some jobs failed (logs in {folder}/logs); rerun them with "
+            f"swint sweep --resume {folder} --retry-failed"
+        )
+    return lines

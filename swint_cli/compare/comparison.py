@@ -53,13 +53,12 @@ def expand_sweeps(paths: Sequence[Path]) -> list[Path]:
 
 
 def _unfinished(run: Run) -> str | None:
-    """How far a run still running, or interrupted, got (its figures are not its final
-    ones); None for a run that ended (finished or failed) or that records no status."""
-    summary = run.summary
-    if summary.get("status") not in ("running", "interrupted"):
+    """How far a run still running, interrupted or crashed got (its figures are not its
+    final ones); None for a run that ended (finished or failed) or that records no status."""
+    if run.status not in ("running", "crashed") and not run.status.startswith("interrupted"):
         return None
-    done, planned = summary.get("epochs_done", "?"), summary.get("epochs", "?")
-    return f"{summary['status']}, {done}/{planned} epochs"
+    done, planned = run.summary.get("epochs_done", "?"), run.summary.get("epochs", "?")
+    return f"{run.status}, {done}/{planned} epochs"
 
 
 def _baseline_index(names: list[str], baseline: str | None) -> int:
@@ -79,7 +78,8 @@ def compare(
 ) -> Comparison:
     """Compare the runs among ``paths``: as groups of seeds tested against ``baseline`` (a
     group's name; default the first group), or with ``group=False`` one column per run.
-    Groups leave out runs still running or interrupted, with a warning naming them.
+    Groups leave out runs still running, interrupted or crashed, with a warning naming
+    them.
 
     Raises:
         UserError: no readable run among ``paths``, an unknown baseline, or a report

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from ..files import write_atomic, writing
 from .groups import GROUP_COLUMNS, Row
 from .report import Diff, duration, markdown_table, metric_format, show_value, side_by_side
 from .statistics import NO_DIFFERENCE, NO_TEST, POWER
@@ -161,9 +162,10 @@ def group_markdown(rows: Sequence[Row], baseline: int, diff: Diff, plots: Sequen
 def write_group_report(
     folder: Path, rows: Sequence[Row], baseline: int, diff: Diff, plots: Sequence[str]
 ) -> None:
-    """Write compare.csv (:data:`~.groups.GROUP_COLUMNS`) and report.md into ``folder``."""
+    """Write compare.csv (:data:`~.groups.GROUP_COLUMNS`) and report.md into ``folder``
+    (WriteError naming a file that cannot be written)."""
     frame = pd.DataFrame([{c: row.get(c) for c in GROUP_COLUMNS} for row in rows])
     frame["pairs"] = frame["pairs"].astype("Int64")  # empty for the baseline, not 10.0
-    frame.to_csv(folder / "compare.csv", index=False)
-    report = group_markdown(rows, baseline, diff, plots)
-    (folder / "report.md").write_text(report, encoding="utf-8")
+    with writing(folder / "compare.csv"):
+        frame.to_csv(folder / "compare.csv", index=False)
+    write_atomic(folder / "report.md", group_markdown(rows, baseline, diff, plots))

@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..files import writing
 from ..runs import Run, summarize_times
 from .groups import Group, key_metric
 
@@ -28,7 +29,8 @@ def _colour(index: int) -> str:
 
 def _save(figure: Figure, path: Path) -> None:
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=DPI)
+    with writing(path):
+        figure.savefig(path, dpi=DPI)
 
 
 METRIC_LABELS = {

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from rich.table import Table
 
+from ..files import write_atomic, writing
 from .summary import COLUMNS, MISSING, UNKNOWN
 
 Row = dict[str, object]
@@ -166,6 +167,8 @@ def markdown_report(
 def write_report(
     folder: Path, rows: Sequence[Row], extras: Sequence[str], diff: Diff, plots: Sequence[str]
 ) -> None:
-    """Write compare.csv and report.md into ``folder``."""
-    csv_frame(rows, extras, diff).to_csv(folder / "compare.csv", index=False)
-    (folder / "report.md").write_text(markdown_report(rows, extras, diff, plots), encoding="utf-8")
+    """Write compare.csv and report.md into ``folder`` (WriteError naming a file that
+    cannot be written)."""
+    with writing(folder / "compare.csv"):
+        csv_frame(rows, extras, diff).to_csv(folder / "compare.csv", index=False)
+    write_atomic(folder / "report.md", markdown_report(rows, extras, diff, plots))

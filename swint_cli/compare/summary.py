@@ -101,7 +101,8 @@ def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
 
     Accuracies and losses come from epochs.csv and step times from batches.csv (median and
     p90 of ``step_ms`` after warm-up), falling back to summary.json where the tables have no
-    rows; size, FLOPs, epochs done, wall time and status come from summary.json.
+    rows; size, FLOPs, epochs done, wall time and status come from summary.json (status as
+    it stands: ``crashed`` for a ``running`` run that no process holds).
     """
     summary, recipe = run.summary, run.recipe
     params = _number(summary.get("params"))
@@ -138,7 +139,7 @@ def summarize_run(run: Run, extras: Sequence[str] = ()) -> dict[str, object]:
         summary.get("wall_seconds"),
         epochs["epoch_seconds"].sum() if "epoch_seconds" in epochs.columns else None,
     )
-    row["status"] = summary.get("status") or "unknown (no summary.json)"
+    row["status"] = run.status or "unknown (no summary.json)"
     row["damaged"] = run.damaged
     row["problems"] = "; ".join(run.problems)
     row["missing_files"] = " ".join(run.missing)

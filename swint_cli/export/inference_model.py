@@ -15,6 +15,9 @@ validation data were: bilinear resize to S x S, ``x / 255``, then ``(x - mean) /
 from __future__ import annotations
 
 import inspect
+import math
+import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +29,7 @@ import paddle
 
 from .. import __version__
 from ..data import Normalization
-from ..files import RefusedPickle, read_json, safe_load, write_json
+from ..files import RefusedPickle, read_json, safe_load, write_json, writing
 from ..runs.info import PREPROCESSING
 from ..runs.layout import EXPORT
 from .trained_model import ExportError, ModelInfo, TrainedRun, open_trained_run
@@ -141,7 +144,7 @@ def export_run(
     run = open_trained_run(run_dir)
     converter = _import_paddle2onnx() if fmt == "onnx" else None
     directory = Path(out) if out is not None else run.path / EXPORT_DIR
-    earlier = _export_files(directory)
+    earlier = _export_files(directory)  # replaced only once the new export is whole
     if earlier and not force:
         raise ExportError(
             f"{directory}: an export is already there ({', '.join(p.name for p in earlier)}); "
@@ -149,23 +152,65 @@ def export_run(
         )
     info, info_note = run.model_info()
     model, checkpoint_file, note = run.load_model(checkpoint)
+    staging = directory / f".staging-{os.getpid()}"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in earlier:
-            stale.unlink()
-    except OSError as exc:
-        raise ExportError(f"{directory}: cannot write ({exc.strerror or exc})") from None
-    save_inference_model(model, info.image_size, directory)
-    if converter is not None:
-        _convert_to_onnx(converter, directory)
-    files = [*sorted(p.name for p in _export_files(directory)), METADATA]
-    metadata = export_metadata(info, fmt, run, checkpoint_file, files)
-    try:
-        write_json(directory / METADATA, metadata)
-    except OSError as exc:
-        raise ExportError(f"{directory / METADATA}: cannot write ({exc.strerror or exc})") from None
+        with writing(staging):
+            staging.mkdir(parents=True, exist_ok=True)
+        with writing(directory / f"{PREFIX}.pdiparams"):
+            save_inference_model(model, info.image_size, staging)
+        _check_saved(model, staging, directory, info.image_size)
+        if converter is not None:
+            with writing(directory / ONNX_FILE):
+                _convert_to_onnx(converter, staging)
+        files = [*sorted(p.name for p in _export_files(staging)), METADATA]
+        metadata = export_metadata(info, fmt, run, checkpoint_file, files)
+        with writing(directory / METADATA):
+            write_json(staging / METADATA, metadata)
+        _replace_export(staging, directory, earlier)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     notes = [text for text in (note, info_note) if text]
     return ExportResult(directory, files, checkpoint_file, notes, metadata)
+
+
+def _check_saved(model: paddle.nn.Layer, staging: Path, directory: Path, size: int) -> None:
+    """Load the export in ``staging`` back and compare its logits with ``model``'s: Paddle
+    reports a full disk by leaving a truncated file, not by an error. WriteError (naming the
+    file in ``directory``, with the reason a probe write finds) when it does not load back
+    or disagrees; ExportError when the disk takes writes but the export still disagrees."""
+    batch = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    model.eval()
+    expected = run_logits(model, batch)
+    try:
+        got = run_logits(paddle.jit.load(str(staging / PREFIX)), batch)
+        difference = float(np.max(np.abs(got - expected)))
+    except Exception as exc:  # Paddle raises many types for truncated files
+        difference, reason = math.inf, _one_line(exc)
+    else:
+        reason = f"its logits differ from the checkpoint's by {difference:.3g}"
+    if difference <= 1e-3 * (1.0 + float(np.max(np.abs(expected)))):
+        return
+    with writing(directory / f"{PREFIX}.pdiparams"):  # why it was cut short, if it was
+        probe = staging / ".probe"
+        with open(probe, "wb") as file:
+            file.write(bytes(1 << 16))
+            file.flush()
+            os.fsync(file.fileno())
+    raise ExportError(f"{directory}: the saved model does not load back as saved ({reason})")
+
+
+def _replace_export(staging: Path, directory: Path, earlier: list[Path]) -> None:
+    """Move the new export's files from ``staging`` into ``directory``, then remove the
+    files of the ``earlier`` export it does not replace (the other format's)."""
+    new = sorted(p for p in staging.iterdir() if not p.name.startswith("."))
+    for path in new:
+        with writing(directory / path.name):
+            os.replace(path, directory / path.name)
+    names = {path.name for path in new}
+    for stale in earlier:
+        if stale.name not in names:
+            with writing(stale):
+                stale.unlink(missing_ok=True)
 
 
 def export_metadata(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from ..errors import UserError
 from .atomic import replace_atomically
@@ -35,11 +35,13 @@ def write_arrays(
     path: Path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None
 ) -> None:
     """Write ``arrays`` (and string ``metadata``) to the safetensors file ``path``, atomically.
-    Raises OSError when the file cannot be written."""
+    Raises :class:`~.write_error.WriteError` when the file cannot be written."""
     contiguous = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
 
     def write(tmp: Path) -> None:
-        save_file(contiguous, str(tmp), metadata=dict(metadata or {}))
+        # serialised in memory and written by Python, so that a full disk is an OSError
+        # (safetensors' own file writer reports it as a SafetensorError with no errno)
+        tmp.write_bytes(save(contiguous, metadata=dict(metadata or {})))
 
     replace_atomically(path, write)
 

@@ -18,6 +18,7 @@ unpickler. Every path is checked to stay inside the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import ArrayFileError, read_arrays, read_json, write_arrays, write_json
+from ..files.write_error import WriteError, writing
 from .layout import CHECKPOINTS_DIR, RunError, inside
 
 WEIGHTS = (".safetensors", ".pdparams")  # this format, then the one before it
@@ -115,15 +117,25 @@ def save_training_state(
     position: Mapping[str, object],
 ) -> None:
     """Write the ``last`` checkpoint so that a crash at any point leaves a whole one (see the
-    module docstring). Raises OSError."""
+    module docstring). Raises WriteError naming the ``last`` file that could not be written
+    (after removing what this save staged, when that fails before the commit)."""
     folder = run / CHECKPOINTS_DIR
     stamp = uuid.uuid4().hex
     suffixes = (WEIGHTS[0], OPTIMIZER[0])
-    for arrays, suffix in zip((model, optimizer), suffixes, strict=True):
-        write_arrays(folder / f"last.{stamp}{suffix}", arrays, {ID_KEY: stamp})
-    write_json(folder / POSITION, {**position, ID_KEY: stamp})  # the commit
-    for suffix in suffixes:
-        os.replace(folder / f"last.{stamp}{suffix}", folder / f"last{suffix}")
+    staged = [folder / f"last.{stamp}{suffix}" for suffix in suffixes]
+    try:
+        for arrays, suffix, path in zip((model, optimizer), suffixes, staged, strict=True):
+            with writing(folder / f"last{suffix}"):
+                write_arrays(path, arrays, {ID_KEY: stamp})
+        write_json(folder / POSITION, {**position, ID_KEY: stamp})  # the commit
+    except WriteError:
+        for path in staged:  # the space they take is what a full disk needs back
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        raise
+    for suffix, path in zip(suffixes, staged, strict=True):
+        with writing(folder / f"last{suffix}"):
+            os.replace(path, folder / f"last{suffix}")
     for leftover in folder.iterdir():  # staged by a save that crashed before its commit
         if _STAGED.fullmatch(leftover.name):
             leftover.unlink(missing_ok=True)
@@ -175,3 +187,13 @@ def read_training_state(run: Path) -> TrainingState:
 
 def has_position(run: Path) -> bool:
     return (run / CHECKPOINTS_DIR / POSITION).is_file()
+
+
+def committed_position(run: Path) -> tuple[int, int] | None:
+    """``(epoch, batch)`` where ``--resume`` continues ``run``, as its last checkpoint says;
+    None when it has no readable one."""
+    try:
+        position = read_json(run / CHECKPOINTS_DIR / POSITION)
+        return int(position.get("epoch", 1)), int(position.get("step", 0))  # type: ignore[union-attr]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None

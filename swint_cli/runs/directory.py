@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..files import write_atomic, write_json
+from ..files.write_error import writing
 from .checkpoint_files import has_position
 from .layout import (
     BATCH_COLUMNS,
@@ -16,6 +17,7 @@ from .layout import (
     EPOCH_COLUMNS,
     EPOCHS,
     INFO,
+    LOCK,
     RECIPE,
     SUMMARY,
     RunError,
@@ -45,38 +47,36 @@ class RunDirectory:
     ) -> RunDirectory:
         """A new, empty ``<runs_dir>/<name>-<timestamp>`` (suffixed ``-2``, ... if taken)."""
         path = new_timestamped_dir(Path(runs_dir), name, now)
-        try:
+        with writing(path / CHECKPOINTS_DIR):
             (path / CHECKPOINTS_DIR).mkdir()
-        except OSError as exc:
-            raise RunError(f"{path}: cannot create {CHECKPOINTS_DIR}/ ({exc.strerror})") from None
         return cls(path, epoch_columns)
 
     @classmethod
     def existing(
-        cls, path: str | Path, epoch_columns: Sequence[str] = EPOCH_COLUMNS
+        cls,
+        path: str | Path,
+        epoch_columns: Sequence[str] = EPOCH_COLUMNS,
+        *,
+        checkpoint: bool = True,
     ) -> RunDirectory:
-        """An earlier run to resume: it must hold its recipe and a ``last`` checkpoint, and
-        none of its files may lead (through a symlink) outside it."""
+        """An earlier run to resume: it must hold its recipe and (unless ``checkpoint`` is
+        False) a ``last`` checkpoint, and none of its files may lead (through a symlink)
+        outside it."""
         run = cls(Path(path), epoch_columns)
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run directory")
-        for name in (RECIPE, INFO, SUMMARY, ENV, EPOCHS, BATCHES, CHECKPOINTS_DIR):
+        for name in (RECIPE, INFO, SUMMARY, ENV, EPOCHS, BATCHES, CHECKPOINTS_DIR, LOCK):
             inside(run.path, name)
         if not (run.path / RECIPE).is_file():
             raise RunError(f"{run.path}: not a resumable run (missing {RECIPE})")
-        if not has_position(run.path):
+        if checkpoint and not has_position(run.path):
             raise RunError(f"{run.path}: not a resumable run (missing {CHECKPOINTS_DIR}/last.json)")
         return run
 
     def write_text(self, name: str, text: str) -> None:
-        """Replace the run's file ``name`` atomically; RunError when it cannot be written."""
-        try:
-            write_atomic(self.path / name, text)
-        except OSError as exc:
-            raise RunError(f"{self.path / name}: cannot write ({exc.strerror or exc})") from None
+        """Replace the run's file ``name`` atomically; WriteError when it cannot be written."""
+        write_atomic(self.path / name, text)
 
     def write_json(self, name: str, data: object) -> None:
-        try:
-            write_json(self.path / name, data)
-        except OSError as exc:
-            raise RunError(f"{self.path / name}: cannot write ({exc.strerror or exc})") from None
+        """Replace the run's file ``name`` with ``data`` as JSON, atomically."""
+        write_json(self.path / name, data)

@@ -77,10 +77,8 @@ class RunInfo:
 
 
 def write_info(run: Path, info: RunInfo) -> None:
-    try:
-        write_json(run / INFO, info.to_json())
-    except OSError as exc:
-        raise RunError(f"{run / INFO}: cannot write ({exc.strerror or exc})") from None
+    """Write ``run.json``; WriteError naming it when it cannot be written."""
+    write_json(run / INFO, info.to_json())
 
 
 def read_info(run: Path) -> RunInfo | None:

@@ -3,7 +3,7 @@
 ::
 
     <runs_dir>/<name>-<YYYYmmdd-HHMMSS>/
-        recipe.yaml  env.json  run.json  summary.json  epochs.csv  batches.csv
+        lock  recipe.yaml  env.json  run.json  summary.json  epochs.csv  batches.csv
         checkpoints/last.safetensors  last.optimizer.safetensors  last.json  best.safetensors
         export/                                   (swint export)
 
@@ -29,6 +29,7 @@ EPOCHS = "epochs.csv"
 BATCHES = "batches.csv"
 CHECKPOINTS_DIR = "checkpoints"
 EXPORT = "export"
+LOCK = "lock"  # held by the process training the run (runs/holder.py)
 SWEEP = "sweep.yaml"  # marks a sweep directory, whose subdirectories are runs
 RUN_FILES = (SUMMARY, RECIPE, EPOCHS, BATCHES)  # any one of them makes a directory a run
 

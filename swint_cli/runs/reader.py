@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from .checkpoint_files import find_weights, read_weights
+from .holder import live_status
 from .info import RunInfo, read_info
 from .layout import (
     BATCH_COLUMNS,
@@ -43,14 +44,17 @@ class Run:
     """What could be read of one run directory.
 
     ``summary``, ``recipe`` and ``env`` are the JSON/YAML mappings (empty when missing or
-    unreadable); ``info`` is ``run.json`` (None for runs written before it); ``epochs`` and
-    ``batches`` the readable rows of the CSV tables, every column numeric (NaN where empty).
+    unreadable); ``status`` is the summary's status as it stands (``crashed`` for a run that
+    says ``running`` but that no process holds; empty without one); ``info`` is
+    ``run.json`` (None for runs written before it); ``epochs`` and ``batches`` the readable
+    rows of the CSV tables, every column numeric (NaN where empty).
     ``missing`` names absent files; ``problems`` says what was damaged (and makes the run
     :attr:`damaged`).
     """
 
     path: Path
     summary: dict = field(default_factory=dict)
+    status: str = ""
     recipe: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     info: RunInfo | None = None
@@ -128,6 +132,8 @@ def read_run(path: Path, tables: bool = True) -> Run:
     skips the CSV tables (for commands that need only the model)."""
     run = Run(path)
     run.summary = _read_mapping(run, SUMMARY, json.loads)
+    if run.summary.get("status"):
+        run.status = live_status(path, str(run.summary["status"]))
     run.recipe = _read_mapping(run, RECIPE, yaml.safe_load)
     run.env = _read_mapping(run, ENV, json.loads)
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import write_atomic
+from ..files import write_atomic, writing
 
 _NAN_TEXT = ("", "nan")
 INTEGER_COLUMNS = ("epoch", "step")  # where a row stands: whole numbers, never empty
@@ -128,27 +128,35 @@ class CsvTable:
         self._file: io.TextIOWrapper | None = None
 
     def open(self) -> None:
-        """Open for appending; write the header if the file is new or empty."""
+        """Open for appending; write the header if the file is new or empty. WriteError
+        naming the table when it cannot be opened or written (so for every method)."""
         fresh = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        with writing(self.path):
+            self._file = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115
         if fresh:
             self._write(_line(self.columns))
 
     def _write(self, line: str) -> None:
         assert self._file is not None, "table not open"
-        self._file.write(line)
-        self._file.flush()
+        with writing(self.path):
+            self._file.write(line)
+            self._file.flush()
 
     def append(self, row: Mapping[str, object]) -> None:
         """Write one row (missing columns empty) and flush it to the OS."""
         self._write(_line([format_value(row.get(c)) for c in self.columns]))
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        """Flush the table to disk and close it (closed even when that fails)."""
+        if self._file is None:
+            return
+        file, self._file = self._file, None
+        with writing(self.path):
+            try:
+                file.flush()
+                os.fsync(file.fileno())
+            finally:
+                file.close()
 
     def parse(self) -> ParsedTable:
         """:func:`parse_table` of this table (empty when the file does not exist)."""

@@ -7,11 +7,13 @@ their own expansion lists the same jobs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import yaml
 
+from ..files import writing
 from ..runs.layout import SWEEP
 from .jobs import Job, SweepError, SweepSpec, job_records
 
@@ -48,18 +50,24 @@ def create_sweep_file(folder: Path, spec: SweepSpec, jobs: list[Job]) -> bool:
     existing file must list the same jobs (a shard of the same sweep), else SweepError."""
     path = folder / SWEEP
     tmp = folder / f".{SWEEP}.{os.getpid()}.tmp"
-    tmp.write_text(yaml.safe_dump(sweep_document(spec, jobs), sort_keys=False), encoding="utf-8")
     try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
+        with writing(path):
+            document = yaml.safe_dump(sweep_document(spec, jobs), sort_keys=False)
+            tmp.write_text(document, encoding="utf-8")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            else:
+                return True
         recorded, _ = read_sweep_file(folder)
         difference = first_difference(recorded, jobs)
         if difference is not None:
             raise SweepError(f"{path}: another sweep's directory ({difference})") from None
         return False
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def read_sweep_file(folder: Path) -> tuple[list[dict], SweepSpec]:

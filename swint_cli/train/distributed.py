@@ -29,6 +29,12 @@ def launched_world_size() -> int:
     return int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
 
 
+def launched_rank() -> int:
+    """This process's rank as ``paddle.distributed.launch`` set it (0 when run directly),
+    known before the collective environment starts."""
+    return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+
+
 def init_parallel() -> ParallelContext:
     """Initialise Paddle's collective environment when launched with several processes."""
     world = launched_world_size()

@@ -4,10 +4,12 @@ its recipe, run.json and env.json, and the recorders that fill it."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 from ..environment import describe_session
 from ..recipe import dump_recipe
-from ..runs import RunDirectory, RunError
+from ..runs import RunDirectory
 from ..runs.info import write_info
 from ..runs.layout import ENV, RECIPE
 from ..runs.tables import position_of
@@ -28,26 +30,26 @@ def git_commit() -> str | None:
 
 
 def open_run_directory(
-    session: Session, options: TrainOptions, resumption: Resumption | None
+    session: Session,
+    options: TrainOptions,
+    resumption: Resumption | None,
+    hold: Callable[[Path], None],
 ) -> RunDirectory | None:
     """The run directory this process writes (None off rank 0), with recipe.yaml, run.json
-    and env.json written and, on resume, the tables cut back to the checkpoint."""
+    and env.json written and, on resume, the tables cut back to the checkpoint. A new run
+    is held (``hold(path)``) before anything is written in it; a resumed one already is."""
     if not session.context.is_main:
         return None
     if resumption is not None:
         run, position = resumption.run, resumption.position
-        try:
-            run.epochs.repair(lambda row: position_of(row)[0] < position.epoch)
-            run.batches.repair(lambda row: position_of(row) < (position.epoch, position.step))
-        except OSError as exc:
-            raise RunError(
-                f"{run.path}: cannot rewrite its tables ({exc.strerror or exc})"
-            ) from None
+        run.epochs.repair(lambda row: position_of(row)[0] < position.epoch)
+        run.batches.repair(lambda row: position_of(row) < (position.epoch, position.step))
     else:
         output = session.recipe.output
         run = RunDirectory.create(
             output.runs_dir, output.name, epoch_columns=session.task.epoch_columns
         )
+        hold(run.path)
     run.write_text(RECIPE, dump_recipe(session.recipe))
     write_info(run.path, session.run_info())
     run.write_json(

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import paddle
 
 from ..data import batches_of, build_loader
+from ..files import ProcessLock, WriteError
 from ..recipe import Recipe
-from ..runs import RunError
-from .distributed import all_reduce_sums, share_rank0_state
+from ..runs import RunDirectory, RunError
+from ..runs.checkpoint_files import committed_position
+from ..runs.holder import hold_run
+from .distributed import all_reduce_sums, launched_rank, share_rank0_state
 from .epoch_sums import EpochSums
 from .metrics import evaluate
 from .position import Position, step_seed
@@ -36,6 +40,7 @@ from .signals import StopRequest
 from .step import train_step
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_WRITE_FAILED = 75  # sysexits' EX_TEMPFAIL: a file could not be written; resumable
 
 
 class NonFiniteLoss(RuntimeError):
@@ -181,6 +186,24 @@ class Trainer:
         loader = self._loader(session.val_set, False, epoch)
         return evaluate(model, loader, session.context, self.training.limit_batches, session.task)
 
+    def _write_failed(self, error: WriteError) -> Outcome:
+        """How a run ends when a file in it cannot be written (a full disk, a read-only file
+        system): interrupted, resumable from the last checkpoint, which stays as it was."""
+        committed = committed_position(self.where)
+        if committed is None:
+            where = "stopped before its first checkpoint; start it again once "
+        else:
+            epoch, step = committed
+            where = (
+                f"stopped at epoch {epoch} batch {step}; "
+                f"`swint train --resume {self.where}` continues once "
+            )
+        return Outcome(
+            status=f"interrupted: {error.reason}",
+            exit_code=EXIT_WRITE_FAILED,
+            message=f"{error}: {where}{error.remedy}",
+        )
+
     def run(self) -> TrainResult:
         """Train from the position to the last epoch; every recorder's ``finish`` runs."""
         session = self.session
@@ -227,6 +250,8 @@ class Trainer:
         except KeyboardInterrupt:
             message = "interrupted (no checkpoint)"
             outcome = Outcome(status="interrupted", exit_code=EXIT_INTERRUPTED, message=message)
+        except WriteError as exc:
+            outcome = self._write_failed(exc)
         except (OSError, RunError) as exc:
             reason = exc.strerror or exc if isinstance(exc, OSError) else exc
             outcome = Outcome(status=f"failed: {reason}", exit_code=EXIT_FAILED)
@@ -236,6 +261,9 @@ class Trainer:
             for recorder in self.recorders:  # each in turn, whatever the one before did
                 try:
                     recorder.finish(outcome, self.position)
+                except WriteError as exc:
+                    if outcome.exit_code != EXIT_WRITE_FAILED:  # else already said
+                        outcome = self._write_failed(exc)
                 except (OSError, RunError) as exc:
                     error = error or RunError(f"{self.where}: cannot record the end ({exc})")
         if error is not None:
@@ -265,22 +293,43 @@ def train(
     recipe: Recipe | None, options: TrainOptions, stop: StopRequest | None = None
 ) -> TrainResult:
     """Train ``recipe`` into a new run directory, or continue ``options.resume`` (whose own
-    recipe is used). User errors (recipe, data, model, run directory) are raised before
-    anything is written; the result says how training ended."""
-    resumption = open_resumption(options.resume) if options.resume is not None else None
-    if resumption is not None:
-        recipe = resumption.recipe
-    if recipe is None:
-        raise ValueError("train() needs a recipe or options.resume")
-    session = build_session(_apply_options(recipe, options), options)
-    position = Position()
-    if resumption is not None:
-        restore(resumption, session)
-        position = resumption.position
-    run = open_run_directory(session, options, resumption)
-    stop = stop if stop is not None else StopRequest()
-    where = run.path if run is not None else Path(session.recipe.output.runs_dir)
-    trainer = Trainer(session, position, recorders_for(session, run), stop, where)
-    result = trainer.run()
-    result.run_dir = run.path if run is not None else None
-    return result
+    recipe is used). The run is held by this process from before anything is written in it
+    to the end (RunHeld when another process holds it). User errors (recipe, data, model,
+    run directory) are raised before anything is written; the result says how training
+    ended."""
+    with ExitStack() as held:
+        locks: list[ProcessLock] = []
+
+        def hold(run: Path, announce: bool = True) -> None:
+            locks.append(held.enter_context(hold_run(run, announce)))
+
+        resumption = None
+        if options.resume is not None:
+            if launched_rank() == 0:  # the rank that writes the run holds it
+                # a run (held or not, with a checkpoint or not yet) before its lock is taken;
+                # the resume checks come after, and leave the run as it was
+                run_path = RunDirectory.existing(options.resume, checkpoint=False).path
+                hold(run_path, announce=False)
+            resumption = open_resumption(options.resume)
+            recipe = resumption.recipe
+        if recipe is None:
+            raise ValueError("train() needs a recipe or options.resume")
+        session = build_session(_apply_options(recipe, options), options)
+        position = Position()
+        if resumption is not None:
+            restore(resumption, session)
+            position = resumption.position
+            for lock in locks:
+                lock.announce()
+        run = open_run_directory(session, options, resumption, hold)
+        if run is not None and not all(lock.supported for lock in locks):
+            session.reporter.message(
+                f"note: {run.path}: its file system does not support locks, so nothing stops "
+                "a second process from training this run"
+            )
+        stop = stop if stop is not None else StopRequest()
+        where = run.path if run is not None else Path(session.recipe.output.runs_dir)
+        trainer = Trainer(session, position, recorders_for(session, run), stop, where)
+        result = trainer.run()
+        result.run_dir = run.path if run is not None else None
+        return result
