@@ -156,8 +156,11 @@ def export_run(
     try:
         with writing(staging):
             staging.mkdir(parents=True, exist_ok=True)
-        with writing(directory / f"{PREFIX}.pdiparams"):
+        try:
             save_inference_model(model, info.image_size, staging)
+        except Exception as exc:  # an OSError, or Paddle's own error for a failed write
+            _refuse_if_unwritable(staging, directory)
+            raise ExportError(f"{directory}: paddle.jit.save failed ({_one_line(exc)})") from None
         _check_saved(model, staging, directory, info.image_size)
         if converter is not None:
             with writing(directory / ONNX_FILE):
@@ -190,13 +193,17 @@ def _check_saved(model: paddle.nn.Layer, staging: Path, directory: Path, size: i
         reason = f"its logits differ from the checkpoint's by {difference:.3g}"
     if difference <= 1e-3 * (1.0 + float(np.max(np.abs(expected)))):
         return
-    with writing(directory / f"{PREFIX}.pdiparams"):  # why it was cut short, if it was
-        probe = staging / ".probe"
-        with open(probe, "wb") as file:
-            file.write(bytes(1 << 16))
-            file.flush()
-            os.fsync(file.fileno())
+    _refuse_if_unwritable(staging, directory)
     raise ExportError(f"{directory}: the saved model does not load back as saved ({reason})")
+
+
+def _refuse_if_unwritable(staging: Path, directory: Path) -> None:
+    """WriteError naming ``directory/inference.pdiparams`` with the reason the file system
+    gives a probe write into ``staging`` (a full disk, a read-only one), if it refuses."""
+    with writing(directory / f"{PREFIX}.pdiparams"), open(staging / ".probe", "wb") as file:
+        file.write(bytes(1 << 16))
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def _replace_export(staging: Path, directory: Path, earlier: list[Path]) -> None:
