@@ -214,6 +214,18 @@ def fail_writes(monkeypatch: pytest.MonkeyPatch, target: str, code: int) -> None
     monkeypatch.setattr(f"swint_cli.{module}.{name}", refuse)
 
 
+def stopped_by_a_write(
+    runs_dir: Path, batch: int, fault: Callable[[], None], reason: str
+) -> tuple[Path, str]:
+    """Train the longer tiny quickstart into ``runs_dir`` with ``fault()`` striking before
+    batch ``batch``; check that it stopped resumably for ``reason`` (status, exit code 75).
+    The run directory and the line it printed."""
+    recipe = load_recipe(QUICKSTART, tiny(runs_dir, LONGER, "data.num_workers=1"))
+    result = train(recipe, TrainOptions(quiet=True), OnBatch(batch, fault))
+    assert (result.status, result.exit_code) == (f"interrupted: {reason}", 75), result.message
+    return result.run_dir, result.message
+
+
 def test_a_full_disk_stops_the_run_resumably_and_resume_finishes_once_there_is_space(
     tmp_path: Path, straight: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,11 +239,8 @@ def test_a_full_disk_stops_the_run_resumably_and_resume_finishes_once_there_is_s
             else:
                 fail_writes(monkeypatch, "runs.checkpoint_files.write_arrays", errno.ENOSPC)
 
-        recipe = load_recipe(QUICKSTART, tiny(disk, LONGER, "data.num_workers=1"))
-        result = train(recipe, TrainOptions(quiet=True), OnBatch(23, disk_fills))
-        run = result.run_dir
-        assert (result.status, result.exit_code) == ("interrupted: no space left on device", 75)
-        assert result.message == (
+        run, message = stopped_by_a_write(disk, 23, disk_fills, "no space left on device")
+        assert message == (
             f"no space left on device writing {run}/checkpoints/last.safetensors: stopped at "
             f"epoch 2 batch 0; `swint train --resume {run}` continues once there is space"
         )
@@ -281,11 +290,8 @@ def test_permission_denied_mid_epoch_stops_resumably_naming_the_table(
     def refused() -> None:
         monkeypatch.setattr(CsvTable, "_write", refuse)
 
-    recipe = load_recipe(QUICKSTART, tiny(tmp_path, LONGER, "data.num_workers=1"))
-    result = train(recipe, TrainOptions(quiet=True), OnBatch(25, refused))
-    run = result.run_dir
-    assert (result.status, result.exit_code) == ("interrupted: permission denied", 75)
-    assert result.message == (
+    run, message = stopped_by_a_write(tmp_path, 25, refused, "permission denied")
+    assert message == (
         f"permission denied writing {run}/batches.csv: stopped at epoch 2 batch 0; "
         f"`swint train --resume {run}` continues once you may write there"
     )
