@@ -427,3 +427,47 @@ def test_bf16_run_records_its_precision_and_differs_from_fp32(tmp_path: Path) ->
     first, second = learning_columns(fp32.run_dir), learning_columns(bf16.run_dir)
     assert not first.equals(second) or ran == "fp32"
     np.testing.assert_allclose(second["train_loss"], first["train_loss"], rtol=0.05)
+
+
+def run_files(run: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a run with its content and modification time."""
+    return {
+        str(path.relative_to(run)): (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(run.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_resuming_a_finished_run_says_so_and_changes_no_file(tmp_path: Path) -> None:
+    run = train(
+        load_recipe(QUICKSTART, tiny(tmp_path, "training.epochs=1")), TrainOptions(quiet=True)
+    ).run_dir
+    before = run_files(run)
+    result = runner.invoke(app, ["train", "--resume", str(run), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"{run}: already finished (1 of 1 epochs); --epochs N (more than 1) extends it" in (
+        " ".join(result.output.split())
+    )
+    assert run_files(run) == before
+    extended = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "2", "--quiet"])
+    assert extended.exit_code == 0, extended.output
+    assert len(pd.read_csv(run / "epochs.csv")) == 2
+
+
+def test_resume_with_set_or_a_recipe_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    stopped = train(
+        load_recipe(QUICKSTART, tiny(tmp_path)), TrainOptions(quiet=True), StopAfter(8)
+    ).run_dir
+    before = run_files(stopped)
+    cases = {
+        "--set training.epochs=5": ["--resume", str(stopped), "--set", "training.epochs=5"],
+        f"RECIPE {QUICKSTART}": [str(QUICKSTART), "--resume", str(stopped)],
+    }
+    for given, args in cases.items():
+        result = runner.invoke(app, ["train", *args])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in result.output, result.output
+        start = f"error: {given}: a resumed run keeps the recipe it started with"
+        assert lines[0].startswith(start), lines[0]
+    assert run_files(stopped) == before

@@ -37,6 +37,7 @@ def train_command(
     ] = False,
 ) -> None:
     """Train the model a recipe describes; write tables and checkpoints to runs/."""
+    from ..errors import UserError
     from ..recipe import load_recipe
     from ..train import StopRequest, TrainOptions, train
 
@@ -46,9 +47,13 @@ def train_command(
         raise typer.BadParameter("give a recipe file or --resume RUN_DIR", param_hint="RECIPE")
     with user_errors():
         overrides = overrides or []
-        loaded = load_recipe(recipe, overrides) if resume is None else None
         if resume is not None and (recipe is not None or overrides):
-            stderr.print("note: --resume uses the run's own recipe.yaml; RECIPE/--set ignored")
+            given = f"--set {overrides[0]}" if overrides else f"RECIPE {recipe}"
+            raise UserError(
+                f"{given}: a resumed run keeps the recipe it started with ({resume}/recipe.yaml);"
+                " --epochs and --limit-batches may change, anything else needs a new run"
+            )
+        loaded = load_recipe(recipe, overrides) if resume is None else None
         options = TrainOptions(
             resume=resume,
             quiet=quiet,

@@ -8,10 +8,11 @@ holds its lock has crashed (killed, or its machine lost): readers call it ``cras
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..files.process_lock import LockOwner, ProcessLock, lock_owner
-from .layout import LOCK, RunError
+from .layout import LOCK, SUMMARY, RunError
 
 RUNNING, CRASHED = "running", "crashed"
 
@@ -39,6 +40,16 @@ def hold_run(run: Path, announce: bool = True) -> ProcessLock:
 def run_holder(run: Path) -> LockOwner | None:
     """The process training ``run`` now, or None."""
     return lock_owner(run / LOCK)
+
+
+def recorded_status(run: Path) -> str:
+    """The status ``run``'s summary.json records; empty when it has none readable (a run
+    killed before its summary was first written)."""
+    try:
+        summary = json.loads((run / SUMMARY).read_text(encoding="utf-8"))
+        return str(summary.get("status", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def live_status(run: Path, recorded: str) -> str:

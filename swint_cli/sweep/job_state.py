@@ -13,13 +13,12 @@ directory never start the same job twice.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import LockOwner, ProcessLock, lock_owner, writing
-from ..runs.holder import CRASHED, RUNNING, hold_run, run_holder
-from ..runs.layout import CHECKPOINTS_DIR, SUMMARY, timestamp_prefix
+from ..runs.holder import CRASHED, RUNNING, hold_run, recorded_status, run_holder
+from ..runs.layout import CHECKPOINTS_DIR, timestamp_prefix
 
 ATTEMPTS = "attempts"
 LOGS = "logs"
@@ -76,10 +75,7 @@ def run_state(folder: Path, name: str) -> JobState:
     owner = run_holder(run)
     if owner is not None:  # trained by a process whose sweep has gone
         return JobState(ELSEWHERE, run, "running", owner)
-    try:
-        status = str(json.loads((run / SUMMARY).read_text(encoding="utf-8")).get("status", ""))
-    except (OSError, ValueError, AttributeError):
-        status = ""  # killed before its summary was first written
+    status = recorded_status(run)  # empty: killed before its summary was first written
     status = CRASHED if status == RUNNING else status  # nobody holds it: it died
     if status == "finished":
         return JobState(FINISHED, run, status)

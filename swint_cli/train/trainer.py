@@ -21,7 +21,7 @@ from ..files import ProcessLock, WriteError
 from ..recipe import Recipe
 from ..runs import RunDirectory, RunError
 from ..runs.checkpoint_files import committed_position
-from ..runs.holder import hold_run
+from ..runs.holder import hold_run, recorded_status
 from .distributed import all_reduce_sums, launched_rank, share_rank0_state
 from .epoch_sums import EpochSums
 from .metrics import evaluate
@@ -32,7 +32,7 @@ from .recorders import (
     Outcome,
     Recorder,
 )
-from .resume import open_resumption, restore
+from .resume import Resumption, open_resumption, restore
 from .run_directory import open_run_directory, recorders_for
 from .schedule import learning_rate
 from .session import Session, TrainOptions, build_session
@@ -277,6 +277,24 @@ class Trainer:
         )
 
 
+def _already_finished(resumption: Resumption, options: TrainOptions) -> TrainResult | None:
+    """The result of resuming a run that finished every epoch asked for (``--epochs``, else
+    its recipe's), which trains nothing; None when there is something to train or when its
+    summary does not say finished yet."""
+    position, run = resumption.position, resumption.run.path
+    done, planned = position.epoch - 1, options.epochs or resumption.recipe.training.epochs
+    if position.step or done < planned or recorded_status(run) != "finished":
+        return None
+    asked = f"{done} of {planned} epochs" if done == planned else f"{done} epochs"
+    return TrainResult(
+        run_dir=run,
+        status="finished",
+        exit_code=EXIT_FINISHED,
+        task=resumption.recipe.task,
+        message=f"{run}: already finished ({asked}); --epochs N (more than {done}) extends it",
+    )
+
+
 def _apply_options(recipe: Recipe, options: TrainOptions) -> Recipe:
     """The recipe with the command line's ``--device``, ``--epochs``, ``--limit-batches``."""
     training = recipe.training
@@ -312,6 +330,9 @@ def train(
                 hold(run_path, announce=False)
             resumption = open_resumption(options.resume)
             recipe = resumption.recipe
+            finished = _already_finished(resumption, options)
+            if finished is not None:
+                return finished  # nothing to train: no file changes
         if recipe is None:
             raise ValueError("train() needs a recipe or options.resume")
         session = build_session(_apply_options(recipe, options), options)
