@@ -340,12 +340,17 @@ def test_stop_signal_to_the_process_group_with_loader_workers_stops_like_sigint(
             process.communicate()
 
 
-def test_a_finished_run_prints_its_directory_and_the_next_commands(tmp_path: Path) -> None:
+def test_a_run_prints_its_directory_first_and_the_next_commands_last(tmp_path: Path) -> None:
     args = ["train", str(QUICKSTART), *set_args(tiny(tmp_path)), "--epochs", "1", "--quiet"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     run = run_dir_of(tmp_path)
     lines = result.stdout.splitlines()
+    # first of all, where the run writes: a run stopped early has said it too
+    params = json.loads((run / "summary.json").read_text())["params"]
+    assert lines[0] == (
+        f"run: {run} ({params / 1e6:.2f}M parameters, SwinT in stage1.conv2, stage2.conv2)"
+    )
     end = lines.index(f"finished: {run}")
     assert lines[end + 1].startswith(f"next: swint compare {run} ")
     assert lines[end + 2].split()[:3] == ["swint", "predict", str(run)]

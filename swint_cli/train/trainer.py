@@ -277,6 +277,19 @@ class Trainer:
         )
 
 
+def run_heading(run: Path, session: Session, resumption: Resumption | None) -> str:
+    """The line a run starts with: where it writes, the model's size and its SwinT slots
+    (and, resumed, where it continues), so that even ``--quiet`` says where to look."""
+    slots = [path for path, _, _ in session.surgery.replaced]
+    shown = ", ".join(slots[:4]) + (f", ... ({len(slots)})" if len(slots) > 4 else "")
+    count = session.surgery.swint_count
+    swint = f"SwinT in {shown}" if slots else f"{count} SwinT layers" if count else "no SwinT"
+    where = ""
+    if resumption is not None:
+        where = f"; resumed at epoch {resumption.position.epoch} batch {resumption.position.step}"
+    return f"run: {run} ({session.params / 1e6:.2f}M parameters, {swint}{where})"
+
+
 def _already_finished(resumption: Resumption, options: TrainOptions) -> TrainResult | None:
     """The result of resuming a run that finished every epoch asked for (``--epochs``, else
     its recipe's), which trains nothing; None when there is something to train or when its
@@ -343,6 +356,8 @@ def train(
             for lock in locks:
                 lock.announce()
         run = open_run_directory(session, options, resumption, hold)
+        if run is not None:
+            session.reporter.message(run_heading(run.path, session, resumption))
         if run is not None and not all(lock.supported for lock in locks):
             session.reporter.message(
                 f"note: {run.path}: its file system does not support locks, so nothing stops "
