@@ -23,6 +23,7 @@ from ..files import safe_load
 from .errors import DataError
 
 EXPECTED = "the CIFAR-10 python tarball, cifar-10-python.tar.gz"
+GIVE_PATH = "give it with --set data.path=/path/to/cifar-10-python.tar.gz"
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -116,10 +117,10 @@ def read_cifar10(path: str | None) -> tuple[Split, Split, list[str]]:
     Raises :class:`DataError` naming the path and the expected format.
     """
     if not path:
-        raise DataError(f"data.path is not set: dataset cifar10 needs {EXPECTED}")
+        raise DataError(f"data.path is not set: dataset cifar10 needs {EXPECTED}; {GIVE_PATH}")
     file = Path(path).expanduser()
     if not file.is_file():
         problem = "is a directory" if file.is_dir() else "no such file"
-        raise DataError(f"{file}: {problem}; data.path must be {EXPECTED}")
+        raise DataError(f"{file}: {problem}; data.path must be {EXPECTED}: {GIVE_PATH}")
     stat = file.stat()
     return _decode(file.resolve(), (stat.st_mtime_ns, stat.st_size))

@@ -99,6 +99,11 @@ def _describe(error: dict[str, Any], integer: bool) -> str:
     return f"{error['msg']}, got {value!r}"
 
 
+def failing_field(exc: ValidationError) -> str:
+    """The dotted path of the field :func:`describe_validation_error` describes."""
+    return field_path(_field_loc(exc.errors()[0]["loc"]))
+
+
 def describe_validation_error(model: type[BaseModel], exc: ValidationError) -> str:
     """The first validation error of ``exc`` as ``path: what was expected, got what``."""
     errors = exc.errors()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from .errors import RecipeError, describe_validation_error
+from .errors import RecipeError, describe_validation_error, failing_field
 from .schema import Recipe, inconsistency
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
@@ -120,12 +120,24 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise RecipeError(f"--set {key}: {last} is not inside a mapping")
 
 
-def validate(data: dict[str, Any], source: str) -> Recipe:
-    """Validate raw recipe data; a failure is a :class:`RecipeError` naming the field."""
+def _set_for(field: str, overrides: Sequence[str]) -> str | None:
+    """The last ``--set`` among ``overrides`` that wrote ``field`` (or a key inside it, or
+    the section holding it), as the user typed it."""
+    for assignment in reversed(overrides):
+        key = assignment.partition("=")[0].strip()
+        if any(a == b or a.startswith((b + ".", b + "[")) for a, b in ((field, key), (key, field))):
+            return f"--set {assignment}"
+    return None
+
+
+def validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> Recipe:
+    """Validate raw recipe data; a failure is a :class:`RecipeError` naming the field, and
+    the ``--set`` of ``overrides`` that gave it (else ``source``)."""
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(f"{source}: {describe_validation_error(Recipe, exc)}") from None
+        where = _set_for(failing_field(exc), overrides) or source
+        raise RecipeError(f"{where}: {describe_validation_error(Recipe, exc)}") from None
     mismatch = inconsistency(recipe)
     if mismatch is not None:
         raise RecipeError(f"{source}: {mismatch}")
@@ -136,9 +148,10 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     """Read ``path``, apply ``--set`` style overrides in order, and validate."""
     path = Path(path)
     data = read_yaml(path)
+    overrides = list(overrides)
     for assignment in overrides:
         apply_override(data, assignment)
-    return validate(data, str(path))
+    return validate(data, str(path), overrides)
 
 
 def dump_recipe(recipe: Recipe) -> str:
