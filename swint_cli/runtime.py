@@ -55,9 +55,16 @@ def choose_mkl_cpu_type(vendor: str, current: str | None) -> tuple[str | None, s
     return None, f"{vendor or 'unknown'} CPU: MKL picks its own path"
 
 
-def prepare_environment() -> None:
-    """Choose ``MKL_DEBUG_CPU_TYPE`` by CPU vendor (:func:`choose_mkl_cpu_type`); must run
-    before ``import paddle`` to take effect, and decides once per process."""
+GLOG_LEVEL_VAR = "GLOG_minloglevel"  # Paddle's C++ logging: 0 INFO, 1 WARNING, 2 ERROR
+
+
+def prepare_environment(verbose: bool = False) -> None:
+    """Choose ``MKL_DEBUG_CPU_TYPE`` by CPU vendor (:func:`choose_mkl_cpu_type`) and, unless
+    ``verbose``, hide Paddle's own INFO and WARNING log lines (``GLOG_minloglevel=2``, where
+    not set already); must run before ``import paddle`` to take effect, and decides once per
+    process."""
+    if not verbose and "paddle" not in sys.modules:
+        os.environ.setdefault(GLOG_LEVEL_VAR, "2")
     if not _mkl_reason:
         if "paddle" in sys.modules:
             _mkl_reason.append(

@@ -6,6 +6,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -387,3 +389,33 @@ def test_a_damaged_run_json_is_an_error_not_a_guess(
     result = runner.invoke(app, ["predict", str(damaged), str(images[0])])
     assert result.exit_code == 2
     assert_one_line_error(result.output, "run.json", "cannot read")
+
+
+GLOG_LINE = re.compile(r"^[IWE]\d{4} ")  # Paddle's C++ log lines: I1206 12:00:00.000 ...
+
+
+def test_paddles_own_log_lines_stay_hidden_unless_verbose(
+    run_dir: Path, exported: Path, images: list[Path], tmp_path: Path
+) -> None:
+    """``swint export`` and ``predict --exported`` as a user runs them: no Paddle INFO or
+    WARNING lines unless ``swint --verbose`` asks for them."""
+    env = {k: v for k, v in os.environ.items() if k != "GLOG_minloglevel"}
+    out = tmp_path / "export"
+    commands = [
+        ["export", str(run_dir), "--out", str(out)],
+        ["predict", str(run_dir), str(images[0]), "--exported"],
+    ]
+    swint = [sys.executable, "-m", "swint_cli"]
+    for command in commands:
+        done = subprocess.run([*swint, *command], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert not [line for line in done.stderr.splitlines() if GLOG_LINE.match(line)], done.stderr
+    for verbose, level in ((False, "2"), (True, "None")):
+        probe = (
+            "import os; from swint_cli.runtime import prepare_environment; "
+            f"prepare_environment(verbose={verbose}); print(os.environ.get('GLOG_minloglevel'))"
+        )
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, env=env)
+        assert done.stdout.decode().strip() == level  # swint --verbose leaves Paddle's logging
+    accepted = subprocess.run([*swint, "--verbose", "env"], capture_output=True, env=env)
+    assert accepted.returncode == 0, accepted.stderr

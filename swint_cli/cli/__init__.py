@@ -35,6 +35,10 @@ def main(
             "--no-tune", help="Leave glibc malloc alone (it is tuned to keep freed memory)."
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Show Paddle's own log lines (hidden by default)."),
+    ] = False,
 ) -> None:
     """Apply the CPU settings (threads, MKL path, allocator) before any command runs."""
     from ..runtime import tune_cpu
