@@ -19,7 +19,10 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"errors", "files", "recipe"},
     "models": {"errors", "files", "nn", "recipe"},
     "runs": {"errors", "files"},
-    "train": {"data", "environment", "errors", "files", "models", "nn", "recipe", "runs"},
+    "train": {
+        *("compare", "data", "environment", "errors", "files", "models", "nn", "recipe"),
+        "runs",
+    },
     "export": {ROOT, "data", "errors", "files", "models", "recipe", "runs"},
     "compare": {"errors", "files", "recipe", "runs"},
     "sweep": {"errors", "files", "recipe", "runs", "runtime"},

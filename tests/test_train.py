@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from tiny_runs import (
     QUICKSTART,
     ROOT,
@@ -488,3 +489,20 @@ def test_resume_with_set_or_a_recipe_is_one_line_and_changes_nothing(tmp_path: P
         start = f"error: {given}: a resumed run keeps the recipe it started with"
         assert lines[0].startswith(start), lines[0]
     assert run_files(stopped) == before
+
+
+def test_a_run_draws_its_curves_when_it_ends_finished_or_interrupted(tmp_path: Path) -> None:
+    finished = train(
+        load_recipe(QUICKSTART, tiny(tmp_path / "a", "training.epochs=2")),
+        TrainOptions(quiet=True),
+    )
+    interrupted = train(
+        load_recipe(QUICKSTART, tiny(tmp_path / "b")), TrainOptions(quiet=True), StopAfter(8)
+    )
+    assert (finished.status, interrupted.status) == ("finished", "interrupted")
+    for run in (finished.run_dir, interrupted.run_dir):
+        with Image.open(run / "curves.png") as image:
+            assert image.format == "PNG" and image.size == (1200, 480)
+            # drawn lines, not an empty frame: some pixels in the default colour cycle's C0
+            pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+            assert (np.abs(pixels.astype(int) - (31, 119, 180)).sum(axis=1) < 30).sum() > 50

@@ -13,7 +13,15 @@ from ..runs import RunDirectory
 from ..runs.info import write_info
 from ..runs.layout import ENV, RECIPE
 from ..runs.tables import position_of
-from .recorders import BatchTable, CheckpointWriter, EpochTable, Recorder, RunFacts, Summary
+from .recorders import (
+    BatchTable,
+    CheckpointWriter,
+    CurvesPlot,
+    EpochTable,
+    Recorder,
+    RunFacts,
+    Summary,
+)
 from .resume import Resumption
 from .session import Session, TrainOptions
 
@@ -85,5 +93,6 @@ def recorders_for(session: Session, run: RunDirectory | None) -> list[Recorder]:
         EpochTable(run.epochs),
         CheckpointWriter(run.path, session.model, session.optimizer),
         Summary(run, facts),
+        CurvesPlot(run.path, session.reporter.message),
         session.reporter,
     ]

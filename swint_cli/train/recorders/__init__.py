@@ -1,8 +1,9 @@
 """The training loop's recorders, one concern each: the two tables, the checkpoints, the
-summary, and what the user sees. Each is testable by calling its hooks directly."""
+summary, the curves plot, and what the user sees. Each is testable by calling its hooks directly."""
 
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
 from .checkpoint_writer import CheckpointWriter
+from .curves import CurvesPlot
 from .progress import PlainReporter, RichReporter, SilentReporter, make_reporter
 from .summary import RunFacts, Summary
 from .tables import BatchTable, EpochTable
@@ -11,6 +12,7 @@ __all__ = [
     "BatchRecord",
     "BatchTable",
     "CheckpointWriter",
+    "CurvesPlot",
     "EpochRecord",
     "EpochTable",
     "Outcome",
