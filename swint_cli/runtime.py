@@ -63,7 +63,7 @@ def prepare_environment(verbose: bool = False) -> None:
     ``verbose``, hide Paddle's own INFO and WARNING log lines (``GLOG_minloglevel=2``, where
     not set already); must run before ``import paddle`` to take effect, and decides once per
     process."""
-    if not verbose and "paddle" not in sys.modules:
+    if not _mkl_reason and not verbose and "paddle" not in sys.modules:  # the first call
         os.environ.setdefault(GLOG_LEVEL_VAR, "2")
     if not _mkl_reason:
         if "paddle" in sys.modules:
@@ -91,15 +91,17 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def set_cpu_threads(threads: int | None = None) -> int:
-    """Let Paddle's CPU kernels use ``threads`` threads (all available cores when None)."""
-    import paddle
-
+def set_cpu_threads(threads: int | None = None, paddle: bool = True) -> int:
+    """Let Paddle's CPU kernels use ``threads`` threads (all available cores when None);
+    with ``paddle`` False only return the count, leaving Paddle unloaded."""
     threads = threads or available_cores()
     if threads < 1:
         raise ValueError(f"threads must be a positive int, got {threads}")
-    paddle.base.core.set_num_threads(threads)
-    _threads[:] = [threads]
+    if paddle:
+        from paddle.base import core
+
+        core.set_num_threads(threads)
+        _threads[:] = [threads]
     return threads
 
 
@@ -127,7 +129,9 @@ def keep_heap_memory() -> bool:
     return bool(ok and libc.mallopt(_M_TOP_PAD, 256 * 2**20))
 
 
-def tune_cpu(threads: int | None = None, malloc: bool = True) -> dict[str, object]:
+def tune_cpu(
+    threads: int | None = None, malloc: bool = True, paddle: bool = True
+) -> dict[str, object]:
     """Apply the CPU settings that pay off for Paddle training, once per process.
 
     - ``threads``: Paddle's CPU thread count (all available cores when None).
@@ -135,6 +139,8 @@ def tune_cpu(threads: int | None = None, malloc: bool = True) -> dict[str, objec
       takes effect only if set before Paddle was imported (the ``swint`` command does that);
       reported as ``mkl_debug_cpu_type`` with ``mkl_choice`` (why) and ``mkl_took_effect``.
     - ``malloc``: :func:`keep_heap_memory` (glibc only); False leaves the allocator alone.
+    - ``paddle``: False sets no thread count, so that Paddle stays unloaded (a command that
+      runs no Paddle code, or ``--help``).
 
     Returns what was applied. Later calls change only the thread count.
     """
@@ -145,5 +151,5 @@ def tune_cpu(threads: int | None = None, malloc: bool = True) -> dict[str, objec
         _applied["mkl_choice"] = _mkl_reason[0]
         _applied["mkl_took_effect"] = mkl_before_import and mkl_cpu_type() is not None
         _applied["malloc_tuned"] = keep_heap_memory() if malloc else False
-    _applied["threads"] = set_cpu_threads(threads)
+    _applied["threads"] = set_cpu_threads(threads, paddle)
     return dict(_applied)

@@ -412,8 +412,9 @@ def test_paddles_own_log_lines_stay_hidden_unless_verbose(
         assert not [line for line in done.stderr.splitlines() if GLOG_LINE.match(line)], done.stderr
     for verbose, level in ((False, "2"), (True, "None")):
         probe = (
-            "import os; from swint_cli.runtime import prepare_environment; "
-            f"prepare_environment(verbose={verbose}); print(os.environ.get('GLOG_minloglevel'))"
+            "import os; from swint_cli.runtime import prepare_environment, tune_cpu; "
+            f"prepare_environment(verbose={verbose}); tune_cpu(paddle=False); "
+            "print(os.environ.get('GLOG_minloglevel'))"
         )
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, env=env)
         assert done.stdout.decode().strip() == level  # swint --verbose leaves Paddle's logging

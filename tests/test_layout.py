@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "swint_cli"
 ROOT = "(swint_cli)"  # ``from swint_cli import __version__``
@@ -15,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "nn": {"runtime"},  # the one hook: the CPU thread count of the compiled kernels
     "files": {"errors"},
     "environment": {ROOT, "errors", "nn", "runtime"},
-    "recipe": {"errors", "models", "nn"},
+    "recipe": {"errors"},  # no models or nn: reading a recipe loads no Paddle
     "data": {"errors", "files", "recipe"},
     "models": {"errors", "files", "nn", "recipe"},
     "runs": {"errors", "files"},
@@ -98,3 +102,50 @@ def test_only_the_entry_point_imports_the_command_line() -> None:
 def test_the_layer_library_imports_nothing_above_it_but_the_runtime_hook() -> None:
     nn_imports = set().union(*(_imported(p) for p in MODULES if _part(p) == "nn"))
     assert nn_imports == {"runtime"}
+
+
+def test_reading_recipes_runs_and_sweeps_loads_no_paddle() -> None:
+    """compare, sweep, recipe and runs in a fresh interpreter: Paddle stays unloaded (its
+    import is most of the time ``swint compare`` would otherwise take)."""
+    parts = ["compare.comparison", "sweep", "recipe", "runs", "cli"]
+    imports = [f"import swint_cli.{part}" for part in parts]
+    code = "; ".join([*imports, "import sys", "print(sorted(sys.modules))"])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.strip().strip("[]").replace("'", "").split(", ")
+    assert not [name for name in loaded if name == "paddle" or name.startswith("paddle.")]
+
+
+def test_the_recipes_names_are_the_ones_the_code_builds() -> None:
+    from swint_cli.models.registry import _FACTORIES, BACKBONES
+    from swint_cli.nn.heads import HEADS
+    from swint_cli.nn.precision import PRECISIONS
+    from swint_cli.nn.swin_block import RESIDUAL_NORMS
+    from swint_cli.recipe import names
+
+    assert set(_FACTORIES) == set(names.BACKBONE_TASKS)
+    assert {b.name: b.task for b in BACKBONES} == names.BACKBONE_TASKS
+    assert (names.HEADS, names.PRECISIONS, names.RESIDUAL_NORMS) == (
+        HEADS,
+        PRECISIONS,
+        RESIDUAL_NORMS,
+    )
+
+
+@pytest.mark.parametrize("args", [["compare", "--help"], ["train", "--help"], ["sweep", "--help"]])
+def test_help_and_the_commands_without_paddle_code_leave_paddle_unloaded(args: list[str]) -> None:
+    """The ``swint`` callback sets Paddle's thread count only for a command that runs Paddle
+    in this process: ``--help`` and compare or sweep stay quick."""
+    code = "\n".join(
+        [
+            "import sys",
+            "from swint_cli.cli import app",
+            f"sys.argv = ['swint', *{args!r}]",
+            "try:",
+            "    app()",
+            "except SystemExit:",
+            "    pass",
+            "print('paddle' in sys.modules)",
+        ]
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False"

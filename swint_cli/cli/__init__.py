@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -24,8 +25,13 @@ app = typer.Typer(
 )
 
 
+# Commands that run no Paddle code in this process: they leave Paddle unloaded (fast).
+WITHOUT_PADDLE = ("compare", "sweep")
+
+
 @app.callback()
 def main(
+    ctx: typer.Context,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads for Paddle (default: all cores).")
     ] = None,
@@ -40,10 +46,13 @@ def main(
         typer.Option("--verbose", help="Show Paddle's own log lines (hidden by default)."),
     ] = False,
 ) -> None:
-    """Apply the CPU settings (threads, MKL path, allocator) before any command runs."""
+    """Apply the CPU settings (threads, MKL path, allocator) before any command runs; Paddle's
+    thread count only for a command that runs Paddle here (not for --help). ``--verbose`` is
+    read before Paddle loads, by ``swint_cli.__main__``."""
     from ..runtime import tune_cpu
 
-    record_runtime(tune_cpu(threads, malloc=not no_tune))
+    paddle = ctx.invoked_subcommand not in WITHOUT_PADDLE and "--help" not in sys.argv[1:]
+    record_runtime(tune_cpu(threads, malloc=not no_tune, paddle=paddle))
 
 
 @app.command("env")

@@ -1,18 +1,19 @@
-"""The backbones a recipe can name: each with the task it serves and the factory building it.
+"""The backbones a recipe can name, each with the task it serves and the factory building it.
 
-:data:`BACKBONES` is the one list of backbones: recipes validate ``model.backbone``, and its
-fit to ``task``, against it, and :func:`~.backbones.build_backbone` builds from it.
+``recipe/names.py`` is the one list of backbone names and tasks (it loads no Paddle, so
+recipes validate against it); :data:`BACKBONES` gives each its factory, and
+:func:`~.backbones.build_backbone` builds from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from paddle import nn
 from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
+from ..recipe.names import BACKBONE_TASKS, Task, backbone_names
 from .small_cnn import SmallCNN
 from .swin_transformer import SWIN_CONFIGS, SwinConfig, SwinTransformer
 from .unet import UNet
@@ -25,7 +26,7 @@ class Backbone:
     ``[N, num_classes, H, W]`` per-pixel logits (segmentation)."""
 
     name: str
-    task: Literal["classification", "segmentation"]
+    task: Task
     factory: Callable[..., nn.Layer]
 
 
@@ -47,22 +48,23 @@ def _swin(config: SwinConfig) -> Callable[..., nn.Layer]:
     return factory
 
 
-BACKBONES: tuple[Backbone, ...] = (
-    Backbone("resnet18", "classification", _resnet(resnet18)),
-    Backbone("resnet34", "classification", _resnet(resnet34)),
-    Backbone("resnet50", "classification", _resnet(resnet50)),
-    Backbone("resnet101", "classification", _resnet(resnet101)),
-    Backbone("small_cnn", "classification", SmallCNN),
-    *(Backbone(name, "classification", _swin(config)) for name, config in SWIN_CONFIGS.items()),
-    Backbone("unet", "segmentation", UNet),
+_FACTORIES: dict[str, Callable[..., nn.Layer]] = {
+    "resnet18": _resnet(resnet18),
+    "resnet34": _resnet(resnet34),
+    "resnet50": _resnet(resnet50),
+    "resnet101": _resnet(resnet101),
+    "small_cnn": SmallCNN,
+    **{name: _swin(config) for name, config in SWIN_CONFIGS.items()},
+    "unet": UNet,
+}
+BACKBONES: tuple[Backbone, ...] = tuple(  # in the names' order; a name needs a factory
+    Backbone(name, task, _FACTORIES[name]) for name, task in BACKBONE_TASKS.items()
 )
-
-
-def backbone_names(task: str | None = None) -> tuple[str, ...]:
-    """The names of the backbones (of those serving ``task``, when given), in registry order."""
-    return tuple(b.name for b in BACKBONES if task is None or b.task == task)
 
 
 def find_backbone(name: str) -> Backbone | None:
     """The registered backbone called ``name``, or None."""
     return next((b for b in BACKBONES if b.name == name), None)
+
+
+__all__ = ["BACKBONES", "Backbone", "backbone_names", "find_backbone"]

@@ -1,9 +1,10 @@
 """The recipe schema: one YAML file describes model, data, training and output.
 
 Every section rejects unknown keys. Defaults are what a user gets when a key is left out;
-the resolved recipe (defaults filled in) is written to each run directory. Names that the
-layer library defines (heads, residual norm placements) and the backbones (with their tasks)
-are imported from where they are defined, so a recipe accepts exactly what the model can build.
+the resolved recipe (defaults filled in) is written to each run directory. The names of
+backbones, heads, residual norm placements and precisions come from :mod:`.names`, the lists
+the models' registry and the layer library are held to, so a recipe accepts exactly what the
+model can build, and reading one loads no Paddle.
 """
 
 from __future__ import annotations
@@ -12,16 +13,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..models.registry import backbone_names
-from ..nn.heads import HEADS
-from ..nn.precision import PRECISIONS
-from ..nn.swin_block import RESIDUAL_NORMS
+from .names import HEADS, PRECISIONS, RESIDUAL_NORMS, backbone_names
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Rate = Annotated[float, Field(ge=0, lt=1)]
 
-BACKBONE_NAMES = backbone_names()  # every backbone of the models' registry
+BACKBONE_NAMES = backbone_names()  # every backbone the models' registry builds
 CLASSIFICATION_DATASETS = ("shapes", "cifar10", "image_folder")
 SEGMENTATION_DATASETS = ("segmentation_shapes", "segmentation_folder")
 
