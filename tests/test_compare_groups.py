@@ -373,3 +373,32 @@ def test_groups_leave_out_runs_still_running_or_interrupted_and_say_so(tmp_path:
     result = runner.invoke(app, ["compare", *map(str, runs), "--no-group", "--out", str(per_run)])
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(per_run / "compare.csv")) == len(runs)
+
+
+def test_a_report_says_what_its_figures_average_and_what_its_spread_is(tmp_path: Path) -> None:
+    """Two-epoch runs average two epochs, not "the last 3"; one group is "1 group"; ± is
+    named as a standard deviation in points."""
+    for seed in range(2):
+        fake_run(tmp_path / "runs", "short", seed, 0.01, [0.30 + seed / 10, 0.40 + seed / 10])
+    out = tmp_path / "report"
+    runs = sorted(map(str, (tmp_path / "runs").iterdir()))
+    result = runner.invoke(app, ["compare", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert report.startswith("# swint compare: 1 group\n")
+    assert "| val acc1, mean of last 2 epochs (± SD, points) | 40.0% ± 7.07 |" in report
+    assert "the mean of its last 2 epochs of `val_acc1`" in report
+    assert "swint compare: 1 group (baseline short)" in " ".join(result.output.split())
+
+
+def test_a_comparison_without_a_test_says_which_side_has_one_run(tmp_path: Path) -> None:
+    for seed in range(3):
+        fake_run(tmp_path / "runs", "many", seed, 0.01, [0.4, 0.5, 0.5 + seed / 100])
+    fake_run(tmp_path / "runs", "single", 0, 0.02, [0.4, 0.5, 0.6])
+    out = tmp_path / "report"
+    runs = sorted(map(str, (tmp_path / "runs").iterdir()))
+    args = ["compare", *runs, "--out", str(out), "--baseline", "single"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert "no test: **single** has one run." in report, report

@@ -64,19 +64,38 @@ def _number(digits: str) -> Show:
     return lambda value: "-" if value is None else f"{float(value):{digits}}"  # type: ignore[arg-type]
 
 
+def last_epochs(rows: Sequence[Row]) -> str:
+    """``last 3 epochs``, ``last epoch`` or ``last 1-3 epochs``: what the groups' figures
+    average (fewer than :data:`~.summary.LAST` for shorter runs)."""
+    counts = sorted({count for row in rows for count in row.get("epochs_averaged") or [LAST]})
+    if counts == [1]:
+        return "last epoch"
+    shown = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"last {shown} epochs"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 group``, ``2 groups``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, list[str]]]:
-    """``(label, one cell per group)`` for the printed and markdown tables."""
+    """``(label, one cell per group)`` for the printed and markdown tables; ``±`` is one
+    standard deviation over the group's runs, in points for the metric."""
     metric = str(rows[0]["metric"])
     show = metric_format(metric)
     name = metric.removeprefix("val_")
     fields: list[tuple[str, Callable[[Row], str]]] = [
         ("runs (seeds)", lambda r: f"{r['n']} ({r['seeds'] or '-'})"),
         ("precision", lambda r: str(r["precision"])),
-        (f"val {name}, mean of last {LAST} epochs", _mean_std("metric", show, _spread_points)),
+        (
+            f"val {name}, mean of {last_epochs(rows)} (± SD, points)",
+            _mean_std("metric", show, _spread_points),
+        ),
         ("95% CI of the mean", _interval("metric", show)),
-        (f"best val {name}", _mean_std("best", show, _spread_points)),
-        (f"final val {name}", _mean_std("final", show, _spread_points)),
-        ("median step ms", _mean_std("step_ms", _milliseconds, _milliseconds)),
+        (f"best val {name} (± SD)", _mean_std("best", show, _spread_points)),
+        (f"final val {name} (± SD)", _mean_std("final", show, _spread_points)),
+        ("median step ms (± SD)", _mean_std("step_ms", _milliseconds, _milliseconds)),
         ("wall time", lambda r: duration(r["wall_seconds_mean"])),
         ("difference (points)", lambda r: _points(r["diff_mean"])),
         ("95% CI of the difference", _interval("diff", _points)),
@@ -99,7 +118,7 @@ def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, li
 
 def group_table(rows: Sequence[Row], baseline: int) -> Table:
     """The groups side by side: one column per group, one row per figure."""
-    title = f"swint compare: {len(rows)} groups (baseline {rows[baseline]['group']})"
+    title = f"swint compare: {plural(len(rows), 'group')} (baseline {rows[baseline]['group']})"
     names = [str(row["group"]) for row in rows]
     return side_by_side(title, "", names, group_display_rows(rows, baseline))
 
@@ -111,7 +130,9 @@ def verdict_sentence(row: Row, baseline: Row) -> str:
         return f"{name}: no runs with a figure to compare."
     diff = f"{_points(row['diff_mean'])} points"
     if row["test"] == NO_TEST:
-        return f"{name} against {base}: {diff} between the means; one run: no test."
+        single = [f"{who} has one run" for who, r in ((name, row), (base, baseline)) if r["n"] == 1]
+        why = " and ".join(single) or "too few runs"
+        return f"{name} against {base}: {diff} between the means; no test: {why}."
     interval = _interval("diff", _points)(row)
     effect = "" if row["effect_size"] is None else f", d = {float(row['effect_size']):.2f}"  # type: ignore[arg-type]
     text = (
@@ -139,10 +160,11 @@ def group_markdown(rows: Sequence[Row], baseline: int, diff: Diff, plots: Sequen
         if index != baseline
     ]
     parts = [
-        f"# swint compare: {len(rows)} groups",
+        f"# swint compare: {plural(len(rows), 'group')}",
         f"Runs whose recipes differ only in `training.seed` form a group. Each run's figure is "
-        f"the mean of its last {LAST} epochs of `{rows[0]['metric']}`; a group shows the mean, "
-        f"standard deviation and the 95% confidence interval of the mean (Student's t). Groups "
+        f"the mean of its {last_epochs(rows)} of `{rows[0]['metric']}`; a group shows the mean, "
+        f"standard deviation (±, in points) and the 95% confidence interval of the mean "
+        f"(Student's t). Groups "
         f"are tested against the baseline **{names[baseline]}**: paired t-test over shared "
         f"seeds, Welch's t-test otherwise; verdicts at p < 0.05.",
         "## Verdicts",

@@ -19,7 +19,7 @@ from ..runs import Run
 from ..runs.info import flatten
 from .report import show_value
 from .statistics import Difference, Spread, compare_to_baseline, describe
-from .summary import HIDDEN_KEYS, config_diff, summarize_run
+from .summary import HIDDEN_KEYS, LAST, config_diff, summarize_run
 
 Row = dict[str, object]
 SEED_KEY = "training.seed"
@@ -145,6 +145,13 @@ GROUP_COLUMNS = (
 )
 
 
+def averaged_epochs(row: Row) -> int:
+    """How many last epochs a run's figure averages: :data:`~.summary.LAST`, or fewer for a
+    run with fewer epochs."""
+    done = row.get("epochs_done")
+    return min(LAST, int(done)) if isinstance(done, int | float) and done >= 1 else LAST
+
+
 def group_rows(
     groups: Sequence[Group], metric: str, baseline: int, warn: Callable[[str], object]
 ) -> list[Row]:
@@ -162,6 +169,7 @@ def group_rows(
         spread = describe(list(figures.values())) if figures else None
         row: Row = {
             "group": group.name,
+            "epochs_averaged": sorted({averaged_epochs(r) for r in group.rows}),
             "n": spread.n if spread else 0,
             "seeds": " ".join(map(str, sorted(figures))),
             "runs": " ".join(run.name for run in group.runs),
