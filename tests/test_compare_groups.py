@@ -214,7 +214,7 @@ def test_an_unknown_baseline_is_one_line_naming_the_groups(groups: Path, tmp_pat
     result = runner.invoke(app, ["compare", *runs, "--out", str(tmp_path / "r"), "--baseline", "x"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        "error: --baseline: no group named 'x' (groups: base, paired, single, welch)"
+        "error: --baseline x: no group matches it (groups: base; paired; single; welch)"
     ]
     assert not (tmp_path / "r").exists()
 
@@ -402,3 +402,26 @@ def test_a_comparison_without_a_test_says_which_side_has_one_run(tmp_path: Path)
     assert result.exit_code == 0, result.output
     report = (out / "report.md").read_text()
     assert "no test: **single** has one run." in report, report
+
+
+def test_groups_sharing_a_name_are_headed_and_picked_by_what_tells_them_apart(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(11)
+    for seed in range(3):
+        for rate in (0.01, 0.02):
+            fake_run(tmp_path / f"lr{rate}", "quick", seed, rate, curve(rng, 0.4 + rate))
+    runs = sorted(map(str, tmp_path.glob("lr*/*")))
+    out = tmp_path / "report"
+    args = ["compare", *runs, "--out", str(out), "--baseline", "learning_rate=0.02"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare.csv").set_index("group")
+    assert pd.isna(table.loc["quick [learning_rate=0.02]", "test"])  # the baseline
+    assert table.loc["quick [learning_rate=0.01]", "test"] == "paired t-test"
+    header = next(line for line in result.output.splitlines() if "learning_rate=0.01" in line)
+    assert "learning_rate=0.02" in header  # both columns headed in full, on one line
+    by_part = runner.invoke(
+        app, ["compare", *runs, "--out", str(tmp_path / "b"), "--baseline", "0.02"]
+    )
+    assert by_part.exit_code == 0, by_part.output  # a part of one group's name only

@@ -30,7 +30,10 @@ def compare_command(
     ] = None,
     baseline: Annotated[
         str | None,
-        typer.Option(help="The group the others are tested against (default: the first)."),
+        typer.Option(
+            help="The group the others are tested against (default: the first): its name, its "
+            "column's heading, or a part of its name no other group shares."
+        ),
     ] = None,
     no_group: Annotated[
         bool,

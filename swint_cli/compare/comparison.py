@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from ..errors import UserError
 from ..runs import Run, RunError, create_report_dir, not_a_run, read_runs
 from ..runs.layout import SWEEP, timestamp_prefix
-from .group_report import group_table, write_group_report
+from .group_report import column_name, group_table, write_group_report
 from .groups import SEED_KEY, group_rows, group_runs, key_metric
 from .plots import write_group_plots, write_plots
 from .report import diff_table, summary_table, write_report
@@ -62,11 +62,19 @@ def _unfinished(run: Run) -> str | None:
 
 
 def _baseline_index(names: list[str], baseline: str | None) -> int:
+    """The group ``--baseline`` names: by its whole name, by what its column is headed
+    (:func:`~.group_report.column_name`), or by a part of its name no other group shares."""
     if baseline is None:
         return 0
-    if baseline not in names:
-        raise UserError(f"--baseline: no group named {baseline!r} (groups: {', '.join(names)})")
-    return names.index(baseline)
+    for candidates in (names, [column_name(name) for name in names]):
+        if baseline in candidates:
+            return candidates.index(baseline)
+    matching = [index for index, name in enumerate(names) if baseline in name]
+    if len(matching) == 1:
+        return matching[0]
+    listed = "; ".join(names)
+    why = f"{len(matching)} groups match it" if matching else "no group matches it"
+    raise UserError(f"--baseline {baseline}: {why} (groups: {listed})")
 
 
 def compare(

@@ -116,10 +116,18 @@ def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, li
     return table
 
 
+def column_name(group: str) -> str:
+    """What a group's column is headed: for groups that share a recipe name, the keys that
+    tell them apart (``quickstart [epochs=1, lr=0.1]`` -> ``epochs=1, lr=0.1``); else the
+    name. ``--baseline`` accepts it."""
+    base, bracket, keys = group.partition(" [")
+    return keys.removesuffix("]") if bracket and keys.endswith("]") else base
+
+
 def group_table(rows: Sequence[Row], baseline: int) -> Table:
     """The groups side by side: one column per group, one row per figure."""
     title = f"swint compare: {plural(len(rows), 'group')} (baseline {rows[baseline]['group']})"
-    names = [str(row["group"]) for row in rows]
+    names = [column_name(str(row["group"])) for row in rows]
     return side_by_side(title, "", names, group_display_rows(rows, baseline))
 
 

@@ -89,11 +89,12 @@ def show_value(value: object) -> str:
 def side_by_side(
     title: str, corner: str, names: Sequence[str], body: Sequence[tuple[str, Sequence[str]]]
 ) -> Table:
-    """A table with one column per name and one row per ``(label, cells)``."""
+    """A table with one column per name and one row per ``(label, cells)``; on a narrow
+    terminal labels and cells wrap between words, never inside one."""
     table = Table(title=title)
-    table.add_column(corner, no_wrap=True)
+    table.add_column(corner)
     for name in names:
-        table.add_column(name, justify="right", overflow="fold")
+        table.add_column(name, justify="right")
     for label, cells in body:
         table.add_row(label, *cells)
     return table
