@@ -206,3 +206,20 @@ def test_curves_draw_acc1_when_a_run_has_no_miou(monkeypatch, tmp_path: Path) ->
     title, lines = _drawn_metric([seg, cls], monkeypatch, tmp_path)
     assert title == "Validation accuracy"
     assert lines == [[80.0, 80.0], [10.0, 20.0]]
+
+
+@pytest.mark.parametrize("grouped", [True, False], ids=["groups", "no-group"])
+def test_without_out_compare_prints_and_writes_nothing(
+    runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grouped: bool
+) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    args = ["compare", *(str(run) for run in runs), *([] if grouped else ["--no-group"])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "report: not written (--out DIR writes compare.csv, report.md and plots)" in (
+        result.output
+    )
+    assert "swint compare: " in result.output  # the table
+    assert list(here.iterdir()) == []

@@ -26,7 +26,10 @@ def compare_command(
     ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Report directory (default: runs/compare-<timestamp>/)."),
+        typer.Option(
+            help="Write compare.csv, report.md and the plots to this new directory (without "
+            "it, only the tables are printed)."
+        ),
     ] = None,
     baseline: Annotated[
         str | None,
@@ -44,8 +47,8 @@ def compare_command(
 
     Runs whose recipes differ only in training.seed form a group; runs still running,
     interrupted or crashed (killed while running) are left out of the groups, with a
-    warning. Writes a report directory with
-    compare.csv, report.md, curves.png and step_time.png.
+    warning. With --out DIR, writes compare.csv, report.md, curves.png and step_time.png
+    there.
     """
     from ..compare.comparison import compare
 
@@ -57,4 +60,7 @@ def compare_command(
         comparison = compare(paths, out, _warn, group=not no_group, baseline=baseline)
     for table in comparison.tables:
         console.print(table)
-    typer.echo(f"report: {comparison.folder}")
+    if comparison.folder is None:
+        typer.echo("report: not written (--out DIR writes compare.csv, report.md and plots)")
+    else:
+        typer.echo(f"report: {comparison.folder}")

@@ -24,10 +24,10 @@ NO_DIFF = "config diff: the recipes agree"
 
 @dataclass(frozen=True)
 class Comparison:
-    """What a comparison printed and where its report went."""
+    """What a comparison printed and where its report went (None: not written)."""
 
     tables: list[RenderableType]
-    folder: Path
+    folder: Path | None
 
 
 def _sweep_runs(folder: Path) -> list[Path]:
@@ -85,7 +85,8 @@ def compare(
     baseline: str | None = None,
 ) -> Comparison:
     """Compare the runs among ``paths``: as groups of seeds tested against ``baseline`` (a
-    group's name; default the first group), or with ``group=False`` one column per run.
+    group's name; default the first group), or with ``group=False`` one column per run. The
+    report directory (compare.csv, report.md, plots) is written only to ``out``.
     Groups leave out runs still running, interrupted or crashed, with a warning naming
     them.
 
@@ -101,12 +102,14 @@ def compare(
             warn(f"{run.path} is damaged ({'; '.join(run.problems)}); showing what is readable")
     extras = extra_metrics(runs)
     if not group:
-        folder = create_report_dir(out, "compare")
         rows = [summarize_run(run, extras) for run in runs]
         diff = config_diff(runs)
         tables: list[RenderableType] = [summary_table(rows, extras)]
         if len(runs) > 1:
             tables.append(diff_table([str(r["run"]) for r in rows], diff) if diff else NO_DIFF)
+        if out is None:
+            return Comparison(tables, None)
+        folder = create_report_dir(out, "compare")
         write_report(folder, rows, extras, diff, write_plots(runs, folder))
         return Comparison(tables, folder)
 
@@ -119,7 +122,6 @@ def compare(
             raise RunError("no run among the paths has finished: nothing to group")
     groups = group_runs(runs, extras)
     index = _baseline_index([g.name for g in groups], baseline)
-    folder = create_report_dir(out, "compare")
     metric = key_metric(runs)
     rows = group_rows(groups, metric, index, warn)
     diff = [
@@ -129,6 +131,10 @@ def compare(
     ]
     tables = [group_table(rows, index)]
     if len(groups) > 1:
-        tables.append(diff_table([g.name for g in groups], diff) if diff else NO_DIFF)
+        columns = [column_name(g.name) for g in groups]
+        tables.append(diff_table(columns, diff) if diff else NO_DIFF)
+    if out is None:
+        return Comparison(tables, None)
+    folder = create_report_dir(out, "compare")
     write_group_report(folder, rows, index, diff, write_group_plots(groups, metric, folder))
     return Comparison(tables, folder)
