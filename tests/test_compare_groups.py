@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from swint_cli.cli import app
 from swint_cli.files import ProcessLock
 from swint_cli.recipe import load_recipe
+from swint_cli.runs import BATCH_COLUMNS
 from swint_cli.train import TrainOptions, train
 
 runner = CliRunner()
@@ -425,3 +426,33 @@ def test_groups_sharing_a_name_are_headed_and_picked_by_what_tells_them_apart(
         app, ["compare", *runs, "--out", str(tmp_path / "b"), "--baseline", "0.02"]
     )
     assert by_part.exit_code == 0, by_part.output  # a part of one group's name only
+
+
+def test_the_table_and_the_step_time_plot_show_one_statistic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's median step time is the median of all its runs' timed steps, in the table,
+    compare.csv and step_time.png alike (not the mean of the runs' medians)."""
+    steps = {0: [900.0, 10.0, 20.0, 30.0], 1: [900.0, 100.0, 110.0, 120.0, 130.0, 140.0]}
+    for seed, times in steps.items():
+        run = fake_run(tmp_path / "runs", "timed", seed, 0.01, [0.4, 0.5, 0.6])
+        rows = [
+            {column: 0 for column in BATCH_COLUMNS}
+            | {"epoch": 1, "step": i, "step_ms": t, "warmup": int(i == 0)}
+            for i, t in enumerate(times)
+        ]
+        pd.DataFrame(rows, columns=list(BATCH_COLUMNS)).to_csv(run / "batches.csv", index=False)
+    timed = [t for times in steps.values() for t in times[1:]]  # warm-up rows left out
+    expected = float(np.median(timed))  # 110: the runs' own medians are 20 and 120 (mean 70)
+    drawn: dict[str, np.ndarray] = {}
+    monkeypatch.setattr(
+        "swint_cli.compare.plots.plot_step_times",
+        lambda sets, path, what: drawn.update(dict(sets)),
+    )
+    out = tmp_path / "report"
+    runs = sorted(map(str, (tmp_path / "runs").iterdir()))
+    result = runner.invoke(app, ["compare", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out / "compare.csv")["step_ms_median"][0] == expected
+    assert f"| median step ms (all steps) | {expected:,.1f} |" in (out / "report.md").read_text()
+    assert float(np.median(drawn["timed"])) == expected

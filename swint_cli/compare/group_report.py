@@ -95,7 +95,7 @@ def group_display_rows(rows: Sequence[Row], baseline: int) -> list[tuple[str, li
         ("95% CI of the mean", _interval("metric", show)),
         (f"best val {name} (± SD)", _mean_std("best", show, _spread_points)),
         (f"final val {name} (± SD)", _mean_std("final", show, _spread_points)),
-        ("median step ms (± SD)", _mean_std("step_ms", _milliseconds, _milliseconds)),
+        ("median step ms (all steps)", lambda r: _number(",.1f")(r["step_ms_median"])),
         ("wall time", lambda r: duration(r["wall_seconds_mean"])),
         ("difference (points)", lambda r: _points(r["diff_mean"])),
         ("95% CI of the difference", _interval("diff", _points)),

@@ -12,10 +12,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from pydantic import ValidationError
 
 from ..recipe import Recipe
-from ..runs import Run
+from ..runs import Run, summarize_times
 from ..runs.info import flatten
 from .report import show_value
 from .statistics import Difference, Spread, compare_to_baseline, describe
@@ -89,6 +90,12 @@ class Group:
                 by_seed.setdefault(seed_of(run), []).append(float(value))
         return {seed: sum(values) / len(values) for seed, values in by_seed.items()}
 
+    def step_times(self) -> np.ndarray:
+        """Every timed step of the group's runs (warm-up left out), pooled: the one set the
+        table's median step time and step_time.png both describe."""
+        times = [run.step_times() for run in self.runs]
+        return np.concatenate(times) if times else np.array([])
+
 
 def group_runs(runs: Sequence[Run], extras: Sequence[str]) -> list[Group]:
     """The runs' groups in first-seen order, named by their recipes' ``output.name`` (less a
@@ -133,6 +140,7 @@ GROUP_COLUMNS = (
     "metric_ci_low",
     "metric_ci_high",
     *(f"{prefix}_{stat}" for prefix in POOLED for stat in ("mean", "std")),
+    "step_ms_median",  # of all the group's steps pooled, as step_time.png shows them
     "diff_mean",
     "diff_ci_low",
     "diff_ci_high",
@@ -185,6 +193,8 @@ def group_rows(
             row[f"{prefix}_mean"], row[f"{prefix}_std"] = (
                 (pooled.mean, pooled.std) if pooled else (None, None)
             )
+        steps = summarize_times(group.step_times())
+        row["step_ms_median"] = steps.median if steps else None
         difference: Difference | None = None
         if index != baseline and figures and reference:
             difference = compare_to_baseline(reference, figures)

@@ -173,8 +173,6 @@ def write_group_plots(groups: Sequence[Group], metric: str, folder: Path) -> lis
     """Write :data:`CURVES` (group means with std bands) and :data:`STEP_TIME` (each group's
     steps pooled) into ``folder``; return their names."""
     plot_group_curves(groups, metric, folder / CURVES)
-    pooled = [
-        (group.name, np.concatenate([run.step_times() for run in group.runs])) for group in groups
-    ]
+    pooled = [(group.name, group.step_times()) for group in groups]
     plot_step_times(pooled, folder / STEP_TIME, "group")
     return [CURVES, STEP_TIME]
