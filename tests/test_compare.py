@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from swint_cli.cli import app
 from swint_cli.compare import plots
-from swint_cli.compare.summary import COLUMNS, MISSING, config_diff, summarize_run
-from swint_cli.recipe import load_recipe
+from swint_cli.compare.summary import COLUMNS, config_diff, summarize_run
+from swint_cli.recipe import dump_recipe, load_recipe
 from swint_cli.runs import EPOCH_COLUMNS, create_report_dir, read_run
 from swint_cli.runs.info import flatten
 from swint_cli.train import TrainOptions, train
@@ -151,7 +151,7 @@ def test_flatten_and_config_diff(runs) -> None:
     b.recipe["model"]["replace"].pop()
     diff = dict(config_diff([a, b]))
     assert diff["training.optimizer.learning_rate"] == [0.002, 0.004]
-    assert diff["model.replace[1].num_heads"] == [4, MISSING]
+    assert diff["model.replace"] == ["2 entries", "1 entry"]  # one row for the rule list
     assert not any(key.startswith(("output.", "env.")) for key in diff)
 
 
@@ -223,3 +223,24 @@ def test_without_out_compare_prints_and_writes_nothing(
     )
     assert "swint compare: " in result.output  # the table
     assert list(here.iterdir()) == []
+
+
+def test_a_list_that_differs_in_length_is_one_row_of_the_config_diff(tmp_path: Path) -> None:
+    """quickstart (two replace rules) against its Conv2D twin (``replace: []``): one row
+    for the rules, not one per field of every rule; lists of equal length keep their rows."""
+    runs = []
+    for name, overrides in (
+        ("quickstart", []),
+        ("quickstart-conv", []),
+        ("wider", ["model.replace[0].num_heads=4"]),
+    ):
+        recipe = load_recipe(QUICKSTART.with_stem(name.replace("wider", "quickstart")), overrides)
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "recipe.yaml").write_text(dump_recipe(recipe))
+        runs.append(read_run(folder))
+    diff = dict(config_diff(runs[:2]))
+    assert diff["model.replace"] == ["2 entries", "none"]
+    assert not [key for key in diff if key.startswith("model.replace[")]
+    same_length = dict(config_diff([runs[0], runs[2]]))
+    assert same_length == {"model.replace[0].num_heads": [2, 4]}

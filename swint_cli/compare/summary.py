@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 from ..runs import Run, summarize_times
@@ -159,7 +160,8 @@ def config_diff(runs: Sequence[Run]) -> list[tuple[str, list[object]]]:
 
     :data:`MISSING` marks a key a run's file lacks; :data:`UNKNOWN` a run without that file
     (it does not count as a difference). ``output.name``, ``output.runs_dir`` and
-    ``env.start_time`` are left out.
+    ``env.start_time`` are left out. A list whose length differs between the runs is one
+    row saying how many entries each has (``none`` for ``[]``).
     """
     sections = [_sections(run) for run in runs]
     diff = []
@@ -172,4 +174,36 @@ def config_diff(runs: Sequence[Run]) -> list[tuple[str, list[object]]]:
             values = [UNKNOWN if flat is None else flat.get(key, MISSING) for flat in flats]
             if len({repr(value) for value in values if value is not UNKNOWN}) > 1:
                 diff.append((key, values))
+        lists = (_LIST_ITEM.match(key) for key, _ in diff)
+        for prefix in dict.fromkeys(match.group(1) for match in lists if match):
+            diff = _summarise_list(diff, prefix, flats)
     return diff
+
+
+_LIST_ITEM = re.compile(r"([^\[]+)\[\d+\]")  # the first list along a dotted key
+
+
+def _entries(count: int) -> str:
+    return "none" if count == 0 else f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
+def _summarise_list(
+    diff: list[tuple[str, list[object]]], prefix: str, flats: Sequence[dict | None]
+) -> list[tuple[str, list[object]]]:
+    """``diff`` with the rows of the list ``prefix`` folded into one row saying how many
+    entries each run has, when the runs' lists differ in length (a rule list against
+    ``[]`` would otherwise take a row per field of every rule)."""
+    counts = []
+    for flat in flats:
+        if flat is None:
+            counts.append(UNKNOWN)
+            continue
+        indices = {key[len(prefix) :].split("]")[0] for key in flat if key.startswith(prefix + "[")}
+        counts.append(len(indices) if indices or prefix in flat else MISSING)
+    if len({repr(count) for count in counts if count is not UNKNOWN}) < 2:
+        return diff  # same lengths: the differing fields are worth their rows
+    inside = [i for i, (key, _) in enumerate(diff) if key == prefix or key.startswith(prefix + "[")]
+    summary = [count if count in (UNKNOWN, MISSING) else _entries(count) for count in counts]
+    kept = [row for i, row in enumerate(diff) if i not in inside]
+    kept.insert(inside[0], (prefix, summary))
+    return kept
