@@ -456,3 +456,37 @@ def test_the_table_and_the_step_time_plot_show_one_statistic(
     assert pd.read_csv(out / "compare.csv")["step_ms_median"][0] == expected
     assert f"| median step ms (all steps) | {expected:,.1f} |" in (out / "report.md").read_text()
     assert float(np.median(drawn["timed"])) == expected
+
+
+def test_each_comparison_gets_a_plain_sentence_in_the_terminal_and_the_report(
+    groups: Path, tmp_path: Path
+) -> None:
+    runs = sorted(map(str, groups.iterdir()))
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare.csv").set_index("group")
+    base = figures(groups, "base")
+    paired = figures(groups, "paired")
+    shared = sorted(set(base) & set(paired))
+    lead = 100 * float(np.mean([paired[s] - base[s] for s in shared]))
+    welch = 100 * (np.mean(list(figures(groups, "welch").values())) - np.mean(list(base.values())))
+    single = 100 * (figures(groups, "single")[0] - np.mean(list(base.values())))
+    expected = [
+        f"paired is {'higher' if lead > 0 else 'lower'} than base by {abs(lead):.1f} points on "
+        f"average over {len(shared)} seeds, more than the seeds' spread explains: a real "
+        f"difference (p = {table.loc['paired', 'p_value']:.2g}).",
+        f"single is {'higher' if single > 0 else 'lower'} than base by {abs(single):.1f} points,"
+        " but with one run on a side nothing tells that from chance: run seeds.",
+        f"welch is {'higher' if welch > 0 else 'lower'} than base by {abs(welch):.1f} points on "
+        "average over 3 and 4 runs, but the seeds disagree enough that this may be chance; "
+        f"with this spread a difference under {table.loc['welch', 'min_detectable_diff'] * 100:.1f} "
+        "points would likely go unseen: run more seeds to tell.",
+    ]
+    assert table.loc["paired", "verdict"] != "no difference detected"
+    assert table.loc["welch", "verdict"] == "no difference detected"
+    said = " ".join(result.output.split())
+    report = " ".join((out / "report.md").read_text().split())
+    for sentence in expected:
+        assert sentence in said, sentence
+        assert f"In words: {sentence}" in report, sentence

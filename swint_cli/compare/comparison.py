@@ -9,11 +9,12 @@ from pathlib import Path
 
 import yaml
 from rich.console import RenderableType
+from rich.text import Text
 
 from ..errors import UserError
 from ..runs import Run, RunError, create_report_dir, not_a_run, read_runs
 from ..runs.layout import SWEEP, timestamp_prefix
-from .group_report import column_name, group_table, write_group_report
+from .group_report import column_name, group_table, plain_verdicts, write_group_report
 from .groups import SEED_KEY, group_rows, group_runs, key_metric
 from .plots import write_group_plots, write_plots
 from .report import diff_table, summary_table, write_report
@@ -129,7 +130,8 @@ def compare(
         for key, values in config_diff([g.runs[0] for g in groups])
         if key != SEED_KEY and not key.startswith("env.")  # env differs run by run
     ]
-    tables = [group_table(rows, index)]
+    said = [Text(sentence) for sentence in plain_verdicts(rows, index)]  # no markup in names
+    tables: list[RenderableType] = [group_table(rows, index), *said]
     if len(groups) > 1:
         columns = [column_name(g.name) for g in groups]
         tables.append(diff_table(columns, diff) if diff else NO_DIFF)

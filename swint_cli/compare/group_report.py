@@ -158,12 +158,54 @@ def verdict_sentence(row: Row, baseline: Row) -> str:
     return text
 
 
+def plain_verdict(row: Row, baseline: Row) -> str | None:
+    """One group against the baseline in plain words, for a reader who does not do
+    statistics: how far apart, over how many seeds, and whether that can be chance. None
+    where there is no comparison (the baseline itself, no figures)."""
+    test, diff = row["test"], row["diff_mean"]
+    if test is None or diff is None:
+        return None
+    name, base = str(row["group"]), str(baseline["group"])
+    points = abs(float(diff)) * 100  # type: ignore[arg-type]
+    direction = "higher" if float(diff) > 0 else "lower"  # type: ignore[arg-type]
+    apart = f"{name} is {direction} than {base} by {points:.1f} points"
+    if test == NO_TEST:
+        return f"{apart}, but with one run on a side nothing tells that from chance: run seeds."
+    if "paired" in str(test):
+        count = plural(int(row["pairs"]), "seed")  # type: ignore[arg-type]
+    else:
+        count = f"{row['n']} and {plural(int(baseline['n']), 'run')}"  # type: ignore[arg-type]
+    if row["verdict"] != NO_DIFFERENCE:
+        return (
+            f"{apart} on average over {count}, more than the seeds' spread explains: "
+            f"a real difference (p = {float(row['p_value']):.2g})."  # type: ignore[arg-type]
+        )
+    if row["min_detectable_diff"] == 0:
+        return f"{name} and {base} give the same figures, seed by seed."
+    unseen = float(row["min_detectable_diff"]) * 100  # type: ignore[arg-type]
+    if points == 0:
+        apart = f"{name} and {base} are equal on average"
+    return (
+        f"{apart} on average over {count}, but the seeds disagree enough that this may be "
+        f"chance; with this spread a difference under {unseen:.1f} points would likely go "
+        "unseen: run more seeds to tell."
+    )
+
+
+def plain_verdicts(rows: Sequence[Row], baseline: int) -> list[str]:
+    """:func:`plain_verdict` of every group but the baseline, in order."""
+    said = (plain_verdict(row, rows[baseline]) for i, row in enumerate(rows) if i != baseline)
+    return [sentence for sentence in said if sentence]
+
+
 def group_markdown(rows: Sequence[Row], baseline: int, diff: Diff, plots: Sequence[str]) -> str:
     """report.md: the verdicts in words, the group table, the config diff and the plots."""
     names = [str(row["group"]) for row in rows]
     body = [[label, *cells] for label, cells in group_display_rows(rows, baseline)]
+    plain = {str(row["group"]): plain_verdict(row, rows[baseline]) for row in rows}
     verdicts = [
         f"- {verdict_sentence(row, rows[baseline])}"
+        + (f" In words: {plain[str(row['group'])]}" if plain[str(row["group"])] else "")
         for index, row in enumerate(rows)
         if index != baseline
     ]
