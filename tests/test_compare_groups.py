@@ -472,6 +472,7 @@ def test_each_comparison_gets_a_plain_sentence_in_the_terminal_and_the_report(
     lead = 100 * float(np.mean([paired[s] - base[s] for s in shared]))
     welch = 100 * (np.mean(list(figures(groups, "welch").values())) - np.mean(list(base.values())))
     single = 100 * (figures(groups, "single")[0] - np.mean(list(base.values())))
+    unseen = table.loc["welch", "min_detectable_diff"] * 100
     expected = [
         f"paired is {'higher' if lead > 0 else 'lower'} than base by {abs(lead):.1f} points on "
         f"average over {len(shared)} seeds, more than the seeds' spread explains: a real "
@@ -480,8 +481,8 @@ def test_each_comparison_gets_a_plain_sentence_in_the_terminal_and_the_report(
         " but with one run on a side nothing tells that from chance: run seeds.",
         f"welch is {'higher' if welch > 0 else 'lower'} than base by {abs(welch):.1f} points on "
         "average over 3 and 4 runs, but the seeds disagree enough that this may be chance; "
-        f"with this spread a difference under {table.loc['welch', 'min_detectable_diff'] * 100:.1f} "
-        "points would likely go unseen: run more seeds to tell.",
+        f"with this spread a difference under {unseen:.1f} points would likely go unseen: run "
+        "more seeds to tell.",
     ]
     assert table.loc["paired", "verdict"] != "no difference detected"
     assert table.loc["welch", "verdict"] == "no difference detected"
