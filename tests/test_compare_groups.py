@@ -491,3 +491,15 @@ def test_each_comparison_gets_a_plain_sentence_in_the_terminal_and_the_report(
     for sentence in expected:
         assert sentence in said, sentence
         assert f"In words: {sentence}" in report, sentence
+
+
+def test_table_cells_wrap_between_words_at_80_columns(groups: Path) -> None:
+    result = runner.invoke(app, ["compare", *sorted(map(str, groups.iterdir()))])
+    assert result.exit_code == 0, result.output
+    table = result.output.split("\n\n")[0]
+    cells = [cell.strip() for line in table.splitlines() for cell in line.split("│")[1:-1]]
+    words = {word for cell in cells for word in cell.split()}
+    for whole in ("difference", "detected", "baseline", "Welch's", "t-test,"):
+        cut = {word for word in words if word != whole and whole.startswith(word) and len(word) > 2}
+        assert whole not in words or not cut, (whole, cut)
+    assert max(len(line) for line in table.splitlines()) <= 80
