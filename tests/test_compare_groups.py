@@ -503,3 +503,19 @@ def test_table_cells_wrap_between_words_at_80_columns(groups: Path) -> None:
         cut = {word for word in words if word != whole and whole.startswith(word) and len(word) > 2}
         assert whole not in words or not cut, (whole, cut)
     assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_runs_sharing_a_seed_count_once_as_their_mean_and_are_named(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    fake_run(root, "twice", 0, 0.01, [0.3, 0.3, 0.3])
+    fake_run(root / "again", "twice", 0, 0.01, [0.5, 0.5, 0.5])  # the same seed, run again
+    fake_run(root, "twice", 1, 0.01, [0.6, 0.6, 0.6])
+    runs = [str(p) for p in sorted(root.rglob("twice-seed*"))]
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "group twice: twice-seed0, twice-seed0 share seed 0; their mean counts once" in said
+    table = pd.read_csv(out / "compare.csv")
+    assert table["n"][0] == 2 and table["seeds"][0] == "0 1"
+    assert table["metric_mean"][0] == pytest.approx(((0.3 + 0.5) / 2 + 0.6) / 2)

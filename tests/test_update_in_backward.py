@@ -19,8 +19,9 @@ from swint_cli.recipe import RecipeError, load_recipe
 from swint_cli.recipe.schema import Optimizer, TrainingSection
 from swint_cli.runs import RunError
 from swint_cli.train import TrainOptions, train
+from swint_cli.train.distributed import ParallelContext
 from swint_cli.train.optimizers import build_optimizer
-from swint_cli.train.session import refuse_update_in_backward
+from swint_cli.train.session import build_session, refuse_update_in_backward
 
 
 def test_momentum_with_l2_decay_in_backward_follows_the_hand_derivation() -> None:
@@ -147,3 +148,21 @@ def test_the_update_in_backward_refuses_what_needs_every_gradient(
     with pytest.raises(RunError, match=f"training.optimizer.in_backward: {message}"):
         refuse_update_in_backward(training, parallel, amp)
     refuse_update_in_backward(TrainingSection(), parallel, amp)  # off: nothing to refuse
+
+
+def test_a_data_parallel_session_refuses_the_update_in_backward(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Through build_session, as a launched process builds it: with two processes the
+    recipe's update inside backward is refused before any data or model is built."""
+    monkeypatch.setattr(
+        "swint_cli.train.session.init_parallel", lambda: ParallelContext(rank=0, world_size=2)
+    )
+    built: list[str] = []
+    monkeypatch.setattr(
+        "swint_cli.train.session.build_datasets", lambda *args: built.append("data")
+    )
+    recipe = load_recipe(QUICKSTART, tiny(tmp_path, "training.optimizer.in_backward=true"))
+    with pytest.raises(RunError, match=re.escape("in_backward: not with data-parallel")):
+        build_session(recipe, TrainOptions(quiet=True))
+    assert built == []

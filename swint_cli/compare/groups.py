@@ -90,6 +90,14 @@ class Group:
                 by_seed.setdefault(seed_of(run), []).append(float(value))
         return {seed: sum(values) / len(values) for seed, values in by_seed.items()}
 
+    def shared_seeds(self) -> dict[int, list[str]]:
+        """The seeds two or more of the group's runs share, with those runs' names (a sweep
+        run twice into one directory, or a run copied): their figures are averaged."""
+        by_seed: dict[int, list[str]] = {}
+        for run in self.runs:
+            by_seed.setdefault(seed_of(run), []).append(run.name)
+        return {seed: names for seed, names in by_seed.items() if len(names) > 1}
+
     def step_times(self) -> np.ndarray:
         """Every timed step of the group's runs (warm-up left out), pooled: the one set the
         table's median step time and step_time.png both describe."""
@@ -174,6 +182,10 @@ def group_rows(
         )
         if left_out:
             warn(f"group {group.name}: {left_out} run(s) without a finite {metric} left out")
+        for seed, names in group.shared_seeds().items():
+            warn(
+                f"group {group.name}: {', '.join(names)} share seed {seed}; their mean counts once"
+            )
         spread = describe(list(figures.values())) if figures else None
         row: Row = {
             "group": group.name,

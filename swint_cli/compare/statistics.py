@@ -5,8 +5,10 @@ A group is several runs of one configuration with different seeds; each run give
 standard deviation and the 95% confidence interval of its mean (Student's t);
 :func:`compare_to_baseline` tests a group against the baseline: a paired t-test over the seeds
 both share, Welch's t-test when they share fewer than two, and with 80% power the smallest
-difference this many seeds at this spread would detect. Distributions come from scipy.stats.
-Higher figures are better (accuracy, IoU).
+difference this many seeds at this spread would detect. The intervals, tests and Welch's
+degrees of freedom are scipy.stats'; the power of the t-test is integrated here, because
+scipy's noncentral t (``stats.nct``) returns NaN at 1-8 degrees of freedom and
+noncentrality 8-12, where few-seed power falls. Higher figures are better (accuracy, IoU).
 """
 
 from __future__ import annotations
@@ -69,14 +71,17 @@ def describe(values: Sequence[float]) -> Spread:
     if n < 2:
         return Spread(n, mean, None, None, None)
     std = float(data.std(ddof=1))
-    half = _t_quantile(n - 1) * std / math.sqrt(n)
-    return Spread(n, mean, std, mean - half, mean + half)
+    if std == 0:  # scipy's interval needs a spread
+        return Spread(n, mean, 0.0, mean, mean)
+    low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=stats.sem(data))
+    return Spread(n, mean, std, float(low), float(high))
 
 
 def power(shift: float, df: float) -> float:
     """Power of the two-sided t-test at :data:`ALPHA` when the true difference is ``shift``
-    standard errors: P(|T| > t_crit) for T = (Z + shift) / sqrt(V / df), V ~ chi2(df) (the
-    noncentral t, integrated over V; scipy's ``nct`` returns NaN in parts of this range)."""
+    standard errors: P(|T| > t_crit) for T = (Z + shift) / sqrt(V / df), V ~ chi2(df), the
+    noncentral t integrated over V here, since ``stats.nct`` returns NaN at df 1-8 and
+    noncentrality 8-12, where the power of a few seeds falls."""
     critical = _t_quantile(df)
 
     def given_v(v: float) -> float:
@@ -106,14 +111,19 @@ def _verdict(diff: float, p_value: float) -> str:
 
 
 def _difference(
-    diff: float, se: float, df: float, p_value: float, effect: float | None, test: str, pairs: int
+    diff: float,
+    interval: tuple[float, float],
+    se: float,
+    df: float,
+    p_value: float,
+    effect: float | None,
+    test: str,
+    pairs: int,
 ) -> Difference:
-    half = _t_quantile(df) * se
     verdict = _verdict(diff, p_value)
     detectable = min_detectable_difference(se, df) if verdict == NO_DIFFERENCE else None
-    return Difference(
-        diff, diff - half, diff + half, test, pairs, p_value, effect, verdict, detectable
-    )
+    low, high = interval
+    return Difference(diff, low, high, test, pairs, p_value, effect, verdict, detectable)
 
 
 def _p_without_spread(diff: float) -> float:
@@ -123,29 +133,35 @@ def _p_without_spread(diff: float) -> float:
 
 
 def paired_test(baseline: Sequence[float], group: Sequence[float]) -> Difference:
-    """Paired t-test of ``group - baseline`` over matched seeds (at least two pairs)."""
+    """Paired t-test of ``group - baseline`` over matched seeds (at least two pairs), with
+    Cohen's d_z (the mean difference over the pairs' standard deviation)."""
     deltas = np.asarray(group, dtype=float) - np.asarray(baseline, dtype=float)
     n, diff = len(deltas), float(deltas.mean())
     sd = float(deltas.std(ddof=1))
     se = sd / math.sqrt(n)
     if sd == 0:
-        p_value, effect = _p_without_spread(diff), None
-    else:
-        p_value, effect = float(stats.ttest_rel(group, baseline).pvalue), diff / sd
-    return _difference(diff, se, n - 1, p_value, effect, PAIRED, n)
+        return _difference(diff, (diff, diff), 0.0, n - 1, _p_without_spread(diff), None, PAIRED, n)
+    result = stats.ttest_rel(group, baseline)
+    interval = result.confidence_interval(CONFIDENCE)
+    bounds = (float(interval.low), float(interval.high))
+    return _difference(diff, bounds, se, n - 1, float(result.pvalue), diff / sd, PAIRED, n)
 
 
 def welch_test(baseline: Sequence[float], group: Sequence[float]) -> Difference:
-    """Welch's t-test of the two groups' means (at least two runs each)."""
+    """Welch's t-test of the two groups' means (at least two runs each), with Cohen's d over
+    the two groups' pooled standard deviation."""
     a, b = np.asarray(baseline, dtype=float), np.asarray(group, dtype=float)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff, se = float(b.mean() - a.mean()), math.sqrt(va + vb)
+    diff, runs = float(b.mean() - a.mean()), len(a) + len(b)
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
     if se == 0:
-        return _difference(diff, 0.0, 1, _p_without_spread(diff), None, WELCH, len(a) + len(b))
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    p_value = float(stats.ttest_ind(b, a, equal_var=False).pvalue)
-    pooled_sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
-    return _difference(diff, se, df, p_value, diff / pooled_sd, WELCH, len(a) + len(b))
+        return _difference(diff, (diff, diff), 0.0, 1, _p_without_spread(diff), None, WELCH, runs)
+    result = stats.ttest_ind(b, a, equal_var=False)
+    interval = result.confidence_interval(CONFIDENCE)
+    bounds = (float(interval.low), float(interval.high))
+    effect = diff / math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    return _difference(
+        diff, bounds, se, float(result.df), float(result.pvalue), effect, WELCH, runs
+    )
 
 
 def compare_to_baseline(baseline: dict[int, float], group: dict[int, float]) -> Difference:
