@@ -14,6 +14,7 @@ import numpy as np
 import paddle
 import pandas as pd
 import pytest
+from assertions import bench_spec
 from typer.testing import CliRunner
 
 from swint_cli.bench import runner as bench_runner
@@ -122,19 +123,9 @@ def test_layer_bench_writes_csv_env_and_ratio_table(tmp_path: Path) -> None:
 
 def test_model_bench_in_a_worker() -> None:
     recipe = resolve_model("quickstart", 32, (RECIPES,))
-    spec = {
-        "level": "model",
-        "name": "quickstart",
-        "recipe": str(recipe),
-        "batch_size": 2,
-        "resolution": 32,
-        "device": "cpu",
-        "amp": False,
-        "repeat": 2,
-        "warmup": 1,
-        "threads": 1,
-        "malloc": True,
-    }
+    spec = bench_spec(
+        "model", "quickstart", recipe=str(recipe), batch_size=2, resolution=32, repeat=2, warmup=1
+    )
     result = run_worker(spec)
     assert result["status"] == "ok", result
     assert (result["backbone"], result["swint_slots"], result["threads"]) == ("small_cnn", 2, 1)

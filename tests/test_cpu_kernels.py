@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
+from assertions import randn
 from conftest import skip_unless_kernels_built
 
 from swint_cli import SwinT
@@ -20,10 +21,6 @@ rng = np.random.default_rng(0)
 @pytest.fixture
 def built() -> None:
     skip_unless_kernels_built()
-
-
-def _randn(*shape: int) -> np.ndarray:
-    return rng.standard_normal(shape).astype("float32")
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -84,8 +81,8 @@ def test_layer_norm_backward_matches_numpy_on_several_threads(
     built: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kernels, "threads_in_use", lambda: 3)
-    x = (5.0 + 3.0 * _randn(37, 21)).astype(np.float64)  # 37 rows over 3 threads
-    w, dy = 1.0 + 0.1 * _randn(21), _randn(37, 21)
+    x = (5.0 + 3.0 * randn(rng, 37, 21)).astype(np.float64)  # 37 rows over 3 threads
+    w, dy = 1.0 + 0.1 * randn(rng, 21), randn(rng, 37, 21)
     eps = 1e-5
     normed = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + eps)
     g = dy * w
@@ -98,8 +95,8 @@ def test_layer_norm_backward_matches_numpy_on_several_threads(
 
 
 def test_gelu_kernels_match_the_erf_formula(built: None) -> None:
-    h = 4.0 * _randn(7, 33)
-    bias, dy = _randn(33), _randn(7, 33)
+    h = 4.0 * randn(rng, 7, 33)
+    bias, dy = randn(rng, 33), randn(rng, 7, 33)
     z = (h + bias).astype(np.float64)
     cdf = 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
     pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
@@ -134,7 +131,7 @@ def test_output_grad_rounds_to_bf16_and_sums_the_unrounded_rows(built: None) -> 
     """Without GELU: the bf16 copy is dy rounded to nearest even (a tie goes to the even
     neighbour), the sums are dy's exact column sums; without sums none are made."""
     one = np.float32(1.0).view(np.uint32)
-    dy = _randn(300, 5)
+    dy = randn(rng, 300, 5)
     dy[0, 0] = np.uint32(one + 0x8000).view(np.float32)  # 1 + half a bf16 ulp: ties to 1
     dy[0, 1] = np.uint32(one + 0x18000).view(np.float32)  # odd neighbour below: rounds up
     g, sums = kernels.output_grad(paddle.to_tensor(dy), None, bfloat16=True, sums=True)
@@ -149,7 +146,7 @@ def test_output_grad_rounds_to_bf16_and_sums_the_unrounded_rows(built: None) -> 
 
 
 def test_bias_softmax_accepts_a_transposed_view(built: None) -> None:
-    scores, bias = _randn(6, 4), _randn(2, 6)
+    scores, bias = randn(rng, 6, 4), randn(rng, 2, 6)
     view = paddle.to_tensor(scores).transpose([1, 0])  # (4, 6), a strided view on Paddle 3
     z = scores.T.reshape(2, 2, 6) + bias
     want = np.exp(z - z.max(-1, keepdims=True))
@@ -159,8 +156,11 @@ def test_bias_softmax_accepts_a_transposed_view(built: None) -> None:
 
 
 def test_bias_softmax_adds_each_windows_mask_to_every_head(built: None) -> None:
-    scores = 2.0 * _randn(6, 2, 4, 4)  # 2 images x 3 windows, 2 heads, 4 tokens
-    bias, mask = _randn(2, 4, 4), np.where(_randn(3, 4, 4) > 0, 0.0, -100.0).astype("float32")
+    scores = 2.0 * randn(rng, 6, 2, 4, 4)  # 2 images x 3 windows, 2 heads, 4 tokens
+    bias, mask = (
+        randn(rng, 2, 4, 4),
+        np.where(randn(rng, 3, 4, 4) > 0, 0.0, -100.0).astype("float32"),
+    )
     z = scores + bias[None] + np.tile(mask, (2, 1, 1))[:, None]  # window w gets mask[w % 3]
     want = np.exp(z - z.max(-1, keepdims=True))
     want /= want.sum(-1, keepdims=True)
@@ -172,9 +172,9 @@ def test_bias_softmax_adds_each_windows_mask_to_every_head(built: None) -> None:
 
 
 def test_softmax_backward_matches_numpy(built: None) -> None:
-    p = np.exp(_randn(5, 7))
+    p = np.exp(randn(rng, 5, 7))
     p /= p.sum(-1, keepdims=True)
-    dp = _randn(5, 7)
+    dp = randn(rng, 5, 7)
     want = p * (dp - (dp * p).sum(-1, keepdims=True))
     got = kernels.softmax_backward(paddle.to_tensor(p), paddle.to_tensor(dp))
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
@@ -193,11 +193,11 @@ def test_swapping_the_last_axes_matches_numpy_on_ragged_tiles(built: None) -> No
     """Sizes that are not multiples of the 32x32 tiles, forward and backward."""
     from swint_cli.nn import functional as SF
 
-    x = _randn(3, 45, 70)
+    x = randn(rng, 3, 45, 70)
     np.testing.assert_array_equal(
         kernels.swap_last_axes(paddle.to_tensor(x)).numpy(), x.transpose(0, 2, 1)
     )
     tokens = paddle.to_tensor(x, stop_gradient=False)
-    probe = _randn(3, 70, 45)
+    probe = randn(rng, 3, 70, 45)
     (SF.permute(tokens, [0, 2, 1]) * paddle.to_tensor(probe)).sum().backward()
     np.testing.assert_array_equal(tokens.grad.numpy(), probe.transpose(0, 2, 1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import paddle
 import pytest
+from assertions import randn
 from conftest import skip_unless_kernels_built
 from paddle.nn import functional as F
 
@@ -44,17 +45,16 @@ def _assert_same(custom, plain, *inputs: np.ndarray) -> None:
 rng = np.random.default_rng(0)
 
 
-def _randn(*shape: int) -> np.ndarray:
-    return rng.standard_normal(shape).astype("float32")
-
-
 def test_linear_backward_matches_autograd() -> None:
-    _assert_same(SF.linear, F.linear, _randn(3, 5, 6), _randn(6, 4), _randn(4))
+    _assert_same(SF.linear, F.linear, randn(rng, 3, 5, 6), randn(rng, 6, 4), randn(rng, 4))
 
 
 def test_linear_without_bias_backward_matches_autograd() -> None:
     _assert_same(
-        lambda x, w: SF.linear(x, w, None), lambda x, w: F.linear(x, w), _randn(7, 6), _randn(6, 4)
+        lambda x, w: SF.linear(x, w, None),
+        lambda x, w: F.linear(x, w),
+        randn(rng, 7, 6),
+        randn(rng, 6, 4),
     )
 
 
@@ -62,14 +62,14 @@ def test_mlp_backward_matches_autograd() -> None:
     _assert_same(
         lambda x, w1, b1, w2, b2: SF.mlp(x, (w1, b1, w2, b2)),
         lambda x, w1, b1, w2, b2: F.linear(F.gelu(F.linear(x, w1, b1)), w2, b2),
-        *(_randn(2, 5, 6), _randn(6, 12), _randn(12), _randn(12, 6), _randn(6)),
+        *(randn(rng, 2, 5, 6), randn(rng, 6, 12), randn(rng, 12), randn(rng, 12, 6), randn(rng, 6)),
     )
 
 
 def test_residual_adds_pass_the_gradient_to_both_inputs_through_a_chain() -> None:
     """Two residual branches in a row, each input used twice (as in a Swin block); the
     gradients against the chain rule worked out in NumPy."""
-    x0, w1, w2, probe = _randn(6, 4), _randn(4, 4), _randn(4, 4), _randn(6, 4)
+    x0, w1, w2, probe = randn(rng, 6, 4), randn(rng, 4, 4), randn(rng, 4, 4), randn(rng, 6, 4)
     x, a, b = (paddle.to_tensor(t, stop_gradient=False) for t in (x0, w1, w2))
     x1 = SF.add(x, paddle.matmul(x, a))
     x2 = SF.add(x1, paddle.matmul(x1, b))
@@ -85,20 +85,20 @@ def test_residual_adds_pass_the_gradient_to_both_inputs_through_a_chain() -> Non
 
 
 def test_residual_add_without_gradients_is_the_sum() -> None:
-    x, y = _randn(3, 5), _randn(3, 5)
+    x, y = randn(rng, 3, 5), randn(rng, 3, 5)
     with paddle.no_grad():
         out = SF.add(paddle.to_tensor(x), paddle.to_tensor(y))
     np.testing.assert_allclose(out.numpy(), x.astype(np.float64) + y, rtol=1e-6)
 
 
 def test_layer_norm_backward_matches_autograd() -> None:
-    x = 3.0 + 2.0 * _randn(4, 5, 8)  # off-centre rows test the centring
+    x = 3.0 + 2.0 * randn(rng, 4, 5, 8)  # off-centre rows test the centring
     _assert_same(
         SF.layer_norm,
         lambda x, w, b: F.layer_norm(x, [8], w, b, 1e-5),
         x,
-        1.0 + 0.1 * _randn(8),
-        _randn(8),
+        1.0 + 0.1 * randn(rng, 8),
+        randn(rng, 8),
     )
 
 
@@ -106,14 +106,14 @@ def test_linear_gelu_matches_gelu_of_linear() -> None:
     _assert_same(
         SF.linear_gelu,
         lambda x, w, b: F.gelu(F.linear(x, w, b)),
-        2.0 * _randn(3, 5, 6),
-        _randn(6, 19),  # 19 columns: not a multiple of the vector width
-        _randn(19),
+        2.0 * randn(rng, 3, 5, 6),
+        randn(rng, 6, 19),  # 19 columns: not a multiple of the vector width
+        randn(rng, 19),
     )
 
 
 def test_linear_gelu_without_gradients_matches_gelu_of_linear() -> None:
-    x, w, b = (paddle.to_tensor(a) for a in (_randn(4, 6), _randn(6, 9), _randn(9)))
+    x, w, b = (paddle.to_tensor(a) for a in (randn(rng, 4, 6), randn(rng, 6, 9), randn(rng, 9)))
     np.testing.assert_allclose(
         SF.linear_gelu(x, w, b).numpy(), F.gelu(F.linear(x, w, b)).numpy(), rtol=1e-5, atol=1e-6
     )
@@ -121,18 +121,20 @@ def test_linear_gelu_without_gradients_matches_gelu_of_linear() -> None:
 
 @pytest.mark.parametrize("bias_shape", [(3, 2, 5, 5), (2, 5, 5)])
 def test_bias_softmax_matches_softmax_of_grouped_sum(bias_shape: tuple[int, ...]) -> None:
-    scores = 3.0 * _randn(6, 2, 5, 5)  # 2 images x 3 windows, or 6 windows with a shared bias
+    scores = 3.0 * randn(rng, 6, 2, 5, 5)  # 2 images x 3 windows, or 6 windows with a shared bias
 
     def plain(s: paddle.Tensor, b: paddle.Tensor) -> paddle.Tensor:
         groups = 1 if b.ndim == 3 else b.shape[0]
         grouped = s.reshape([-1, groups, 2, 5, 5])
         return F.softmax((grouped + b.reshape([groups, 2, 5, 5])).reshape(s.shape), axis=-1)
 
-    _assert_same(SF.bias_softmax, plain, scores, _randn(*bias_shape))
+    _assert_same(SF.bias_softmax, plain, scores, randn(rng, *bias_shape))
 
 
 def test_crop_backward_matches_autograd() -> None:
-    _assert_same(lambda x: SF.crop(x, 5, 3), lambda x: x[:, :5, :3, :] * 1.0, _randn(2, 7, 6, 4))
+    _assert_same(
+        lambda x: SF.crop(x, 5, 3), lambda x: x[:, :5, :3, :] * 1.0, randn(rng, 2, 7, 6, 4)
+    )
 
 
 def test_custom_backward_is_skipped_without_gradients() -> None:
@@ -147,7 +149,7 @@ def test_swint_gradients_equal_with_and_without_custom_backward(
     from swint_cli import SwinT
 
     layer = SwinT(8, 12, num_heads=2, window_size=3, downsample=True)
-    x = _randn(2, 8, 7, 6)
+    x = randn(rng, 2, 8, 7, 6)
 
     def run() -> dict[str, np.ndarray]:
         layer.clear_gradients()
@@ -175,8 +177,8 @@ def test_inputs_and_parameters_without_gradient_get_none(
     layer = SwinT(8, 12, num_heads=2, window_size=3, residual_norm=residual_norm)
     layer.blocks[0].norm1.weight.stop_gradient = True
     layer.blocks[1].attn.qkv.weight.stop_gradient = True
-    x = paddle.to_tensor(_randn(2, 8, 7, 6))  # stop_gradient=True
-    probe = paddle.to_tensor(_randn(2, 12, 7, 6))
+    x = paddle.to_tensor(randn(rng, 2, 8, 7, 6))  # stop_gradient=True
+    probe = paddle.to_tensor(randn(rng, 2, 12, 7, 6))
 
     def run() -> dict[str, np.ndarray | None]:
         layer.clear_gradients()

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
+from assertions import one_error_line
+from conftest import require_or_skip
 from PIL import Image
 from test_run_safety import plant
 from tiny_runs import QUICKSTART, tiny
@@ -88,13 +90,6 @@ def parse(stdout: str) -> dict[str, list[tuple[str, float]]]:
     return found
 
 
-def assert_one_line_error(output: str, *needles: str) -> None:
-    lines = output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), output
-    for needle in needles:
-        assert needle in lines[0], (needle, output)
-
-
 def test_export_gives_the_dygraph_logits(run_dir: Path, exported: Path) -> None:
     model = dygraph_model(run_dir)
     assert sum(isinstance(layer, SwinT) for layer in model.sublayers()) == 2
@@ -159,7 +154,7 @@ def test_predict_errors_are_one_line_naming_the_run(
         result = runner.invoke(app, ["predict", *args])
         assert result.exit_code == 2, (args, result.output)
         assert result.stdout == ""
-        assert_one_line_error(result.output, *needles)
+        one_error_line(result.output, *needles)
 
 
 def test_predict_classifies_every_readable_image_and_lists_the_others(
@@ -190,7 +185,7 @@ def test_export_refuses_to_overwrite_without_force(
     before = (exported / "model.json").stat().st_mtime_ns
     result = runner.invoke(app, ["export", str(run_dir)])
     assert result.exit_code == 2
-    assert_one_line_error(result.output, str(exported), "--force")
+    one_error_line(result.output, str(exported), "--force")
     assert (exported / "model.json").stat().st_mtime_ns == before
 
     out = tmp_path / "elsewhere"
@@ -240,7 +235,7 @@ def test_a_checkpoint_that_no_longer_fits_the_recipe_is_a_one_line_error(
     (copy / "recipe.yaml").write_text(dump_recipe(recipe))
     result = runner.invoke(app, ["predict", str(copy), str(images[0])])
     assert result.exit_code == 2
-    assert_one_line_error(result.output, "best.safetensors", "does not fit the recipe's model")
+    one_error_line(result.output, "best.safetensors", "does not fit the recipe's model")
 
 
 # What paddle.jit.load reads of an export, by the program file this Paddle writes (read in
@@ -269,9 +264,9 @@ def test_a_pickle_planted_in_what_the_loader_reads_runs_no_code(
     assert not marker.exists(), f"loading the export ran the code planted in {file.name}"
     assert result.exit_code == 2, result.output
     if planted == "weights_info":
-        assert_one_line_error(result.output, str(file), "refused to load builtins.exec")
+        one_error_line(result.output, str(file), "refused to load builtins.exec")
     else:  # Paddle's own parsers reject it
-        assert_one_line_error(result.output, str(file.parent), "cannot load the export")
+        one_error_line(result.output, str(file.parent), "cannot load the export")
 
 
 def test_top_k_orders_by_probability_and_clips_k() -> None:
@@ -295,9 +290,7 @@ def paddle2onnx_problem() -> str | None:
 def test_onnx_export_matches_onnxruntime(run_dir: Path, tmp_path: Path) -> None:
     problem = paddle2onnx_problem()
     if problem:
-        if os.environ.get("SWINT_REQUIRE_ONNX") == "1":  # CI installs the [onnx] extra
-            pytest.fail(problem)
-        pytest.skip(problem)
+        require_or_skip("SWINT_REQUIRE_ONNX", problem)  # CI installs the [onnx] extra
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
     result = runner.invoke(
         app, ["export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "onnx")]
@@ -323,7 +316,7 @@ def test_onnx_without_paddle2onnx_is_a_one_line_error(run_dir: Path, tmp_path: P
     )
     assert result.exit_code == 2
     hint = 'pip install -e ".[onnx]" in the swint checkout'  # as the README installs
-    assert_one_line_error(result.output, "--format onnx needs paddle2onnx", hint)
+    one_error_line(result.output, "--format onnx needs paddle2onnx", hint)
     assert not (tmp_path / "x").exists()
 
 
@@ -388,7 +381,7 @@ def test_a_damaged_run_json_is_an_error_not_a_guess(
     (damaged / "run.json").write_text('{"task": "classification", "classes": [')
     result = runner.invoke(app, ["predict", str(damaged), str(images[0])])
     assert result.exit_code == 2
-    assert_one_line_error(result.output, "run.json", "cannot read")
+    one_error_line(result.output, "run.json", "cannot read")
 
 
 GLOG_LINE = re.compile(r"^[IWE]\d{4} ")  # Paddle's C++ log lines: I1206 12:00:00.000 ...

@@ -11,6 +11,7 @@ import numpy as np
 import paddle
 import pytest
 import swin_reference as ref
+from assertions import randn
 from conftest import require_or_skip, skip_unless_kernels_built
 from test_swint_parity import CASES, layer_state, outputs, reference_output, with_configured_gains
 
@@ -61,10 +62,6 @@ def bf16(gemms: None) -> None:
         pytest.skip(reason)  # a CPU without bfloat16 instructions: fp32 is tested instead
 
 
-def _randn(*shape: int) -> np.ndarray:
-    return rng.standard_normal(shape).astype("float32")
-
-
 def test_bf16_rounding_is_nearest_even_and_keeps_nan_and_inf(gemms: None) -> None:
     one = np.float32(1.0).view(np.uint32)
     halfway_even = np.uint32(one + 0x8000).view(np.float32)  # 1 + half an ulp: down to 1
@@ -72,7 +69,7 @@ def test_bf16_rounding_is_nearest_even_and_keeps_nan_and_inf(gemms: None) -> Non
     specials = np.array(
         [halfway_even, halfway_odd, np.inf, -np.inf, 3.0e38, 1e-40, -0.0], np.float32
     )
-    x = np.concatenate([specials, _randn(1000) * 100])
+    x = np.concatenate([specials, randn(rng, 1000) * 100])
     got = kernels.to_bfloat16(paddle.to_tensor(x))
     values = bf16_values(got)
     np.testing.assert_array_equal(values, bf16_round(x))
@@ -86,8 +83,8 @@ def test_bf16_rounding_is_nearest_even_and_keeps_nan_and_inf(gemms: None) -> Non
 def test_gemms_match_numpy_for_each_transpose(
     gemms: None, transpose_a: bool, transpose_b: bool
 ) -> None:
-    a = _randn(13, 7) if transpose_a else _randn(7, 13)
-    b = _randn(5, 13) if transpose_b else _randn(13, 5)
+    a = randn(rng, 13, 7) if transpose_a else randn(rng, 7, 13)
+    b = randn(rng, 5, 13) if transpose_b else randn(rng, 13, 5)
     op_a = a.T if transpose_a else a
     op_b = b.T if transpose_b else b
     out = paddle.empty([7, 5])
@@ -111,8 +108,8 @@ def test_batched_products_match_numpy_at_every_width(
     to four 16-wide vectors (ragged or whole), and one past 64; 7 rows are a block of four
     and three single rows. bfloat16 operands are products of the bf16-rounded values, summed
     in float32."""
-    a = _randn(2, 3, 9, 7) if transpose_a else _randn(2, 3, 7, 9)
-    b_rows = _randn(2, 3, 9, n + 2)
+    a = randn(rng, 2, 3, 9, 7) if transpose_a else randn(rng, 2, 3, 7, 9)
+    b_rows = randn(rng, 2, 3, 9, n + 2)
     operands = [paddle.to_tensor(t) for t in (a, b_rows)]
     if dtype == "bfloat16":
         operands = [kernels.to_bfloat16(t) for t in operands]
@@ -136,8 +133,8 @@ def test_batched_products_match_numpy_at_every_width(
 def test_batched_bf16_products_match_numpy(
     gemms: None, transpose_a: bool, transpose_b: bool
 ) -> None:
-    a = _randn(2, 3, 6, 4)
-    b = _randn(2, 3, 5, 4) if transpose_b else _randn(2, 3, 6 if transpose_a else 4, 5)
+    a = randn(rng, 2, 3, 6, 4)
+    b = randn(rng, 2, 3, 5, 4) if transpose_b else randn(rng, 2, 3, 6 if transpose_a else 4, 5)
     low_a, low_b = (kernels.to_bfloat16(paddle.to_tensor(t)) for t in (a, b))
     out = products.product(low_a, low_b, transpose_a, transpose_b).numpy()
     op_a = np.swapaxes(bf16_round(a), -1, -2) if transpose_a else bf16_round(a)
@@ -151,7 +148,7 @@ def test_fp32_linear_goes_through_onednn_and_matches_paddle(
     calls = []
     real = onednn.gemm
     monkeypatch.setattr(onednn, "gemm", lambda *a, **k: calls.append(1) or real(*a, **k))
-    x = paddle.to_tensor(_randn(2, 9, 8), stop_gradient=False)
+    x = paddle.to_tensor(randn(rng, 2, 9, 8), stop_gradient=False)
     layer = paddle.nn.Linear(8, 6)
     from swint_cli.nn.layers import Linear
 
@@ -200,8 +197,8 @@ def test_one_bf16_training_step_matches_fp32_within_bf16_tolerance(bf16: None) -
     same step in fp32: relative error under 2e-2 (bf16 keeps 8 significant bits)."""
     paddle.seed(3)
     layer = SwinT(16, 32, (8, 8), num_heads=4, window_size=4, downsample=True)
-    x = paddle.to_tensor(_randn(2, 16, 8, 8), stop_gradient=False)
-    probe = paddle.to_tensor(_randn(2, 32, 4, 4))
+    x = paddle.to_tensor(randn(rng, 2, 16, 8, 8), stop_gradient=False)
+    probe = paddle.to_tensor(randn(rng, 2, 32, 4, 4))
     results = []
     for chosen in ("fp32", "bf16"):
         layer.clear_gradients()
@@ -229,7 +226,7 @@ def test_bf16_mlp_matches_a_numpy_reference_with_bf16_rounded_operands(bf16: Non
     applied), the bias gradients summed unrounded; forward and every gradient against
     float64 NumPy."""
     x, w1, b1, w2, b2, probe = (
-        _randn(*shape) for shape in ((3, 4, 8), (8, 16), (16,), (16, 8), (8,), (3, 4, 8))
+        randn(rng, *shape) for shape in ((3, 4, 8), (8, 16), (16,), (16, 8), (8,), (3, 4, 8))
     )
     tensors = [paddle.to_tensor(t, stop_gradient=False) for t in (x, w1, b1, w2, b2)]
     with precision.autocast("bf16"):
@@ -260,7 +257,7 @@ def test_bf16_mlp_matches_a_numpy_reference_with_bf16_rounded_operands(bf16: Non
 
 def test_bf16_keeps_fp32_parameters_and_gradients(bf16: None) -> None:
     layer = SwinT(8, 8, (4, 4), num_heads=2, window_size=2)
-    x = paddle.to_tensor(_randn(1, 8, 4, 4), stop_gradient=False)
+    x = paddle.to_tensor(randn(rng, 1, 8, 4, 4), stop_gradient=False)
     with precision.autocast("bf16"):
         y = layer(x)
         y.sum().backward()
@@ -289,7 +286,7 @@ def test_missing_onednn_falls_back_to_paddle_with_one_notice(
     monkeypatch.setattr(onednn, "library_path", lambda: None)
     monkeypatch.setattr(onednn, "_state", {"enabled": True, "loaded": False, "functions": {}})
     layer = SwinT(8, 8, (4, 4), num_heads=2, window_size=2)
-    x = paddle.to_tensor(_randn(1, 8, 4, 4), stop_gradient=False)
+    x = paddle.to_tensor(randn(rng, 1, 8, 4, 4), stop_gradient=False)
     with precision.autocast("bf16") as used:
         for _ in range(2):
             layer(x).sum().backward()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 import pytest
+from assertions import bench_spec
 
 from swint_cli import SwinT
 from swint_cli.bench.runner import run_worker
@@ -126,25 +127,21 @@ def test_recompute_under_data_parallel_matches_one_process(tmp_path: Path) -> No
 
 def _peak_mb(recompute: bool) -> float:
     """``swint bench``'s peak memory of a SwinT (C64, 56x56, batch 8) measured in a worker."""
-    spec = {
-        "level": "layer",
-        "name": "SwinT",
-        "downsample": False,
-        "in_channels": 64,
-        "out_channels": 64,
-        "heads": 2,
-        "window_size": 7,
-        "precision": "fp32",
-        "recompute": recompute,
-        "batch_size": 8,
-        "resolution": 56,
-        "device": "cpu",
-        "amp": False,
-        "repeat": 1,
-        "warmup": 0,
-        "threads": 1,
-        "malloc": True,
-    }
+    spec = bench_spec(
+        "layer",
+        "SwinT",
+        downsample=False,
+        in_channels=64,
+        out_channels=64,
+        heads=2,
+        window_size=7,
+        precision="fp32",
+        recompute=recompute,
+        batch_size=8,
+        resolution=56,
+        repeat=1,
+        warmup=0,
+    )
     result = run_worker(spec)
     assert result["status"] == "ok", result
     return float(result["peak_mem_mb"])

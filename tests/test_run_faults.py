@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from assertions import one_error_line
 from tiny_runs import QUICKSTART, children, learning_columns, set_args, tiny
 from typer.testing import CliRunner
 
@@ -61,14 +62,6 @@ def wait_for_rows(runs_dir: Path, rows: int, process: subprocess.Popen) -> Path:
         time.sleep(0.05)
     out, err = process.communicate() if process.poll() is not None else ("", "(timed out)")
     pytest.fail(f"training did not reach {rows} rows: {out}{err}"[-2000:])
-
-
-def error_line(output: str) -> str:
-    """The one ``error:`` line of a command that must fail with nothing else to say."""
-    assert "Traceback" not in output, output
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), output
-    return lines[0]
 
 
 def rows_match_the_checkpoint(run: Path) -> None:
@@ -111,7 +104,7 @@ def test_a_second_trainer_of_a_held_run_is_refused_and_the_first_is_unharmed(
         written = {name: (run / name).read_bytes() for name in ("env.json", "run.json", "lock")}
         second = runner.invoke(app, ["train", "--resume", str(run)])
         assert second.exit_code == 2
-        line = error_line(second.output)
+        line = one_error_line(second.output)
         held = f"error: {run} is being trained by pid {first.pid} on {socket.gethostname()} since "
         assert line.startswith(held), line
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", line[len(held) :])
@@ -266,7 +259,7 @@ def test_a_full_disk_stops_the_run_resumably_and_resume_finishes_once_there_is_s
             finally:
                 subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
             assert refused.exit_code == 2
-            assert error_line(refused.output) == (
+            assert one_error_line(refused.output) == (
                 f"error: read-only file system writing {run}/lock"
             )
             for filler in full:
@@ -325,7 +318,7 @@ def test_compare_export_and_sweep_on_a_full_disk_say_which_file_in_one_line(
             app, ["export", str(finished.run_dir), "--out", str(export), "--force"]
         )
         assert again.exit_code == 2
-        assert error_line(again.output) == (
+        assert one_error_line(again.output) == (
             f"error: no space left on device writing {export}/inference.pdiparams"
         )
         assert {p.name: p.read_bytes() for p in export.iterdir()} == exported  # kept whole
@@ -335,14 +328,17 @@ def test_compare_export_and_sweep_on_a_full_disk_say_which_file_in_one_line(
         )
         assert compared.exit_code == 2
         first_file = f"{disk}/report/curves.png"  # the first file compare writes
-        assert error_line(compared.output) == f"error: no space left on device writing {first_file}"
+        assert (
+            one_error_line(compared.output)
+            == f"error: no space left on device writing {first_file}"
+        )
 
         swept = runner.invoke(
             app,
             ["sweep", str(QUICKSTART), "--seeds", "1", "--out", str(disk / "sweep"), "--quiet"],
         )
         assert swept.exit_code == 2
-        assert error_line(swept.output) == (
+        assert one_error_line(swept.output) == (
             f"error: no space left on device writing {disk}/sweep/sweep.yaml"
         )
         shutil.rmtree(disk / "sweep")

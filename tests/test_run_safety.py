@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from assertions import one_error_line
 from PIL import Image
 from tiny_runs import QUICKSTART, set_args, tiny
 from typer.testing import CliRunner
@@ -72,10 +73,7 @@ def older_run_with_planted_checkpoints(trained: Path, folder: Path, marker: Path
 
 def assert_refused(result, *needles: str) -> None:
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+    one_error_line(result.output, *needles, alone=False)
 
 
 @pytest.mark.parametrize("command", ["predict", "export", "resume"])
