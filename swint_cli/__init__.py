@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["SwinT", "__version__", "tune_cpu"]
+__all__ = ["SwinT", "SwinTConfig", "__version__", "tune_cpu"]
 
+from .layer_config import SwinTConfig
 from .runtime import tune_cpu
 
 

@@ -84,3 +84,25 @@ def test_every_link_between_the_pages_leads_to_a_file() -> None:
             if "://" not in target and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken
+
+
+def test_the_readmes_signature_is_the_layers_and_holds_every_config_field() -> None:
+    """The README's ``SwinT(...)`` signature names the constructor's parameters with their
+    defaults, in order; every :class:`SwinTConfig` field is among them, default for default."""
+    import ast
+    import dataclasses
+    import inspect
+
+    from swint_cli import SwinT, SwinTConfig
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"^SwinT\((.*?)\)$", text, flags=re.M | re.S)
+    assert shown, "the README shows SwinT's signature"
+    call = ast.parse(f"f({shown.group(1)})").body[0].value  # type: ignore[attr-defined]
+    readme = [(arg.id, inspect.Parameter.empty) for arg in call.args]
+    readme += [(kw.arg, ast.literal_eval(kw.value)) for kw in call.keywords]
+    parameters = list(inspect.signature(SwinT.__init__).parameters.values())[1:]
+    assert readme == [(p.name, p.default) for p in parameters]
+    defaults = {p.name: p.default for p in parameters}
+    for spec in dataclasses.fields(SwinTConfig):
+        assert defaults[spec.name] == spec.default, spec.name

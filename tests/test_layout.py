@@ -15,13 +15,14 @@ ROOT = "(swint_cli)"  # ``from swint_cli import __version__``
 # What each part of swint_cli may import of the others (the README's Layout section).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "layer_config": set(),  # SwinT's settings: read by the layer, recipes and models alike
     "runtime": set(),
-    "nn": {"runtime"},  # the one hook: the CPU thread count of the compiled kernels
+    "nn": {"layer_config", "runtime"},  # runtime: the CPU thread count of the kernels
     "files": {"errors"},
     "environment": {ROOT, "errors", "nn", "runtime"},
-    "recipe": {"errors"},  # no models or nn: reading a recipe loads no Paddle
+    "recipe": {"errors", "layer_config"},  # no models or nn: reading recipes loads no Paddle
     "data": {"errors", "files", "recipe"},
-    "models": {"errors", "files", "nn", "recipe"},
+    "models": {"errors", "files", "layer_config", "nn", "recipe"},
     "runs": {"errors", "files"},
     "train": {
         *("compare", "data", "environment", "errors", "files", "models", "nn", "recipe"),
@@ -45,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         *("bench", "compare", "data", "environment", "errors", "export", "models"),
         *("nn", "recipe", "runs", "runtime", "sweep", "train"),
     },
-    "__init__": {"nn", "runtime"},
+    "__init__": {"layer_config", "nn", "runtime"},
     "__main__": {"cli", "runtime"},
 }
 
@@ -99,9 +100,9 @@ def test_only_the_entry_point_imports_the_command_line() -> None:
     assert importers == {"__main__"}
 
 
-def test_the_layer_library_imports_nothing_above_it_but_the_runtime_hook() -> None:
+def test_the_layer_library_imports_nothing_above_it_but_its_config_and_the_runtime_hook() -> None:
     nn_imports = set().union(*(_imported(p) for p in MODULES if _part(p) == "nn"))
-    assert nn_imports == {"runtime"}
+    assert nn_imports == {"layer_config", "runtime"}
 
 
 def test_reading_recipes_runs_and_sweeps_loads_no_paddle() -> None:
@@ -119,16 +120,11 @@ def test_the_recipes_names_are_the_ones_the_code_builds() -> None:
     from swint_cli.models.registry import _FACTORIES, BACKBONES
     from swint_cli.nn.heads import HEADS
     from swint_cli.nn.precision import PRECISIONS
-    from swint_cli.nn.swin_block import RESIDUAL_NORMS
     from swint_cli.recipe import names
 
     assert set(_FACTORIES) == set(names.BACKBONE_TASKS)
     assert {b.name: b.task for b in BACKBONES} == names.BACKBONE_TASKS
-    assert (names.HEADS, names.PRECISIONS, names.RESIDUAL_NORMS) == (
-        HEADS,
-        PRECISIONS,
-        RESIDUAL_NORMS,
-    )
+    assert (names.HEADS, names.PRECISIONS) == (HEADS, PRECISIONS)
 
 
 @pytest.mark.parametrize("args", [["compare", "--help"], ["train", "--help"], ["sweep", "--help"]])

@@ -6,6 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
+from swint_cli.layer_config import SwinTConfig
 from swint_cli.models import build_backbone
 from swint_cli.models.errors import ModelError
 from swint_cli.models.swin_transformer import SWIN_CONFIGS, SwinConfig, SwinTransformer
@@ -42,7 +43,7 @@ def test_swin_t_stages_are_swint_pairs_with_merging_between_stages() -> None:
 
 def test_tiny_swin_maps_images_of_any_size_to_logits() -> None:
     config = SwinConfig(8, (2, 2), (2, 4), 0.1)
-    model = SwinTransformer(5, config, patch_size=2, window_size=4)
+    model = SwinTransformer(5, config, patch_size=2, layer=SwinTConfig(window_size=4))
     for size in [(32, 32), (20, 28)]:
         x = paddle.randn([2, 3, *size])
         x.stop_gradient = False
@@ -68,13 +69,17 @@ def test_patch_size_on_a_resnet_is_refused() -> None:
 
 def test_residual_norm_and_layer_scale_reach_every_block() -> None:
     config = SwinConfig(8, (2, 2), (2, 4), 0.0)
-    model = SwinTransformer(5, config, patch_size=2, window_size=4, residual_norm="post_zero")
+    model = SwinTransformer(
+        5, config, patch_size=2, layer=SwinTConfig(window_size=4, residual_norm="post_zero")
+    )
     tokens = paddle.randn([1, 64, 8])  # (N, 8*8, C) entering stage 1
     for layer in model.layers:
         assert layer.residual_norm == "post_zero"
     for block in model.layers[0].blocks:  # identity at Swin V2's init
         assert paddle.equal_all(block(tokens, 8, 8), tokens).item()
-    scaled = SwinTransformer(5, config, patch_size=2, window_size=4, layer_scale=1e-5)
+    scaled = SwinTransformer(
+        5, config, patch_size=2, layer=SwinTConfig(window_size=4, layer_scale=1e-5)
+    )
     gains = {n: p.numpy() for n, p in scaled.named_parameters() if n.endswith("gamma")}
     assert len(gains) == 2 * 2 * 2  # 2 SwinT layers x 2 blocks x 2 branches
     for name, gain in gains.items():  # every channel's gain starts at the configured value

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import paddle
 import pytest
 
 from swint_cli import SwinT
+from swint_cli.layer_config import SwinTConfig
 from swint_cli.nn import swint_flops
+from swint_cli.recipe.schema import ReplaceRule
 
 
 def test_article_call_keeps_resolution() -> None:
@@ -224,3 +228,37 @@ def test_linear_weights_start_as_in_swin() -> None:
             assert abs(values.std() - 0.02) < 0.003, name
         elif name.endswith("bias") and "norm" not in name:
             assert not param.numpy().any(), name
+
+
+def test_from_config_builds_the_layer_its_keywords_build() -> None:
+    config = SwinTConfig(num_heads=2, window_size=4, dropout=0.1, layer_scale=1e-5)
+    built = SwinT.from_config(8, 16, config, input_resolution=(8, 8), downsample=True)
+    keywords = SwinT(
+        8, 16, (8, 8), num_heads=2, window_size=4, dropout=0.1, layer_scale=1e-5, downsample=True
+    )
+    assert built.config == keywords.config == config
+    assert [(n, p.shape) for n, p in built.named_parameters()] == [
+        (n, p.shape) for n, p in keywords.named_parameters()
+    ]
+
+
+def test_a_replace_rule_is_the_config_plus_its_slots_and_hybrid() -> None:
+    rule = ReplaceRule(slots="stage1.conv2", window_size=4, residual_norm="post", hybrid=True)
+    names = [spec.name for spec in dataclasses.fields(SwinTConfig)]
+    assert list(ReplaceRule.model_fields) == ["slots", *names, "hybrid"]
+    for spec in dataclasses.fields(SwinTConfig):
+        assert ReplaceRule.model_fields[spec.name].default == spec.default, spec.name
+    assert rule.swint_config() == SwinTConfig(window_size=4, residual_norm="post")
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"window_size": 2.5}, "window_size must be a positive int"),
+        ({"residual_norm": "middle"}, "residual_norm must be one of pre, post, post_zero"),
+        ({"layer_scale": 0}, "layer_scale must be positive"),
+    ],
+)
+def test_a_config_out_of_bounds_is_refused_where_it_is_made(setting: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SwinTConfig(**setting)

@@ -212,23 +212,13 @@ def _swap(model: nn.Layer, path: str, layer: nn.Layer) -> nn.Layer:
 
 def _swint_for(slot: ConvSlot, rule: ReplaceRule, where: str) -> SwinT:
     try:
-        return SwinT(
+        return SwinT.from_config(
             slot.in_channels,
             slot.out_channels,
+            rule.swint_config(),
             input_resolution=slot.input_size,
-            num_heads=rule.num_heads,
-            window_size=rule.window_size,
-            qkv_bias=rule.qkv_bias,
-            qk_scale=rule.qk_scale,
-            dropout=rule.dropout,
-            attention_dropout=rule.attention_dropout,
-            droppath=rule.droppath,
             downsample=slot.stride == (2, 2) and not slot.transposed,
             upsample=slot.stride == (2, 2) and slot.transposed,
-            mlp_ratio=rule.mlp_ratio,
-            residual_norm=rule.residual_norm,
-            layer_scale=rule.layer_scale,
-            recompute=rule.recompute,
         )
     except ValueError as exc:
         raise ModelError(f"{where}: {exc}") from None

@@ -9,11 +9,12 @@ the resolution, as in the paper. Stochastic depth rises linearly over the blocks
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import paddle
 from paddle import nn
 
+from ..layer_config import SwinTConfig
 from ..nn import SwinT
 from ..nn import functional as SF
 from ..nn.layers import LayerNorm
@@ -54,8 +55,10 @@ class SwinTransformer(nn.Layer):
 
     Any input size works (maps that are not a multiple of the window are padded, windows
     shrink on maps smaller than them); ``patch_size`` 4 is the paper's, smaller patches suit
-    small images (e.g. 2 for 32x32 CIFAR). ``residual_norm`` and ``layer_scale`` go to every
-    SwinT (see :class:`~swint_cli.nn.SwinT`): the default is the official Swin V1 block.
+    small images (e.g. 2 for 32x32 CIFAR). ``layer`` is every SwinT's
+    :class:`~swint_cli.layer_config.SwinTConfig` (window, norm placement, LayerScale, ...)
+    but for the heads and drop path rates the model config sets per stage and block; the
+    default is the official Swin V1 block with window 7.
     """
 
     def __init__(
@@ -63,13 +66,12 @@ class SwinTransformer(nn.Layer):
         num_classes: int,
         config: SwinConfig,
         patch_size: int = 4,
-        window_size: int = 7,
-        residual_norm: str = "pre",
-        layer_scale: float | None = None,
+        layer: SwinTConfig | None = None,
     ) -> None:
         super().__init__()
         if len(config.depths) != len(config.num_heads) or any(d % 2 for d in config.depths):
             raise ValueError(f"depths must be even and match num_heads, got {config}")
+        layer = layer or SwinTConfig()  # each stage's heads and each pair's drop path its own
         self.patch_embed = PatchEmbed(patch_size, config.embed_dim)
         rates = paddle.linspace(0, config.drop_path_rate, sum(config.depths)).tolist()
         layers, block = [], 0
@@ -77,16 +79,10 @@ class SwinTransformer(nn.Layer):
             width = config.embed_dim * 2**stage
             for pair in range(depth // 2):
                 merge = pair == depth // 2 - 1 and stage < len(config.depths) - 1
-                layers.append(
-                    SwinT(
-                        width,
-                        2 * width if merge else width,
-                        num_heads=heads,
-                        window_size=window_size,
-                        droppath=rates[block + 1],  # the pair's second block's rate
-                        downsample=merge,
-                        residual_norm=residual_norm,
-                        layer_scale=layer_scale,
+                pair_config = replace(layer, num_heads=heads, droppath=rates[block + 1])
+                layers.append(  # the pair's second block's drop path rate
+                    SwinT.from_config(
+                        width, 2 * width if merge else width, pair_config, downsample=merge
                     )
                 )
                 block += 2

@@ -18,6 +18,7 @@ import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
+from ..layer_config import SwinTConfig
 from . import functional as SF
 from . import window_gather
 from .drop_path import DropPath
@@ -42,9 +43,6 @@ def window_reverse(windows: paddle.Tensor, window: int, hp: int, wp: int) -> pad
     return SF.permute(x, [0, 1, 3, 2, 4, 5]).reshape([-1, hp, wp, c])
 
 
-RESIDUAL_NORMS = ("pre", "post", "post_zero")
-
-
 class SwinBlock(nn.Layer):
     """``x + DropPath(Attn(LN(x)))`` then ``x + DropPath(MLP(LN(x)))`` on ``(B, H*W, C)`` tokens
     (with ``residual_norm="pre"``; see the module docstring for the other placements).
@@ -56,39 +54,32 @@ class SwinBlock(nn.Layer):
     shift.
     """
 
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        window_size: int,
-        shift_size: int = 0,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        qk_scale: float | None = None,
-        drop: float = 0.0,
-        attn_drop: float = 0.0,
-        drop_path: float = 0.0,
-        residual_norm: str = "pre",
-        layer_scale: float | None = None,
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, shift_size: int, config: SwinTConfig) -> None:
+        """A block of ``dim`` channels and ``num_heads`` heads, windows shifted by
+        ``shift_size``, built as ``config`` says (its window size, MLP, biases, rates, norm
+        placement and LayerScale)."""
         super().__init__()
-        if residual_norm not in RESIDUAL_NORMS:
-            raise ValueError(
-                f"residual_norm must be one of {', '.join(RESIDUAL_NORMS)}, got {residual_norm!r}"
-            )
+        window_size, residual_norm = config.window_size, config.residual_norm
         self.dim = dim
         self.pre_norm = residual_norm == "pre"
         self.window_size = window_size
         self.shift_size = shift_size
         self.norm1 = LayerNorm(dim)
         self.attn = WindowAttention(
-            dim, num_heads, window_size, qkv_bias, qk_scale, attn_drop, drop
+            dim,
+            num_heads,
+            window_size,
+            config.qkv_bias,
+            config.qk_scale,
+            config.attention_dropout,
+            config.dropout,
         )
-        self.drop_path = DropPath(drop_path)
+        self.drop_path = DropPath(config.droppath)
         self.norm2 = LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
-        self.ls1 = LayerScale(dim, layer_scale) if layer_scale is not None else None
-        self.ls2 = LayerScale(dim, layer_scale) if layer_scale is not None else None
+        self.mlp = Mlp(dim, int(dim * config.mlp_ratio), config.dropout)
+        scale = config.layer_scale
+        self.ls1 = LayerScale(dim, scale) if scale is not None else None
+        self.ls2 = LayerScale(dim, scale) if scale is not None else None
         if residual_norm == "post_zero":
             for norm in (self.norm1, self.norm2):
                 nn.initializer.Constant(0.0)(norm.weight)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields, replace
 
 import paddle
 from paddle import nn
 
+from ..layer_config import SwinTConfig
 from . import functional as SF
 from .flops import swint_flops
 from .layers import Linear
@@ -34,13 +36,6 @@ def _resolution(value: int | Sequence[int] | None) -> tuple[int, int] | None:
             f"input_resolution must be None, a positive int or (height, width), got {value!r}"
         )
     return size  # type: ignore[return-value]
-
-
-def _rate(name: str, value: float | None) -> float:
-    value = 0.0 if value is None else float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
 
 
 def _init_weights(layer: nn.Layer) -> None:
@@ -114,25 +109,25 @@ class SwinT(nn.Layer):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if num_heads is None:
-            num_heads = _default_heads(in_channels)
-        if not isinstance(num_heads, int) or num_heads < 1:
-            raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
-        if in_channels % num_heads:
-            raise ValueError(f"num_heads ({num_heads}) must divide in_channels ({in_channels})")
-        if not isinstance(window_size, int) or window_size < 1:
-            raise ValueError(f"window_size must be a positive int, got {window_size!r}")
         if downsample and upsample:
             raise ValueError("downsample and upsample cannot both be True")
-        if not mlp_ratio > 0:
-            raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio!r}")
-        if qk_scale is not None and not qk_scale > 0:
-            raise ValueError(f"qk_scale must be positive or None, got {qk_scale!r}")
-        if layer_scale is not None and not layer_scale > 0:
-            raise ValueError(f"layer_scale must be positive or None, got {layer_scale!r}")
-        dropout = _rate("dropout", dropout)
-        attention_dropout = _rate("attention_dropout", attention_dropout)
-        droppath = _rate("droppath", droppath)
+        config = SwinTConfig(  # None for a bias or rate: the default, as the article passes it
+            num_heads=num_heads,
+            window_size=window_size,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=True if qkv_bias is None else bool(qkv_bias),
+            qk_scale=qk_scale,
+            dropout=dropout or 0.0,
+            attention_dropout=attention_dropout or 0.0,
+            droppath=droppath or 0.0,
+            residual_norm=residual_norm,
+            layer_scale=layer_scale,
+            recompute=bool(recompute),
+        )
+        num_heads = config.num_heads or _default_heads(in_channels)
+        if in_channels % num_heads:
+            raise ValueError(f"num_heads ({num_heads}) must divide in_channels ({in_channels})")
+        self.config = config
         self.input_resolution = _resolution(input_resolution)
         if self.input_resolution is not None:
             window_size = min(window_size, *self.input_resolution)
@@ -140,37 +135,45 @@ class SwinT(nn.Layer):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_heads = num_heads
-        self.window_size = window_size
-        self.mlp_ratio = float(mlp_ratio)
+        self.window_size = window_size  # as built: shrunk to a smaller declared input
+        self.mlp_ratio = float(config.mlp_ratio)
         self.downsample = bool(downsample)
         self.upsample = bool(upsample)
-        self.residual_norm = residual_norm
-        self.layer_scale = layer_scale
-        self.recompute = bool(recompute)
+        self.residual_norm = config.residual_norm
+        self.layer_scale = config.layer_scale
+        self.recompute = config.recompute
+        built = replace(config, window_size=window_size)
         self.blocks = nn.LayerList(
-            [
-                SwinBlock(
-                    in_channels,
-                    num_heads,
-                    window_size,
-                    shift_size=shift,
-                    mlp_ratio=mlp_ratio,
-                    qkv_bias=True if qkv_bias is None else bool(qkv_bias),
-                    qk_scale=qk_scale,
-                    drop=dropout,
-                    attn_drop=attention_dropout,
-                    drop_path=droppath,
-                    residual_norm=residual_norm,
-                    layer_scale=layer_scale,
-                )
-                for shift in (0, window_size // 2)
-            ]
+            [SwinBlock(in_channels, num_heads, shift, built) for shift in (0, window_size // 2)]
         )
         self.merge = PatchMerging(in_channels, out_channels) if self.downsample else None
         self.expand = PatchExpanding(in_channels, out_channels) if self.upsample else None
         project = not (self.downsample or self.upsample) and in_channels != out_channels
         self.proj = Linear(in_channels, out_channels) if project else None
         _init_weights(self)
+
+    @classmethod
+    def from_config(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        config: SwinTConfig,
+        *,
+        input_resolution: int | Sequence[int] | None = None,
+        downsample: bool = False,
+        upsample: bool = False,
+    ) -> SwinT:
+        """The SwinT ``config`` describes, placed where a ``in_channels -> out_channels``
+        convolution of that input size (and stride) stood."""
+        settings = {spec.name: getattr(config, spec.name) for spec in fields(config)}
+        return cls(
+            in_channels,
+            out_channels,
+            input_resolution,
+            downsample=downsample,
+            upsample=upsample,
+            **settings,
+        )
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """Spatial size of the output for an ``height x width`` input."""

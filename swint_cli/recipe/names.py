@@ -1,10 +1,11 @@
 """The names a recipe may use, without the code that builds them: backbones with their
-tasks, heads, residual norm placements and precisions.
+tasks, heads and precisions (SwinT's own settings, residual norm placements among them, are
+``layer_config.SwinTConfig``).
 
 Reading a recipe (``swint compare``, ``swint sweep``) must not load Paddle, so these lists
 live here, not beside the Paddle code. The backbone list is the one list: the models'
 registry gives each of these names its factory. The layer library's own tuples (``HEADS``,
-``RESIDUAL_NORMS``, ``PRECISIONS`` in ``nn/``) are checked against these by the tests.
+``PRECISIONS`` in ``nn/``) are checked against these by the tests.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ BACKBONE_TASKS: dict[str, Task] = {
     "unet": "segmentation",
 }
 HEADS = ("linear", "article")  # nn/heads.py
-RESIDUAL_NORMS = ("pre", "post", "post_zero")  # nn/swin_block.py
 PRECISIONS = ("fp32", "bf16")  # nn/precision.py
 
 

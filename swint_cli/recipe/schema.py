@@ -9,11 +9,13 @@ model can build, and reading one loads no Paddle.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import fields
+from typing import Annotated, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from .names import HEADS, PRECISIONS, RESIDUAL_NORMS, backbone_names
+from ..layer_config import SwinTConfig
+from .names import HEADS, PRECISIONS, backbone_names
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -28,27 +30,40 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class ReplaceRule(Section):
-    """Conv2D slots (sublayer paths, globs allowed) to become SwinT, and its settings."""
+def _swint_fields() -> dict[str, tuple[object, object]]:
+    """:class:`SwinTConfig`'s fields as pydantic fields, with the bounds in their metadata:
+    the replace rule accepts exactly what the layer is built from."""
+    hints = get_type_hints(SwinTConfig)
+    found: dict[str, tuple[object, object]] = {}
+    for spec in fields(SwinTConfig):
+        bounds = spec.metadata
+        kind = Literal[bounds["choices"]] if "choices" in bounds else hints[spec.name]  # type: ignore[valid-type]
+        limits = {key: bounds[key] for key in ("gt", "ge", "lt") if key in bounds}
+        found[spec.name] = (kind, Field(spec.default, **limits))
+    return found
 
-    slots: list[str] = Field(min_length=1)
-    num_heads: PositiveInt | None = None
-    window_size: PositiveInt = 7
-    mlp_ratio: PositiveFloat = 4.0
-    qkv_bias: bool = True
-    qk_scale: PositiveFloat | None = None
-    dropout: Rate = 0.0
-    attention_dropout: Rate = 0.0
-    droppath: Rate = 0.0
-    residual_norm: Literal[RESIDUAL_NORMS] = "pre"  # type: ignore[valid-type]
-    layer_scale: PositiveFloat | None = None
-    hybrid: bool = False
-    recompute: bool = False  # recompute the SwinT's activations in backward: less memory
+
+_ReplaceRuleFields = create_model(  # slots first, as recipes list them
+    "_ReplaceRuleFields",
+    __base__=Section,
+    slots=(list[str], Field(min_length=1)),
+    **_swint_fields(),  # type: ignore[arg-type]
+    hybrid=(bool, False),
+)
+
+
+class ReplaceRule(_ReplaceRuleFields):  # type: ignore[misc, valid-type]
+    """Conv2D slots (sublayer paths, globs allowed) to become SwinT, its settings (every
+    field of :class:`SwinTConfig`), and ``hybrid``: keep the convolution beside it."""
 
     @field_validator("slots", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    def swint_config(self) -> SwinTConfig:
+        """The SwinT this rule builds in each of its slots."""
+        return SwinTConfig(**{spec.name: getattr(self, spec.name) for spec in fields(SwinTConfig)})
 
 
 class ModelSection(Section):
