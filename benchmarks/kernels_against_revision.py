@@ -4,7 +4,8 @@ process, at the SwinT pair's shapes (B8, 56x56, C96, 3 heads, window 7).
     python benchmarks/kernels_against_revision.py --revision HEAD~1 --only gelu softmax
 
 Both versions of the kernels' sources (``cpu_kernels.c`` and ``matrix_kernels.c``) are
-compiled with the package's flags and OpenMP runtime into a scratch directory and loaded
+built by the package's own build step (``build.build_library``) into a scratch directory and
+loaded
 side by side; each kernel is called with the same buffers, the two versions alternating, so
 that a shared machine's slow spells fall on both. Prints the median time of each and their
 ratio. The kernel's C signature must be the same in both versions.
@@ -34,28 +35,17 @@ SOURCES = [source.relative_to(ROOT).as_posix() for source in build.SOURCES]
 
 
 def compiled(sources: dict[str, str], directory: Path) -> ctypes.CDLL:
-    """``sources`` (file name -> text) compiled as the package compiles its kernels into
-    ``directory``, loaded with their signatures."""
-    flags = [*build._COMPILE_FLAGS, *build._VECTOR_MATH[0]]
-    objects = []
+    """``sources`` (file name -> text) built into ``directory`` by the package's own build
+    step (compiler, flags, OpenMP runtime), loaded with their signatures."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
     for file_name, text in sources.items():
-        c_file = directory / Path(file_name).name
-        c_file.write_text(text)
-        objects.append(str(c_file.with_suffix(".o")))
-        subprocess.run(["gcc", *flags, "-c", str(c_file), "-o", objects[-1]], check=True)
-    library = directory / "kernels.so"
-    link = [*build._openmp_link_options()[0], *build._VECTOR_MATH[1], "-lm"]
-    subprocess.run(["gcc", "-shared", *objects, "-o", str(library), *link], check=True)
-    loaded = ctypes.CDLL(str(library))
-    signatures = {
-        **{name: (argtypes, None) for name, argtypes in build.SIGNATURES.items()},
-        **build.RESULT_SIGNATURES,
-    }
-    for function, (argtypes, restype) in signatures.items():
-        if hasattr(loaded, function):
-            getattr(loaded, function).argtypes = argtypes
-            getattr(loaded, function).restype = restype
-    return loaded
+        paths.append(directory / Path(file_name).name)
+        paths[-1].write_text(text)
+    library, origin = build.build_library(paths, directory / "kernels.so")
+    if library is None:
+        raise SystemExit(f"cannot build the kernels in {directory}: {origin}")
+    return library
 
 
 def revision_sources(revision: str) -> dict[str, str]:

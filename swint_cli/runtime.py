@@ -15,6 +15,10 @@ import platform
 import sys
 import warnings
 
+# Before Paddle: 2.6's libpaddle exports its own zlib, which would otherwise serve Python's
+# zlib module too (PNG plots, scipy) and crash it.
+import zlib  # noqa: F401
+
 MKL_CPU_TYPE_VAR = "MKL_DEBUG_CPU_TYPE"
 
 # mallopt parameters (glibc's malloc.h)

@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ...runtime import cpu_info
@@ -116,15 +117,22 @@ def _run(command: list[str]) -> str | None:
     return (errors or result.stderr.splitlines() or ["failed"])[0].strip()
 
 
-def _compile(compiler: str, target: Path, defines: list[str], link: list[str]) -> str | None:
-    """Build ``target`` atomically; returns None on success, else the compiler's first error."""
+def _compile(
+    compiler: str,
+    target: Path,
+    defines: list[str],
+    link: list[str],
+    sources: Sequence[Path] = SOURCES,
+) -> str | None:
+    """Build ``target`` from ``sources`` atomically; returns None on success, else the
+    compiler's first error."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         library = Path(scratch) / target.name
-        objects = [str(Path(scratch) / f"{source.stem}.o") for source in SOURCES]
+        objects = [str(Path(scratch) / f"{source.stem}.o") for source in sources]
         # Compile and link separately so that -fopenmp does not pull in libgomp at link time.
         failure = None
-        for source, obj in zip(SOURCES, objects, strict=True):
+        for source, obj in zip(sources, objects, strict=True):
             failure = failure or _run(
                 [compiler, *_COMPILE_FLAGS, *defines, "-c", str(source), "-o", obj]
             )
@@ -132,6 +140,32 @@ def _compile(compiler: str, target: Path, defines: list[str], link: list[str]) -
         if failure is None:
             os.replace(library, target)  # concurrent builders (data-parallel ranks) race safely
     return failure
+
+
+def _signed(library: ctypes.CDLL) -> ctypes.CDLL:
+    """``library`` with the argument and result types of every kernel it holds."""
+    for name, argtypes in SIGNATURES.items():
+        if hasattr(library, name):
+            function = getattr(library, name)
+            function.argtypes, function.restype = argtypes, None
+    for name, (argtypes, restype) in RESULT_SIGNATURES.items():
+        if hasattr(library, name):
+            function = getattr(library, name)
+            function.argtypes, function.restype = argtypes, restype
+    return library
+
+
+def build_library(sources: Sequence[Path], target: Path) -> tuple[ctypes.CDLL | None, str]:
+    """``sources`` compiled and linked into ``target`` as the package builds its own kernels
+    (the same compiler, flags and attempts, fastest first; no cache), and loaded with their
+    signatures; or None and the first error. For comparing kernel sources side by side."""
+    compiler, error = os.environ.get("CC", "gcc"), "no build attempted"
+    for defines, link in _attempts():
+        failure = _compile(compiler, target, defines, link, sources)
+        if failure is None:
+            return _signed(ctypes.CDLL(str(target))), str(target)
+        error = f"{compiler} failed: {failure}"
+    return None, error
 
 
 def load_library() -> tuple[ctypes.CDLL | None, str]:
@@ -158,11 +192,5 @@ def load_library() -> tuple[ctypes.CDLL | None, str]:
         except OSError as exc:
             error = f"cannot load {target}: {exc}"
             continue
-        for name, argtypes in SIGNATURES.items():
-            function = getattr(library, name)
-            function.argtypes, function.restype = argtypes, None
-        for name, (argtypes, restype) in RESULT_SIGNATURES.items():
-            function = getattr(library, name)
-            function.argtypes, function.restype = argtypes, restype
-        return library, str(target)
+        return _signed(library), str(target)
     return None, error
