@@ -342,3 +342,24 @@ def test_compare_export_and_sweep_on_a_full_disk_say_which_file_in_one_line(
             f"error: no space left on device writing {disk}/sweep/sweep.yaml"
         )
         shutil.rmtree(disk / "sweep")
+
+
+def test_a_sweep_whose_job_fills_the_disk_stops_resumably_and_resume_finishes_it(
+    tmp_path: Path,
+) -> None:
+    disk = tmp_path / "disk"
+    with small_filesystem(disk, megabytes=8) as mounted:  # room for the tables, not a checkpoint
+        if not mounted:
+            pytest.skip("needs a small file system to fill (mount rights)")
+        overrides = [*tiny(Path("unused")), "training.epochs=1", "data.train_size=64"]
+        args = ["sweep", str(QUICKSTART), "--seeds", "1", "--out", str(disk / "sweep")]
+        command = [sys.executable, "-m", "swint_cli", *args, *set_args(overrides), "--quiet"]
+        stopped = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert stopped.returncode == 75, stopped.stdout + stopped.stderr
+        assert "interrupted: quickstart-seed0 (no space left on device; resumable" in stopped.stdout
+        assert "once it can, continue with swint sweep --resume" in stopped.stderr
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        resume = [sys.executable, "-m", "swint_cli", "sweep", "--resume", str(disk / "sweep")]
+        resumed = subprocess.run([*resume, "--quiet"], capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert "finished 1/1" in resumed.stdout
