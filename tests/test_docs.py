@@ -106,3 +106,18 @@ def test_the_readmes_signature_is_the_layers_and_holds_every_config_field() -> N
     defaults = {p.name: p.default for p in parameters}
     for spec in dataclasses.fields(SwinTConfig):
         assert defaults[spec.name] == spec.default, spec.name
+
+
+def test_the_readmes_switch_table_is_the_one_swint_env_shows() -> None:
+    from swint_cli.switches import SWITCHES
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([A-Za-z_]+)` \| (.*?) \| (.*?) \|$", text, flags=re.M)
+    expected = [
+        (s.name, s.default, s.effect + (" (tests)" if s.tests_only else "")) for s in SWITCHES
+    ]
+    assert rows == expected
+    shown = runner.invoke(app, ["env"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    for switch in SWITCHES:
+        assert switch.name in shown.output

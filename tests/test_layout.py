@@ -15,6 +15,7 @@ ROOT = "(swint_cli)"  # ``from swint_cli import __version__``
 # What each part of swint_cli may import of the others (the README's Layout section).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "switches": set(),  # the environment variables' table, for swint env and the README
     "layer_config": set(),  # SwinT's settings: read by the layer, recipes and models alike
     "runtime": set(),
     "nn": {"layer_config", "runtime"},  # runtime: the CPU thread count of the kernels
@@ -44,7 +45,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "cli": {
         *("bench", "compare", "data", "environment", "errors", "export", "models"),
-        *("nn", "recipe", "runs", "runtime", "sweep", "train"),
+        *("nn", "recipe", "runs", "runtime", "switches", "sweep", "train"),
     },
     "__init__": {"layer_config", "nn", "runtime"},
     "__main__": {"cli", "runtime"},

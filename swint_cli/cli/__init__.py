@@ -57,11 +57,13 @@ def main(
 
 @app.command("env")
 def env_command() -> None:
-    """Show the Paddle build, device, CPU threads, MKL setting and compiled CPU kernels."""
+    """Show the Paddle build, device, CPU threads, MKL setting, compiled CPU kernels and the
+    value of every switch (environment variable) swint reads."""
     from ..environment import describe
+    from ..switches import switch_values
 
     table = Table(show_header=False)
-    for key, value in {**describe(), **runtime_settings()}.items():
+    for key, value in {**describe(), **runtime_settings(), **switch_values()}.items():
         table.add_row(key, str(value))
     console.print(table)
 
