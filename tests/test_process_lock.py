@@ -142,3 +142,24 @@ def test_a_failed_atomic_write_leaves_the_old_file_and_no_temporary(
         write_atomic(path, "new")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def test_releasing_twice_leaves_a_later_lock_alone(tmp_path: Path) -> None:
+    first = ProcessLock.take(tmp_path / "a")
+    assert isinstance(first, ProcessLock)
+    first.release()
+    second = ProcessLock.take(tmp_path / "b")  # may reuse the first's descriptor number
+    assert isinstance(second, ProcessLock)
+    first.release()
+    assert lock_owner(tmp_path / "b") is not None  # still held
+    second.release()
+
+
+def test_an_owner_line_missing_fields_reads_as_unknown(tmp_path: Path) -> None:
+    holder = start_holder(tmp_path / "lock")
+    try:
+        (tmp_path / "lock").write_text('{"pid": 7}\n')
+        assert str(lock_owner(tmp_path / "lock")) == "pid 7 on an unknown host since ?"
+    finally:
+        holder.kill()
+        holder.wait()

@@ -60,9 +60,11 @@ def _read_owner(fd: int) -> LockOwner:
         data = None
     if not isinstance(data, dict):
         return LockOwner()  # the holder has not written its line yet
-    pid = data.get("pid")
+    pid, host, since = (data.get(key) for key in ("pid", "host", "since"))
     return LockOwner(
-        pid if isinstance(pid, int) else None, str(data.get("host")), str(data.get("since"))
+        pid if isinstance(pid, int) else None,
+        host if isinstance(host, str) else None,
+        since if isinstance(since, str) else None,
     )
 
 
@@ -112,10 +114,13 @@ class ProcessLock:
             os.pwrite(self._fd, (json.dumps(owner) + "\n").encode(), 0)
 
     def release(self) -> None:
-        """Give the lock up (its file stays, naming the last holder)."""
-        if self._fd in _HELD:
-            _HELD.discard(self._fd)
-            os.close(self._fd)  # closing the only descriptor drops the flock
+        """Give the lock up (its file stays, naming the last holder); again is a no-op."""
+        if self._fd < 0:
+            return  # released already: its descriptor number may be another lock's now
+        fd, self._fd = self._fd, -1
+        if fd in _HELD:  # else closed in a forked child
+            _HELD.discard(fd)
+            os.close(fd)  # closing the only descriptor drops the flock
 
     def __enter__(self) -> ProcessLock:
         return self
