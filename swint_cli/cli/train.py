@@ -36,7 +36,12 @@ def train_command(
         bool, typer.Option("--quiet", "-q", help="Plain log lines, no progress bar.")
     ] = False,
 ) -> None:
-    """Train the model a recipe describes; write tables and checkpoints to runs/."""
+    """Train the model a recipe describes; write tables and checkpoints to runs/.
+
+    Exit code 0 finished, 1 failed, 2 bad input or a run another process is training, 75 a
+    file could not be written (a full disk; resume once it can), 130 interrupted (resume
+    with --resume). Faults and what survives them: docs/runs.md.
+    """
     from ..errors import UserError
     from ..recipe import load_recipe
     from ..train import StopRequest, TrainOptions, train
