@@ -17,8 +17,6 @@ import statistics
 import time
 from collections import Counter
 
-from backbone_options import add_backbone_options
-
 from swint_cli.runtime import prepare_environment
 
 prepare_environment()  # MKL's code path must be chosen before Paddle loads
@@ -28,10 +26,9 @@ from paddle import nn  # noqa: E402
 
 from swint_cli import tune_cpu  # noqa: E402
 from swint_cli.environment import cpu_model  # noqa: E402
-from swint_cli.models import batched_conv  # noqa: E402
 from swint_cli.models.backbones import build_backbone  # noqa: E402
-from swint_cli.nn import precision  # noqa: E402
-from swint_cli.nn.kernels import onednn_convolution  # noqa: E402
+from swint_cli.nn import batched_conv, precision  # noqa: E402
+from swint_cli.nn.kernels import backend  # noqa: E402
 
 
 def shape_classes(model: nn.Layer, images: paddle.Tensor) -> Counter:
@@ -60,11 +57,8 @@ def paths(layer: nn.Conv2D) -> dict[str, object]:
     """Path name -> a function running forward + backward of ``layer`` on an input."""
 
     def run(x: paddle.Tensor, mode: str) -> None:
-        onednn_convolution.set_enabled(mode.startswith("onednn"))
-        batched_conv.MAX_BATCHED_PIXELS = 10**9 if mode == "batched" else 0
-        batched_conv.MIN_ONEDNN_POINTWISE_PIXELS = 0
         with precision.autocast("bf16" if mode.endswith("bf16") else "fp32"):
-            y = layer(x) if mode != "paddle" else nn.Conv2D.forward(layer, x)
+            y = batched_conv.compute(layer, x, mode.split()[0])
         y.backward(paddle.ones_like(y))
 
     return {mode: (lambda x, m=mode: run(x, m)) for mode in MODES}
@@ -75,13 +69,19 @@ MODES = ("paddle", "batched", "onednn fp32", "onednn bf16")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_backbone_options(parser, repeat=7)
+    parser.add_argument("--backbone", default="resnet50")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     tune_cpu(args.threads)
+    reason = backend.unavailable("onednn_conv")
+    if reason is not None:
+        raise SystemExit(f"{reason}: its path cannot be timed")
     model = build_backbone(args.backbone, 10)
     images = paddle.randn([args.batch, 3, args.resolution, args.resolution])
     classes = shape_classes(model, images)
-    saved = batched_conv.MAX_BATCHED_PIXELS, batched_conv.MIN_ONEDNN_POINTWISE_PIXELS
     print(f"{args.backbone} B{args.batch}@{args.resolution}, {cpu_model()}, forward+backward ms")
     print(
         f"{'input':>20} {'weight':>20} {'stride':>6} {'uses':>4} "
@@ -104,8 +104,6 @@ def main() -> None:
             totals[mode] += value * uses
         cells = " ".join(f"{medians[m]:12.2f}" for m in MODES)
         print(f"{shape!s:>20} {weight!s:>20} {stride[0]:>6} {uses:>4} {cells}")
-    batched_conv.MAX_BATCHED_PIXELS, batched_conv.MIN_ONEDNN_POINTWISE_PIXELS = saved
-    onednn_convolution.set_enabled(True)
     print(f"{'model total':>53} " + " ".join(f"{totals[m]:12.1f}" for m in MODES))
 
 

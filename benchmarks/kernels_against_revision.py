@@ -28,7 +28,8 @@ prepare_environment()  # MKL's code path must be chosen before Paddle loads
 import paddle  # noqa: E402
 
 from swint_cli import tune_cpu  # noqa: E402
-from swint_cli.nn.kernels import build, onednn  # noqa: E402
+from swint_cli.nn import kernels  # noqa: E402
+from swint_cli.nn.kernels import backend, build, onednn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [source.relative_to(ROOT).as_posix() for source in build.SOURCES]
@@ -45,7 +46,7 @@ def compiled(sources: dict[str, str], directory: Path) -> ctypes.CDLL:
     library, origin = build.build_library(paths, directory / "kernels.so")
     if library is None:
         raise SystemExit(f"cannot build the kernels in {directory}: {origin}")
-    return library
+    return backend.bind(backend.bind(library, kernels.SIGNATURES), onednn.SIGNATURES)
 
 
 def revision_sources(revision: str) -> dict[str, str]:
@@ -124,7 +125,7 @@ def cases(threads: int) -> tuple[dict[str, tuple[str, tuple]], dict[str, paddle.
     qkv16 = qkv.astype(paddle.bfloat16)
     outputs = (p(out_heads), 49 * c, 32, c)
     for dtype, probabilities, heads in (("", probs, qkv), (", bf16", probs16, qkv16)):
-        function, size = onednn._address(onednn.GEMMS[heads.dtype]), heads.element_size()
+        function, size = onednn.address(onednn.GEMMS[heads.dtype]), heads.element_size()
         square = (p(probabilities), 3 * 49 * 49, 49 * 49, 49)  # (W, nH, N, N): per window, head
         q, k, v = (
             (ctypes.c_void_p(heads.data_ptr() + size * part * c), 49 * 3 * c, 32, 3 * c)
@@ -153,8 +154,9 @@ def main() -> None:
     args = parser.parse_args()
 
     threads = tune_cpu(args.threads)["threads"]
-    if not onednn.has_gemm(onednn.FLOAT32_GEMM):
-        raise SystemExit("oneDNN's dnnl_sgemm is not available: the products cannot be timed")
+    reason = backend.unavailable("onednn")
+    if reason is not None:
+        raise SystemExit(f"{reason}: the products cannot be timed")
     old_sources = revision_sources(args.revision)
     new_sources = {source: (ROOT / source).read_text() for source in SOURCES}
     with tempfile.TemporaryDirectory() as scratch:

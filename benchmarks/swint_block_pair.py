@@ -4,9 +4,9 @@
     python benchmarks/swint_block_pair.py --residual-norm post --layer-scale 1e-5
     python benchmarks/swint_block_pair.py --precision bf16 --recompute
 
-prints the median, p10 and p90 step time over ``--repeat`` steps after ``--warmup``; with
-``--profile`` Paddle's operator table for a few steps, and with ``--calls`` the time of each
-call into the compiled kernels and oneDNN (GEMMs by shape; :mod:`compiled_calls`).
+prints the median, p10 and p90 step time over ``--repeat`` steps after ``--warmup``, for the
+settings ``swint bench`` does not vary (the residual norm, LayerScale, no process settings);
+where the step goes, ``swint bench --calls --profile 3``.
 ``--no-tune`` leaves glibc malloc alone; ``--precision bf16`` runs the matrix products in
 bf16 (``swint_cli.nn.precision``); ``--recompute`` recomputes the blocks' activations in
 backward; ``SWINT_ONEDNN=0`` or ``SWINT_CPU_KERNELS=0`` in the environment turn off oneDNN's
@@ -20,9 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compiled_calls import CallTimes
 from pair_options import add_pair_options
-from step_timer import step_times, time_step
+from step_timer import time_step
 
 from swint_cli.runtime import prepare_environment
 
@@ -40,8 +39,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_pair_options(parser, threads=None)
     parser.add_argument("--library-defaults", action="store_true", help="no process settings")
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--calls", action="store_true", help="time each compiled call")
     parser.add_argument("--residual-norm", default="pre", help="pre | post | post_zero")
     parser.add_argument("--layer-scale", type=float, default=None, help="LayerScale init value")
     parser.add_argument("--recompute", action="store_true", help="recompute block activations")
@@ -81,20 +78,6 @@ def main() -> None:
         f"norm {args.residual_norm} layer scale {args.layer_scale} precision {precision[-1]} "
         f"recompute {args.recompute}: fwd+bwd {timing}"
     )
-    if args.calls:
-        with CallTimes() as calls:
-            times = step_times(step, 0, args.repeat)
-        print(calls.table(args.repeat, sum(times) / len(times)))
-    if args.profile:
-        import paddle.profiler as profiler
-
-        prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU])
-        prof.start()
-        for _ in range(3):
-            step()
-            prof.step()
-        prof.stop()
-        prof.summary(op_detail=True, sorted_by=profiler.SortedKeys.CPUTotal, time_unit="ms")
 
 
 if __name__ == "__main__":

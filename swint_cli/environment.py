@@ -7,53 +7,13 @@ from datetime import datetime
 
 from . import __version__
 from .errors import UserError
-from .nn import kernels
-from .nn.kernels import onednn, onednn_convolution
-from .nn.precision import bf16_unavailable, cpu_bf16_flags
+from .nn.kernels import backend
 from .runtime import available_cores, cpu_info
 
 
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux)."""
     return cpu_info("model name") or platform.processor() or platform.machine()
-
-
-def cpu_kernels() -> str:
-    """The compiled CPU kernels in use: their library, ``off``, or why they are unavailable."""
-    state = kernels.status()
-    if not state["enabled"]:
-        return "off"
-    return str(state["origin"]) if state["built"] else f"unavailable: {state['origin']}"
-
-
-def onednn_gemms() -> str:
-    """oneDNN's GEMMs in use: the functions and library, ``off``, or why they are unavailable."""
-    state = onednn.status()
-    if not state["enabled"]:
-        return "off"
-    if not state["gemms"]:
-        return f"unavailable: {state['origin']}"
-    return f"{', '.join(state['gemms'])} from {state['origin']}"
-
-
-def onednn_convolutions() -> str:
-    """oneDNN's convolution primitives: ``in use``, ``off`` (they, oneDNN or the compiled
-    kernels switched off), or ``unavailable``."""
-    switches = (
-        onednn_convolution.enabled(),
-        onednn.status()["enabled"],
-        kernels.status()["enabled"],
-    )
-    if not all(switches):
-        return "off"
-    usable = onednn_convolution.available() and kernels.status()["built"]
-    return "in use" if usable else "unavailable"
-
-
-def bf16_products() -> str:
-    """Whether bf16 products can run here: ``available (<CPU flags>)`` or why not."""
-    reason = bf16_unavailable()
-    return f"available ({', '.join(cpu_bf16_flags())})" if reason is None else reason
 
 
 def describe() -> dict[str, object]:
@@ -72,10 +32,7 @@ def describe() -> dict[str, object]:
         "gpus": gpus,
         "cpu": cpu_model(),
         "cores": available_cores(),
-        "cpu_kernels": cpu_kernels(),
-        "onednn_gemms": onednn_gemms(),
-        "onednn_convolutions": onednn_convolutions(),
-        "bf16_products": bf16_products(),
+        **backend.status(),
     }
 
 

@@ -50,6 +50,11 @@ SWITCHES = (
 )
 
 
+def switched_off(name: str) -> bool:
+    """True when the on/off switch ``name`` is set to 0 (anything else leaves it on)."""
+    return os.environ.get(name, "1") == "0"
+
+
 def switch_values() -> dict[str, str]:
     """Each switch's value in this process, ``default`` where it is not set."""
     return {switch.name: os.environ.get(switch.name) or "default" for switch in SWITCHES}

@@ -67,8 +67,20 @@ def cifar_mini() -> Path:
 def skip_unless_kernels_built() -> None:
     """Skip a test of the compiled CPU kernels where they cannot be built; CI, which has a C
     compiler, sets SWINT_REQUIRE_KERNELS=1 to turn that skip into a failure."""
-    from swint_cli.nn import kernels
+    from swint_cli.nn.kernels import backend
 
-    state = kernels.status()
-    if not state["built"]:
-        require_or_skip("SWINT_REQUIRE_KERNELS", f"compiled kernels unavailable: {state['origin']}")
+    reason = backend.unavailable("kernels")
+    if reason is not None:
+        require_or_skip("SWINT_REQUIRE_KERNELS", reason)
+
+
+@pytest.fixture
+def probed_afresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """``monkeypatch``, with the fast paths probed again on first use within the test (which
+    patches what the probes see) and again after its patches are undone."""
+    from swint_cli.nn.kernels import backend
+
+    backend.probe_again()
+    yield monkeypatch
+    monkeypatch.undo()
+    backend.probe_again()

@@ -18,7 +18,7 @@ import numpy as np
 import paddle
 
 from swint_cli.nn import convolution
-from swint_cli.nn.kernels import onednn
+from swint_cli.nn.kernels import backend, onednn
 from swint_cli.runtime import set_cpu_threads
 
 INTERVAL = 0.0005
@@ -31,7 +31,7 @@ def main(threads: int, seconds: float) -> None:
     x, w = (rng.standard_normal(shape, np.float32) for shape in ((4096, 192), (192, 64)))
     q, k = (rng.standard_normal((32, 49, 16), np.float32) for _ in range(2))
     x_t, w_t, q_t, k_t = map(paddle.to_tensor, (x, w, q, k))
-    low = onednn.has_gemm(onednn.BFLOAT16_GEMM)
+    low = backend.enabled("bf16")
     x_low, w_low = (x_t.astype("bfloat16"), w_t.astype("bfloat16")) if low else (None, None)
     image, kernel = (paddle.randn(shape) for shape in ((8, 32, 16, 16), (32, 32, 3, 3)))
     convolutions = convolution.applies(image)

@@ -9,11 +9,11 @@ import numpy as np
 import paddle
 import pytest
 
-from swint_cli.models import batched_conv
 from swint_cli.models.backbones import build_backbone
-from swint_cli.models.batched_conv import BatchedConv2D, batch_small_convs
 from swint_cli.models.surgery import find_conv_slots
-from swint_cli.nn.kernels import onednn_convolution
+from swint_cli.nn import batched_conv
+from swint_cli.nn.batched_conv import BatchedConv2D, batch_small_convs
+from swint_cli.nn.kernels import backend
 
 
 def _pair(**conv_args: object) -> tuple[paddle.nn.Conv2D, BatchedConv2D]:
@@ -55,17 +55,16 @@ def test_small_maps_match_conv2d_with_gradients(
 
 
 def test_maps_over_the_limit_run_conv2d_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(onednn_convolution._state, "enabled", False)  # its own test file
-
     def no_unfold(*args: object, **kwargs: object) -> None:
         raise AssertionError("the batched path ran")
 
     monkeypatch.setattr(batched_conv.F, "unfold", no_unfold)
     plain, batched = _pair(in_channels=2, out_channels=3, kernel_size=3, padding=1)
     x = paddle.randn([1, 2, 5, 4])  # 20 output pixels > 16
-    np.testing.assert_allclose(batched(x).numpy(), plain(x).numpy(), rtol=1e-6)
-    with pytest.raises(AssertionError, match="batched path"):
-        batched(paddle.randn([1, 2, 4, 4]))
+    with backend.override(onednn_conv=False):  # oneDNN's path: its own test file
+        np.testing.assert_allclose(batched(x).numpy(), plain(x).numpy(), rtol=1e-6)
+        with pytest.raises(AssertionError, match="batched path"):
+            batched(paddle.randn([1, 2, 4, 4]))
 
 
 def test_backbone_convs_are_batched_with_unchanged_parameters_and_slots() -> None:

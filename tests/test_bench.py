@@ -33,7 +33,7 @@ from swint_cli.bench.timing import time_steps
 from swint_cli.bench.worker import run_spec
 from swint_cli.cli import app
 from swint_cli.errors import UserError
-from swint_cli.nn import precision
+from swint_cli.nn.kernels import backend
 from swint_cli.recipe import RecipeError, dump_recipe, load_recipe
 from swint_cli.runs import TimeSummary, summarize_times
 
@@ -416,7 +416,7 @@ def test_bench_measures_each_precision_and_recompute_setting(tmp_path: Path) -> 
     result = runner.invoke(app, ["--threads", "1", "bench", *args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out / "bench.csv", dtype=str, keep_default_na=False)
-    bf16 = "fp32" if precision.bf16_unavailable() else "bf16"  # as run on this CPU
+    bf16 = "fp32" if backend.unavailable("bf16") else "bf16"  # as run on this CPU
     settings = [("fp32", "False"), ("fp32", "True"), (bf16, "False"), (bf16, "True")]
     layers = rows[rows["level"] == "layer"]
     for downsample in ("False", "True"):
@@ -474,3 +474,55 @@ def test_bench_refuses_the_update_in_backward_under_gpu_amp(
     with pytest.raises(UserError, match="--update-in-backward: not with --amp"):
         set_up_bench(**options, amp=True, models=["quickstart"], in_backward=True)
     assert set_up_bench(**options, amp=True, models=["quickstart"]).options.amp
+
+
+def _call_counts(table: str) -> dict[str, int]:
+    """``{kernel: calls per step}`` of a :func:`compiled_call_table`."""
+    counts = {}
+    for line in table.splitlines()[1:]:
+        _, calls, *name = line.split()
+        if calls.isdigit():
+            counts[" ".join(name)] = int(calls)
+    return counts
+
+
+def test_compiled_call_table_counts_each_blocks_softmax_per_training_step() -> None:
+    """A SwinT is two blocks: with the kernels and oneDNN, a training step runs the softmax
+    kernel twice forward and its gradient twice backward, and the table says so per step."""
+    from swint_cli import SwinT
+    from swint_cli.bench.breakdown import compiled_call_table
+
+    if not backend.enabled("onednn"):
+        pytest.skip(backend.unavailable("onednn"))
+    layer = SwinT(8, 8, (8, 8), num_heads=2, window_size=4)
+    x = paddle.randn([2, 8, 8, 8])
+    x.stop_gradient = False
+    counts = _call_counts(compiled_call_table(lambda: layer(x).sum().backward(), 3))
+    assert (counts["swint_bias_softmax"], counts["swint_softmax_backward"]) == (2, 2)
+    with backend.override(kernels=False):
+        table = compiled_call_table(lambda: layer(x).sum().backward(), 1)
+    assert table == "no compiled calls: compiled CPU kernels off"
+
+
+def test_bench_calls_and_profile_write_a_breakdown_per_measurement(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    args = ["--channels", "8:8", "--heads", "2", "--window-size", "4", "--device", "cpu"]
+    args += ["--resolution", "8", "--batch-size", "2", "--repeat", "1", "--warmup", "0"]
+    args += ["--calls", "--profile", "1", "--out", str(out)]
+    result = runner.invoke(app, ["--threads", "1", "bench", *args])
+    assert result.exit_code == 0, result.output
+    text = (out / "breakdown.txt").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("== ")]
+    measured = ["SwinT", "Conv2D", "SwinT stride 2", "Conv2D stride 2"]
+    assert headings == [
+        f"== {name}, batch 2: {title} =="
+        for name in measured
+        for title in ("compiled calls per training step", "Paddle's operators")
+    ]
+    assert text in result.output + "\n" and "wrote " in result.output
+    assert "breakdown.txt" in result.output.splitlines()[-1]
+    sections = text.split("== ")[1:]
+    if backend.enabled("kernels"):  # the worker runs the kernels where this process can
+        assert "swint_bias_softmax" in sections[0]
+    assert "Operator Summary" in sections[1] or "Overview Summary" in sections[1]
+    assert "breakdown" not in ",".join(BENCH_COLUMNS)  # the tables stay out of bench.csv

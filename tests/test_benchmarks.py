@@ -18,13 +18,11 @@ PAIR += ["--repeat", "1", "--warmup", "0", "--threads", "1"]
 BACKBONE = ["--backbone", "resnet18", "--batch", "2", "--resolution", "32", "--repeat", "1"]
 BACKBONE += ["--threads", "1"]
 RUNS = {
-    "backbone_profile.py": [*BACKBONE, "--profile", "1"],
     "conv_paths.py": BACKBONE,
-    "fusion_ab.py": [*PAIR, "--steps", "4"],
-    "swint_block_pair.py": [*PAIR, "--calls"],
+    "swint_block_pair.py": PAIR,
     "kernels_against_revision.py": ["--revision", "HEAD", "--only", "gelu", "--calls", "1"],
 }
-HELPERS = {"backbone_options.py", "pair_options.py", "step_timer.py", "compiled_calls.py"}
+HELPERS = {"pair_options.py", "step_timer.py"}
 WITH_TORCH = {"pair_vs_torch.py", "torch_swin_pair.py", "torchvision_resnet50.py"}
 
 

@@ -13,7 +13,7 @@ from conftest import skip_unless_kernels_built
 
 from swint_cli import SwinT
 from swint_cli.nn import kernels
-from swint_cli.nn.kernels import build
+from swint_cli.nn.kernels import backend, build
 
 rng = np.random.default_rng(0)
 
@@ -60,10 +60,10 @@ def test_failed_compile_reports_the_compilers_error(
 
 
 def test_layer_falls_back_to_paddle_ops_with_one_notice(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    probed_afresh: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("CC", "/nonexistent/cc")
-    monkeypatch.setattr(kernels, "_state", {"enabled": True, "loaded": False, "library": None})
+    probed_afresh.setenv("CC", "/nonexistent/cc")
+    probed_afresh.setenv("SWINT_CACHE_DIR", "/nonexistent/cache")
     layer = SwinT(4, 4, num_heads=2, window_size=2)
     for _ in range(2):
         x = paddle.randn([1, 4, 4, 4])
@@ -184,9 +184,9 @@ def test_kernels_stand_aside_when_the_current_device_is_a_gpu(
     built: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     x = paddle.randn([2, 3])  # a CPU tensor; the kernels' outputs would go to the GPU
-    assert kernels.usable(x)
+    assert backend.enabled("kernels", x)
     monkeypatch.setattr(paddle.device, "get_device", lambda: "gpu:0")
-    assert not kernels.usable(x)
+    assert not backend.enabled("kernels", x)
 
 
 def test_swapping_the_last_axes_matches_numpy_on_ragged_tiles(built: None) -> None:

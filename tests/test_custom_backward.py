@@ -11,7 +11,7 @@ from conftest import skip_unless_kernels_built
 from paddle.nn import functional as F
 
 from swint_cli.nn import functional as SF
-from swint_cli.nn import kernels
+from swint_cli.nn.kernels import backend
 
 
 @pytest.fixture(autouse=True, params=["kernels", "paddle-ops"])
@@ -20,9 +20,8 @@ def cpu_kernels(request: pytest.FixtureRequest):
     wanted = request.param == "kernels"
     if wanted:
         skip_unless_kernels_built()
-    previous = kernels.set_enabled(wanted)
-    yield wanted
-    kernels.set_enabled(previous)
+    with backend.override(kernels=wanted):
+        yield wanted
 
 
 def _grads(fn, *inputs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -141,11 +140,13 @@ def test_custom_backward_is_skipped_without_gradients() -> None:
     x = paddle.randn([2, 3])
     with paddle.no_grad():
         assert not SF._use_custom_backward(x, paddle.randn([3, 3]))
+    x.stop_gradient = False
+    assert SF._use_custom_backward(x)
+    with backend.override(custom_backward=False):
+        assert not SF._use_custom_backward(x)
 
 
-def test_swint_gradients_equal_with_and_without_custom_backward(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_swint_gradients_equal_with_and_without_custom_backward() -> None:
     from swint_cli import SwinT
 
     layer = SwinT(8, 12, num_heads=2, window_size=3, downsample=True)
@@ -158,17 +159,14 @@ def test_swint_gradients_equal_with_and_without_custom_backward(
         return {"out": out, "x": dx, **grads}
 
     custom = run()
-    monkeypatch.setattr(SF, "_use_custom_backward", lambda *tensors: False)
-    kernels.set_enabled(False)
-    plain = run()
+    with backend.override(custom_backward=False, kernels=False):
+        plain = run()
     for name, value in plain.items():
         np.testing.assert_allclose(custom[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("residual_norm", ["pre", "post"])
-def test_inputs_and_parameters_without_gradient_get_none(
-    monkeypatch: pytest.MonkeyPatch, residual_norm: str
-) -> None:
+def test_inputs_and_parameters_without_gradient_get_none(residual_norm: str) -> None:
     """An input that needs no gradient (a network's images) and a frozen parameter: the
     custom backward passes return None for them (Paddle refuses anything else) and the
     other gradients equal Paddle's autograd."""
@@ -188,9 +186,8 @@ def test_inputs_and_parameters_without_gradient_get_none(
     custom = run()
     assert x.grad is None
     assert custom["blocks.0.norm1.weight"] is None and custom["blocks.1.attn.qkv.weight"] is None
-    monkeypatch.setattr(SF, "_use_custom_backward", lambda *tensors: False)
-    kernels.set_enabled(False)
-    plain = run()
+    with backend.override(custom_backward=False, kernels=False):
+        plain = run()
     for name, value in plain.items():
         if value is None:
             assert custom[name] is None, name

@@ -18,7 +18,8 @@ ALLOWED: dict[str, set[str]] = {
     "switches": set(),  # the environment variables' table, for swint env and the README
     "layer_config": set(),  # SwinT's settings: read by the layer, recipes and models alike
     "runtime": set(),
-    "nn": {"layer_config", "runtime"},  # runtime: the CPU thread count of the kernels
+    # runtime: the CPU thread count of the kernels; switches: the fast paths' off switches
+    "nn": {"layer_config", "runtime", "switches"},
     "files": {"errors"},
     "environment": {ROOT, "errors", "nn", "runtime"},
     "recipe": {"errors", "layer_config"},  # no models or nn: reading recipes loads no Paddle
@@ -101,9 +102,9 @@ def test_only_the_entry_point_imports_the_command_line() -> None:
     assert importers == {"__main__"}
 
 
-def test_the_layer_library_imports_nothing_above_it_but_its_config_and_the_runtime_hook() -> None:
+def test_the_layer_library_imports_only_its_config_the_runtime_hook_and_the_switches() -> None:
     nn_imports = set().union(*(_imported(p) for p in MODULES if _part(p) == "nn"))
-    assert nn_imports == {"layer_config", "runtime"}
+    assert nn_imports == {"layer_config", "runtime", "switches"}
 
 
 def test_reading_recipes_runs_and_sweeps_loads_no_paddle() -> None:

@@ -18,7 +18,7 @@ from test_swint_parity import CASES, layer_state, outputs, reference_output, wit
 from swint_cli import SwinT
 from swint_cli.nn import functional as SF
 from swint_cli.nn import kernels, precision, products
-from swint_cli.nn.kernels import onednn
+from swint_cli.nn.kernels import backend, onednn
 
 rng = np.random.default_rng(0)
 HERE = Path(__file__).parent
@@ -51,13 +51,16 @@ def bf16_values(t: paddle.Tensor) -> np.ndarray:
 @pytest.fixture
 def gemms() -> None:
     skip_unless_kernels_built()
-    if not onednn.has_gemm(onednn.BFLOAT16_GEMM):
-        require_or_skip("SWINT_REQUIRE_KERNELS", f"oneDNN GEMMs: {onednn.status()['origin']}")
+    reason = backend.unavailable("onednn")
+    if reason is None and not hasattr(backend.library("onednn"), backend.BFLOAT16_GEMM):
+        reason = f"oneDNN has no {backend.BFLOAT16_GEMM}"
+    if reason is not None:
+        require_or_skip("SWINT_REQUIRE_KERNELS", reason)
 
 
 @pytest.fixture
 def bf16(gemms: None) -> None:
-    reason = precision.bf16_unavailable()
+    reason = backend.unavailable("bf16")
     if reason is not None:
         pytest.skip(reason)  # a CPU without bfloat16 instructions: fp32 is tested instead
 
@@ -131,7 +134,7 @@ def test_batched_products_match_numpy_at_every_width(
 
 @pytest.mark.parametrize("transpose_a,transpose_b", [(False, True), (True, False), (False, False)])
 def test_batched_bf16_products_match_numpy(
-    gemms: None, transpose_a: bool, transpose_b: bool
+    bf16: None, transpose_a: bool, transpose_b: bool
 ) -> None:
     a = randn(rng, 2, 3, 6, 4)
     b = randn(rng, 2, 3, 5, 4) if transpose_b else randn(rng, 2, 3, 6 if transpose_a else 4, 5)
@@ -267,12 +270,12 @@ def test_bf16_keeps_fp32_parameters_and_gradients(bf16: None) -> None:
 
 
 def test_products_stay_fp32_on_a_cpu_without_bf16_instructions(
-    monkeypatch: pytest.MonkeyPatch,
+    probed_afresh: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(precision, "cpu_info", lambda field: "fpu sse2 avx2 avx512f")
-    assert precision.cpu_bf16_flags() == []
-    assert precision.bf16_unavailable() == (
-        "this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16)"
+    probed_afresh.setattr(backend, "cpu_info", lambda field: "fpu sse2 avx2 avx512f")
+    assert backend.cpu_bf16_flags() == []
+    assert backend.unavailable("bf16") == (
+        "bf16 products unavailable (this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16))"
     )
     with precision.autocast("bf16") as used:
         assert used == "fp32" and not precision.products_in_bf16()
@@ -281,17 +284,16 @@ def test_products_stay_fp32_on_a_cpu_without_bf16_instructions(
 
 
 def test_missing_onednn_falls_back_to_paddle_with_one_notice(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    probed_afresh: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(onednn, "library_path", lambda: None)
-    monkeypatch.setattr(onednn, "_state", {"enabled": True, "loaded": False, "functions": {}})
+    probed_afresh.setattr(backend, "onednn_library_path", lambda: None)
     layer = SwinT(8, 8, (4, 4), num_heads=2, window_size=2)
     x = paddle.to_tensor(randn(rng, 1, 8, 4, 4), stop_gradient=False)
     with precision.autocast("bf16") as used:
         for _ in range(2):
             layer(x).sum().backward()
     assert used == "fp32"
-    assert onednn.status()["gemms"] == []
+    assert backend.status()["onednn_gemms"] == "unavailable: no libdnnl.so.3 in Paddle's libs/"
     lines = capfd.readouterr().err.splitlines()
     assert lines == [
         "swint: oneDNN GEMMs unavailable (no libdnnl.so.3 in Paddle's libs/); using Paddle's matmul"

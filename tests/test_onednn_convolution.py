@@ -13,10 +13,9 @@ from conv_reference import conv2d as reference_conv2d
 from conv_reference import conv2d_grads
 from test_matrix_products import bf16_round
 
-from swint_cli.models import batched_conv
-from swint_cli.models.batched_conv import BatchedConv2D
-from swint_cli.nn import convolution, precision
-from swint_cli.nn.kernels import onednn_convolution, onednn_primitives
+from swint_cli.nn import batched_conv, convolution, precision
+from swint_cli.nn.batched_conv import BatchedConv2D
+from swint_cli.nn.kernels import backend, onednn_convolution, onednn_primitives
 
 rng = np.random.default_rng(0)
 
@@ -34,7 +33,7 @@ GEOMETRIES = {
 @pytest.fixture
 def onednn_conv() -> None:
     skip_unless_kernels_built()
-    if not onednn_convolution.available():
+    if not backend.enabled("onednn_conv"):
         require_or_skip("SWINT_REQUIRE_KERNELS", "oneDNN's convolution primitives")
 
 
@@ -84,7 +83,7 @@ def test_bf16_rounds_the_operands_and_accumulates_in_fp32(onednn_conv: None, nam
     """Under bf16 autocast, the output equals the definition applied to bfloat16-rounded
     input and weight (products of two bfloat16 numbers are exact in float32), and each
     gradient the definition applied to rounded operands and a rounded output gradient."""
-    reason = precision.bf16_unavailable()
+    reason = backend.unavailable("bf16")
     if reason is not None:
         pytest.skip(reason)
     geometry = GEOMETRIES[name]
@@ -113,19 +112,6 @@ def test_a_frozen_input_gets_no_gradient_and_the_weight_its_own(onednn_conv: Non
     _close(weight.grad.numpy(), conv2d_grads(x, w, dy, *geometry[6:9])[1], 1e-5, "dw")
 
 
-def _path_taken(monkeypatch: pytest.MonkeyPatch, conv: BatchedConv2D, x: paddle.Tensor) -> str:
-    taken = []
-    monkeypatch.setattr(
-        convolution, "conv2d", lambda *a: taken.append("onednn") or paddle.zeros([1])
-    )
-    monkeypatch.setattr(batched_conv, "_batched", lambda *a: taken.append("batched"))
-    monkeypatch.setattr(
-        batched_conv.nn.Conv2D, "forward", lambda *a: taken.append("paddle"), raising=True
-    )
-    conv(x)
-    return taken[0]
-
-
 @pytest.mark.parametrize(
     ("kernel", "size", "onednn_on", "path"),
     [
@@ -138,45 +124,29 @@ def _path_taken(monkeypatch: pytest.MonkeyPatch, conv: BatchedConv2D, x: paddle.
     ],
 )
 def test_batched_conv_picks_the_measured_path(
-    onednn_conv: None,
-    monkeypatch: pytest.MonkeyPatch,
-    kernel: int,
-    size: int,
-    onednn_on: bool,
-    path: str,
+    onednn_conv: None, kernel: int, size: int, onednn_on: bool, path: str
 ) -> None:
-    monkeypatch.setitem(onednn_convolution._state, "enabled", onednn_on)
     conv = BatchedConv2D(4, 4, kernel, padding=kernel // 2)
-    assert _path_taken(monkeypatch, conv, paddle.randn([2, 4, size, size])) == path
-
-
-def _forget_loaded_api() -> None:
-    """Drop the loaded C API and every program built on its engine and stream (a program
-    run on another engine's stream fails with dnnl_invalid_arguments)."""
-    onednn_primitives._api.cache_clear()
-    for cached in (
-        onednn_convolution.forward_program,
-        onednn_convolution.backward_program,
-        onednn_convolution._forward_descriptor,
-    ):
-        cached.cache_clear()
+    with backend.override(onednn_conv=onednn_on):
+        assert batched_conv.route(conv, paddle.randn([2, 4, size, size])) == path
 
 
 def test_missing_convolution_symbol_falls_back_with_one_notice(
     onednn_conv: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(onednn_primitives._SIGNATURES, "dnnl_no_such_function", [])
-    _forget_loaded_api()
+    needed = [*onednn_primitives.FUNCTIONS, "dnnl_no_such_function"]
+    monkeypatch.setattr(onednn_primitives, "FUNCTIONS", needed)
+    backend.probe_again()
     try:
         conv = BatchedConv2D(2, 3, 3, padding=1)
         x = paddle.randn([1, 2, 6, 6])
         want = paddle.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1)
         for _ in range(2):
             np.testing.assert_allclose(conv(x).numpy(), want.numpy(), rtol=1e-6)
-        assert not onednn_convolution.available()
+        assert not backend.enabled("onednn_conv")
     finally:
         monkeypatch.undo()
-        _forget_loaded_api()
+        backend.probe_again()
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("swint: oneDNN convolutions unavailable (")
@@ -204,7 +174,7 @@ def test_implementations_name_each_step_and_bf16_runs_a_bf16_kernel(onednn_conv:
     steps = onednn_convolution.implementations(geometry)
     assert len(steps["forward"]) >= 1 and len(steps["backward"]) >= 2
     assert all(name for names in steps.values() for name in names)
-    if precision.bf16_unavailable() is None:
+    if backend.unavailable("bf16") is None:
         low = onednn_convolution.implementations(dataclasses.replace(geometry, bfloat16=True))
         assert any("bf16" in name for name in low["forward"]), low
         assert not any("bf16" in name for name in steps["forward"]), steps

@@ -432,14 +432,14 @@ def test_data_parallel_interrupt_and_resume_match_an_uninterrupted_run(tmp_path:
 def test_bf16_run_records_its_precision_and_differs_from_fp32(tmp_path: Path) -> None:
     """``training.precision: bf16`` trains (the recipe says bf16, env.json what ran: bf16
     where the CPU can, else fp32 with a note) and learns other numbers than fp32 does."""
-    from swint_cli.nn import precision
+    from swint_cli.nn.kernels import backend
 
     fp32 = train(load_recipe(QUICKSTART, tiny(tmp_path / "a")), TrainOptions(quiet=True))
     overrides = tiny(tmp_path / "b", "training.precision=bf16")
     bf16 = train(load_recipe(QUICKSTART, overrides), TrainOptions(quiet=True))
     check_run_directory(bf16.run_dir)
     env = json.loads((bf16.run_dir / "env.json").read_text())
-    ran = "fp32" if precision.bf16_unavailable() else "bf16"
+    ran = "fp32" if backend.unavailable("bf16") else "bf16"
     assert (env["precision"], env["precision_requested"]) == (ran, "bf16")
     assert "precision: bf16" in (bf16.run_dir / "recipe.yaml").read_text()
     first, second = learning_columns(fp32.run_dir), learning_columns(bf16.run_dir)

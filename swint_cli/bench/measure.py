@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import paddle
 
 from ..runs import summarize_times
+from .breakdown import compiled_call_table, operator_table
 from .probes import PeakMemory, matmul_rate, synchronizer
 from .timing import time_steps
 
@@ -49,7 +50,10 @@ def measure(subject: Subject, spec: dict) -> dict[str, object]:
     Forward (``fwd_*``) is timed first, then the training step (``train_*``); the peak
     memory growth covers both. Achieved GFLOP/s is the forward pass's multiply-accumulates
     per second; ``matmul_fraction`` compares it with a square ``paddle.matmul`` of about the
-    same number of multiply-accumulates, timed afterwards in this process.
+    same number of multiply-accumulates, timed afterwards in this process. With
+    ``spec["calls"]`` the result's ``calls_table`` times each compiled call of a training
+    step, and with ``spec["profile"]`` (a step count) ``profile_table`` is Paddle's operator
+    table of that many training steps (:mod:`.breakdown`).
     """
     batch, device, amp = spec["batch_size"], spec["device"], spec["amp"]
     repeat, warmup = spec["repeat"], spec["warmup"]
@@ -66,6 +70,11 @@ def measure(subject: Subject, spec: dict) -> dict[str, object]:
     macs = subject.flops_per_image * batch
     achieved = macs / (fwd["fwd_ms_median"] / 1000) / 1e9
     reference, side = matmul_rate(macs, device, amp, repeat, warmup)
+    breakdowns = {}  # after every timing, which they would slow
+    if spec.get("calls"):
+        breakdowns["calls_table"] = compiled_call_table(subject.train, repeat)
+    if spec.get("profile"):
+        breakdowns["profile_table"] = operator_table(subject.train, spec["profile"])
     return {
         **subject.details,
         **fwd,
@@ -79,4 +88,5 @@ def measure(subject: Subject, spec: dict) -> dict[str, object]:
         "matmul_gflops_per_s": round(reference, 3),
         "matmul_fraction": round(achieved / reference, 4),
         "matmul_n": side,
+        **breakdowns,
     }

@@ -5,7 +5,8 @@ A spec is a flat dict, the worker's input and the identity part of a bench.csv r
 channels/heads/window (layers) or ``recipe`` (models), ``device``, ``amp``, ``precision``
 (of the matrix products), ``recompute`` (SwinT activations), ``in_backward`` (models: the
 optimizer's update inside backward), ``repeat``, ``warmup``,
-``threads`` and ``malloc`` (the parent's CPU settings).
+``threads`` and ``malloc`` (the parent's CPU settings), ``calls`` and ``profile`` (where the
+training step goes: :mod:`.breakdown`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class BenchOptions:
     precisions: tuple[str, ...] = ("fp32",)  # each SwinT and model is measured in each
     recompute: bool = False  # also measure each SwinT and model with recompute
     in_backward: bool = False  # also measure each model updating inside backward
+    calls: bool = False  # time each compiled call of a training step
+    profile: int = 0  # training steps in Paddle's operator table (0: none)
 
 
 def parse_channels(text: str) -> tuple[int, int]:
@@ -97,6 +100,8 @@ def _common(options: BenchOptions) -> dict[str, object]:
         "warmup": options.warmup,
         "threads": options.threads,
         "malloc": options.malloc,
+        "calls": options.calls,
+        "profile": options.profile,
     }
 
 

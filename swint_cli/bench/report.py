@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.table import Table
 
+from ..files import write_atomic
 from .plan import variant_label
 
 LAYER_NOTE = (
@@ -153,6 +155,34 @@ def layer_table(rows: Sequence[dict]) -> Table:
     for index, label in enumerate(labels):
         table.add_row(label, *(column[index] for column in columns))
     return table
+
+
+BREAKDOWNS = {
+    "calls_table": "compiled calls per training step",
+    "profile_table": "Paddle's operators",
+}
+
+
+def breakdowns(rows: Sequence[dict]) -> str:
+    """The ``--calls`` and ``--profile`` tables of every measurement, each under a heading
+    naming the measurement (``SwinT stride 2 bf16: compiled calls per training step``);
+    empty when none was asked for."""
+    sections = []
+    for row in rows:
+        what = row["name"] + (" stride 2" if row.get("downsample") else "")
+        what += f" {label}" if (label := variant_label(row)) else ""
+        for key, title in BREAKDOWNS.items():
+            if row.get(key):
+                sections.append(f"== {what}, batch {row['batch_size']}: {title} ==\n{row[key]}")
+    return "\n\n".join(sections)
+
+
+def write_breakdowns(folder: Path, text: str) -> Path:
+    """``text`` of :func:`breakdowns` as ``folder/breakdown.txt``; WriteError when it
+    cannot be written."""
+    path = folder / "breakdown.txt"
+    write_atomic(path, text + "\n")
+    return path
 
 
 def model_table(rows: Sequence[dict]) -> Table:

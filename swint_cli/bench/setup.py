@@ -51,6 +51,8 @@ def set_up_bench(
     precisions: Sequence[str] = ("fp32",),
     recompute: bool = False,
     in_backward: bool = False,
+    calls: bool = False,
+    profile: int = 0,
 ) -> BenchSetup:
     """Resolve the command line's choices: the device (``auto``, ``cpu``, ``gpu``), the batch
     when none is given (:func:`~.plan.default_batch`, noted when it is small), AMP (GPU only,
@@ -78,6 +80,8 @@ def set_up_bench(
             notes.append(f"batch {batch_size} chosen for CPU at {resolution}; use --batch-size")
     if amp and resolved == "cpu":
         notes.append("--amp is ignored on CPU")
+    if calls and resolved == "gpu":
+        notes.append("--calls times the CPU's compiled kernels: none run on the GPU")
     if "bf16" in precisions:
         _, note = choose_precision("bf16", resolved)
         if note is not None:
@@ -99,6 +103,8 @@ def set_up_bench(
         precisions=tuple(precisions),
         recompute=recompute,
         in_backward=in_backward,
+        calls=calls,
+        profile=profile,
     )
     return BenchSetup(options=options, models=chosen, notes=notes, runtime=dict(runtime))
 

@@ -58,6 +58,22 @@ def bench_command(
             "(training.optimizer.in_backward).",
         ),
     ] = False,
+    calls: Annotated[
+        bool,
+        typer.Option(
+            "--calls",
+            help="Also time each call into the compiled kernels and oneDNN (GEMMs by shape) "
+            "in a training step of each measurement.",
+        ),
+    ] = False,
+    profile: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also write Paddle's operator table of this many training steps of each "
+            "measurement (0: none).",
+        ),
+    ] = 0,
     repeat: Annotated[int, typer.Option(min=1, help="Timed runs per measurement.")] = 10,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed runs before them.")] = 2,
     models: Annotated[
@@ -74,10 +90,10 @@ def bench_command(
     """Time SwinT against Conv2D(3x3), and optionally whole models, in fresh processes.
 
     Layers: same channels, with and without downsampling (stride 2). Writes bench.csv and
-    env.json. CPU threads: swint --threads N bench.
+    env.json, and with --calls or --profile breakdown.txt. CPU threads: swint --threads N bench.
     """
     from ..bench.plan import parse_channels, parse_precisions
-    from ..bench.report import layer_tables, model_table
+    from ..bench.report import breakdowns, layer_tables, model_table, write_breakdowns
     from ..bench.runner import measure_all
     from ..bench.setup import set_up_bench, write_environment
     from ..runs import create_report_dir
@@ -108,6 +124,8 @@ def bench_command(
             precisions=precisions,
             recompute=recompute,
             in_backward=update_in_backward,
+            calls=calls,
+            profile=profile,
             repeat=repeat,
             warmup=warmup,
             models=[name.strip() for name in (models or "").split(",") if name.strip()],
@@ -136,8 +154,15 @@ def bench_command(
         console.print(table_of_layers)
     if setup.models:
         console.print(model_table([row for row in rows if row["level"] == "model"]))
+    written = f"{table} and env.json"
+    breakdown = breakdowns(rows)
+    if breakdown:
+        typer.echo(breakdown)
+        with user_errors():
+            write_breakdowns(folder, breakdown)
+        written = f"{table}, env.json and breakdown.txt"
     failed = [row for row in rows if row["status"] == "failed"]
     for row in failed:
         stderr.print(f"error: {row['name']}: {row.get('error')}", markup=False)
-    typer.echo(f"wrote {table} and env.json")
+    typer.echo(f"wrote {written}")
     raise typer.Exit(1 if failed else 0)

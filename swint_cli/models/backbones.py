@@ -7,9 +7,9 @@ from pathlib import Path
 from paddle import nn
 
 from ..files import ArrayFileError, read_arrays
+from ..nn.batched_conv import batch_small_convs, retype_layers
 from ..nn.heads import build_head
 from ..nn.layers import Linear
-from .batched_conv import batch_small_convs, retype_layers
 from .errors import ModelError
 from .registry import backbone_names, find_backbone
 from .state import cast_like, kind_problem, shape_of
@@ -29,7 +29,7 @@ def build_backbone(
     resnet50/101); swin_t/s/b are :class:`~.swin_transformer.SwinTransformer` with
     ``patch_size`` (default 4). A segmentation model (``unet``) predicts per pixel with its own
     1x1 head; ``head`` must be linear. Their convolutions are
-    :class:`~.batched_conv.BatchedConv2D`: ``Conv2D`` with a faster CPU path for small maps;
+    :class:`~swint_cli.nn.batched_conv.BatchedConv2D`: ``Conv2D`` with faster CPU paths;
     their Linear layers compute through the layer library's products (oneDNN, bf16 autocast:
     :mod:`swint_cli.nn.precision`) with the same parameters.
     """

@@ -1,7 +1,8 @@
 """The layer library: SwinT and its parts.
 
-Imports Paddle and NumPy, and of the rest of ``swint_cli`` only :mod:`swint_cli.runtime`
-(the CPU thread count the compiled kernels use); nothing else of the package imports into it.
+Imports Paddle and NumPy, and of the rest of ``swint_cli`` only :mod:`swint_cli.layer_config`
+(SwinT's settings), :mod:`swint_cli.runtime` (the CPU thread count the compiled kernels use)
+and :mod:`swint_cli.switches` (the fast paths' off switches).
 """
 
 from .drop_path import DropPath

@@ -19,19 +19,14 @@ import paddle
 from paddle.autograd import PyLayer
 
 from . import kernels, products
-from .kernels import onednn
+from .kernels import backend
 from .kernels.onednn import Matrices, batched_gemm
 
 
 def applies(qkv: paddle.Tensor, dropout_active: bool) -> bool:
     """True when :func:`window_attention` can compute for this projection: float32 on the
     CPU in dynamic mode with the compiled kernels and oneDNN, and no attention dropout."""
-    return (
-        not dropout_active
-        and paddle.in_dynamic_mode()
-        and kernels.usable(qkv)
-        and onednn.has_gemm(onednn.FLOAT32_GEMM)
-    )
+    return not dropout_active and backend.enabled("onednn", qkv)
 
 
 def _packed(qkv: paddle.Tensor, heads: int, part: int) -> Matrices:

@@ -15,6 +15,7 @@ import paddle
 from paddle.autograd import PyLayer
 
 from . import kernels
+from .kernels import backend
 from .kernels import onednn_convolution as onednn_conv
 from .precision import products_in_bf16
 
@@ -22,7 +23,7 @@ from .precision import products_in_bf16
 def applies(x: paddle.Tensor) -> bool:
     """True when :func:`conv2d` can compute with input ``x``: float32 on the CPU in dynamic
     mode, with the compiled kernels and oneDNN's convolutions available."""
-    return paddle.in_dynamic_mode() and kernels.usable(x) and onednn_conv.available()
+    return backend.enabled("onednn_conv", x)
 
 
 class _Convolution(PyLayer):

@@ -26,6 +26,7 @@ from paddle.autograd import PyLayer
 from paddle.nn import functional as F
 
 from . import kernels, products
+from .kernels import backend
 
 _STRIDE_FLAG = "FLAGS_use_stride_kernel"
 
@@ -61,7 +62,12 @@ def _only_needed(grads: Sequence[paddle.Tensor | None], needed: Sequence[bool]) 
 
 def _use_custom_backward(*tensors: paddle.Tensor | None) -> bool:
     present = [t for t in tensors if t is not None]
-    return paddle.in_dynamic_mode() and present[0].place.is_cpu_place() and _needs_grad(*present)
+    return (
+        backend.enabled("custom_backward")
+        and paddle.in_dynamic_mode()
+        and present[0].place.is_cpu_place()
+        and _needs_grad(*present)
+    )
 
 
 def _column_sums(rows: paddle.Tensor) -> paddle.Tensor:
@@ -78,7 +84,7 @@ def _row_means(rows: paddle.Tensor) -> paddle.Tensor:
 
 def _add_bias_(y: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     """``y += bias`` over the last axis, in place."""
-    if kernels.usable(y, bias):
+    if backend.enabled("kernels", y, bias):
         return kernels.add_row_bias_(y, bias)
     return y.add_(bias)
 
@@ -97,7 +103,7 @@ def _linear_grads(
     None. The GELU needs the compiled kernels."""
     dy = kernels.contiguous(dy)
     bias_needed = len(needed) == 3 and needed[2]
-    if kernels.usable(dy):  # one pass: GELU's gradient, bf16 copy, bias gradient
+    if backend.enabled("kernels", dy):  # one pass: GELU's gradient, bf16 copy, bias gradient
         g, dbias = kernels.output_grad(dy, gelu_grad, x.dtype == paddle.bfloat16, bias_needed)
     else:
         g, dbias = dy, _column_sums(dy.reshape([-1, dy.shape[-1]])) if bias_needed else None
@@ -162,7 +168,7 @@ def linear_gelu(
     x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor | None
 ) -> paddle.Tensor:
     """Exact (erf) ``gelu(x @ weight + bias)``."""
-    if kernels.usable(x, weight):
+    if backend.enabled("kernels", x, weight):
         if not _needs_grad(x, weight, bias):
             return kernels.bias_gelu(_product(x, weight), bias)
         if _use_custom_backward(x, weight, bias):
@@ -212,7 +218,7 @@ def mlp(x: paddle.Tensor, weights: MlpWeights) -> paddle.Tensor:
     """``gelu(x @ w1 + b1) @ w2 + b2`` with exact (erf) GELU for ``weights`` ``(w1, b1, w2,
     b2)``: the transformer MLP without dropout between its layers."""
     w1, b1, w2, b2 = weights
-    if kernels.usable(x, w1, w2):
+    if backend.enabled("kernels", x, w1, w2):
         if not _needs_grad(x, *weights):
             return _mlp_forward(x, weights)[0]
         if _use_custom_backward(x, *weights):
@@ -236,7 +242,7 @@ def add(x: paddle.Tensor, y: paddle.Tensor) -> paddle.Tensor:
     """``x + y`` for same-shaped tensors (a residual connection). Paddle's add and its
     gradient run on one thread, and the gradient copies the output gradient for each input;
     here the sum is made on all threads and both inputs receive the output gradient itself."""
-    if x.shape == y.shape and kernels.usable(x, y):
+    if x.shape == y.shape and backend.enabled("kernels", x, y):
         return _Add.apply(x, y) if _needs_grad(x, y) else kernels.add(x, y)
     return x + y
 
@@ -252,7 +258,7 @@ class _LayerNorm(PyLayer):
     @staticmethod
     def backward(ctx, dy):
         x, weight = ctx.saved_tensor()
-        if kernels.usable(x, dy):
+        if backend.enabled("kernels", x, dy):
             grads = kernels.layer_norm_backward(x, weight, dy, ctx.epsilon)
             return _only_needed(grads, ctx.needed)
         shape = x.shape
@@ -328,7 +334,7 @@ def bias_softmax(scores: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
     """
     if bias.ndim == scores.ndim - 1:
         bias = bias.unsqueeze(0)  # (1, *S)
-    if kernels.usable(scores, bias):
+    if backend.enabled("kernels", scores, bias):
         if not _needs_grad(scores, bias):
             return kernels.bias_softmax(scores, bias)
         if _use_custom_backward(scores, bias):
@@ -342,7 +348,7 @@ _SWAP_LAST = [0, 2, 1]
 def _transposed(x: paddle.Tensor, perm: list[int]) -> paddle.Tensor:
     """A contiguous ``x.transpose(perm)``: the compiled tiled transpose for ``[0, 2, 1]``
     on float32 CPU tensors, else Paddle's transpose kernel."""
-    if perm == _SWAP_LAST and kernels.usable(x):
+    if perm == _SWAP_LAST and backend.enabled("kernels", x):
         return kernels.swap_last_axes(x)
     with _dense_kernels():
         return x.transpose(perm)

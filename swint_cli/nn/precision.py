@@ -10,8 +10,8 @@ its state, LayerNorm, softmax, BatchNorm, the loss and the gradients handed back
 A product's or convolution's backward runs in the precision its forward ran in.
 
 bfloat16 needs the CPU's bfloat16 instructions (x86 ``avx512_bf16`` or ``amx_bf16``, ARM
-``bf16``) and oneDNN's bf16 GEMM: :func:`bf16_unavailable` says which is missing, and where
-one is the products stay float32.
+``bf16``), the compiled kernels and oneDNN's bf16 GEMM: ``backend.unavailable("bf16")``
+(:mod:`.kernels.backend`) says which is missing, and where one is the products stay float32.
 """
 
 from __future__ import annotations
@@ -19,38 +19,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..runtime import cpu_info
-from . import kernels
-from .kernels import onednn
+from .kernels import backend
 
 PRECISIONS = ("fp32", "bf16")
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
 _active = ["fp32"]
-
-
-def cpu_bf16_flags() -> list[str]:
-    """This CPU's bfloat16 instruction flags (from /proc/cpuinfo), empty when it has none."""
-    flags = (cpu_info("flags") or cpu_info("Features")).split()
-    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
-
-
-def bf16_unavailable() -> str | None:
-    """Why bfloat16 products cannot run on this machine, or None when they can."""
-    if not cpu_bf16_flags():
-        return f"this CPU has no bfloat16 instructions ({', '.join(BF16_CPU_FLAGS[:2])})"
-    if not kernels.status()["built"]:
-        return "the compiled CPU kernels are off or unavailable"
-    if not onednn.has_gemm(onednn.BFLOAT16_GEMM):
-        return f"oneDNN's {onednn.BFLOAT16_GEMM} is off or unavailable"
-    return None
 
 
 def effective(precision: str) -> str:
     """The precision the products will run in when ``precision`` is asked for."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return "bf16" if precision == "bf16" and bf16_unavailable() is None else "fp32"
+    return "bf16" if precision == "bf16" and backend.unavailable("bf16") is None else "fp32"
 
 
 @contextmanager

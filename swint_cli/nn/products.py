@@ -20,21 +20,27 @@ import paddle
 from paddle.autograd import PyLayer
 
 from . import kernels
-from .kernels import onednn
+from .kernels import backend, onednn
 from .precision import products_in_bf16
 
 
 def _onednn_gemm(a: paddle.Tensor) -> bool:
-    name = onednn.GEMMS.get(a.dtype)
+    """True when oneDNN multiplies operands like ``a`` (float32 or bfloat16, on the CPU,
+    with the CPU as the current device, where the product is allocated)."""
+    path = onednn.PATHS.get(a.dtype)
     return (
-        name is not None and a.place.is_cpu_place() and kernels.usable() and onednn.has_gemm(name)
+        path is not None
+        and backend.enabled(path)
+        and a.place.is_cpu_place()
+        and paddle.in_dynamic_mode()
+        and paddle.device.get_device() == "cpu"
     )
 
 
 def lowered(t: paddle.Tensor) -> paddle.Tensor:
     """``t`` as a product keeps it: a bfloat16 copy of a float32 CPU tensor under bf16
     autocast (when available), otherwise ``t``."""
-    if products_in_bf16() and t.dtype == paddle.float32 and kernels.usable(t):
+    if products_in_bf16() and t.dtype == paddle.float32 and backend.enabled("kernels", t):
         return kernels.to_bfloat16(t)
     return t
 
@@ -124,11 +130,11 @@ def matmul(a: paddle.Tensor, b: paddle.Tensor, transpose_b: bool = False) -> pad
         paddle.in_dynamic_mode()
         and paddle.is_grad_enabled()
         and (not a.stop_gradient or not b.stop_gradient)
-        and kernels.usable(a, b)
-        and (products_in_bf16() or (a.ndim == 2 and onednn.has_gemm(onednn.FLOAT32_GEMM)))
+        and backend.enabled("kernels", a, b)
+        and (products_in_bf16() or (a.ndim == 2 and backend.enabled("onednn")))
     )
     if custom:
         return _Matmul.apply(a, b, transpose_b)
-    if paddle.in_dynamic_mode() and products_in_bf16() and kernels.usable(a, b):
+    if products_in_bf16() and backend.enabled("kernels", a, b):
         return product(lowered(a), lowered(b), transpose_b=transpose_b)
     return paddle.matmul(a, b, transpose_y=transpose_b)

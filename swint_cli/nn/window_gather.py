@@ -13,6 +13,7 @@ import paddle
 from paddle.autograd import PyLayer
 
 from . import kernels
+from .kernels import backend
 from .window_geometry import map_token_order, window_token_order
 
 _orders: dict[tuple[int, int, int, int], tuple[paddle.Tensor, paddle.Tensor]] = {}
@@ -20,7 +21,7 @@ _orders: dict[tuple[int, int, int, int], tuple[paddle.Tensor, paddle.Tensor]] = 
 
 def applies(x: paddle.Tensor) -> bool:
     """True when the compiled gather can run for ``x`` (float32 CPU, dynamic mode)."""
-    return paddle.in_dynamic_mode() and kernels.usable(x)
+    return backend.enabled("kernels", x)
 
 
 def _orders_for(

@@ -12,7 +12,7 @@ import paddle
 from ..data import ImageDataset, Normalization, build_datasets
 from ..environment import resolve_device
 from ..models import SurgeryReport, build_model, model_flops
-from ..nn.precision import bf16_unavailable
+from ..nn.kernels import backend
 from ..recipe import Recipe, dump_recipe
 from ..recipe.schema import TrainingSection
 from ..runs import RunError
@@ -82,7 +82,7 @@ def choose_precision(requested: str, device: str) -> tuple[str, str | None]:
         return "fp32", None
     if device != "cpu":
         return "fp32", "training.precision bf16 applies to CPU training; on GPU use training.amp"
-    reason = bf16_unavailable()
+    reason = backend.unavailable("bf16")
     if reason is not None:
         return "fp32", f"training.precision bf16: {reason}; training in fp32"
     return "bf16", None

@@ -1,75 +1,40 @@
-"""Optional compiled CPU kernels for SwinT's elementwise and row-wise work.
+"""Compiled CPU kernels for SwinT's elementwise and row-wise work, and their ctypes calls.
 
 Paddle's CPU kernels for LayerNorm backward, GELU, softmax and bias adds run on one thread
 and make a pass over memory per elementary operation; the fused C versions here take 5-8x
 less time. They are an accelerator only: :mod:`swint_cli.nn.functional` uses them for
-float32 CPU tensors in dynamic mode when they are available and enabled, and otherwise runs
-Paddle's ops, with results equal to within float rounding (about 1e-6).
-
-The library is compiled on first use (see :mod:`.build`); if that fails, one line on stderr
-says why and the Paddle path is used. ``SWINT_CPU_KERNELS=0`` or :func:`set_enabled` turns
-them off. Kernels use as many OpenMP threads as :func:`swint_cli.runtime.threads_in_use`.
+float32 CPU tensors in dynamic mode when :func:`.backend.enabled` says the ``kernels`` path
+runs, and otherwise runs Paddle's ops, with results equal to within float rounding (about
+1e-6). Kernels use as many OpenMP threads as :func:`swint_cli.runtime.threads_in_use`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
-import sys
 
 import paddle
 
 from ...runtime import threads_in_use
-from .build import load_library
+from . import backend
 
-_state: dict[str, object] = {
-    "enabled": os.environ.get("SWINT_CPU_KERNELS", "1") != "0",
-    "loaded": False,
-    "library": None,
-    "origin": "",
+_P, _I64, _INT, _F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+# the C functions of cpu_kernels.c called here: (argument types, result type)
+SIGNATURES: backend.Signatures = {
+    "swint_add": ([_P, _P, _P, _I64, _INT], None),
+    "swint_add_row_bias": ([_P, _P, _I64, _I64, _INT], None),
+    "swint_bias_gelu": ([_P, _P, _P, _P, _P, _I64, _I64, _INT], None),
+    "swint_layer_norm_backward": ([_P, _P, _P, _P, _P, _P, _I64, _I64, _F32, _INT], None),
+    "swint_bias_softmax": ([_P, _P, _P, _I64, _P, _P, _I64, _I64, _I64, _INT], None),
+    "swint_softmax_backward": ([_P, _P, _P, _I64, _I64, _INT], None),
+    "swint_to_bf16": ([_P, _P, _I64, _INT], None),
+    "swint_output_grad": ([_P, _P, _P, _P, _P, _I64, _I64, _INT], None),
+    "swint_gather_rows": ([_P, _P, _P, _I64, _I64, _I64, _I64, _INT], None),
+    "swint_swap_last_axes": ([_P, _P, _I64, _I64, _I64, _INT], None),
 }
 
 
-def set_enabled(enabled: bool) -> bool:
-    """Use the compiled kernels (when they build) or not; returns the previous setting."""
-    previous = bool(_state["enabled"])
-    _state["enabled"] = enabled
-    return previous
-
-
-def _library() -> ctypes.CDLL | None:
-    if not _state["loaded"]:
-        library, origin = load_library()
-        _state.update(loaded=True, library=library, origin=origin)
-        if library is None:
-            notice = f"swint: compiled CPU kernels unavailable ({origin}); using Paddle ops"
-            sys.stderr.write(notice + "\n")
-    return _state["library"]  # type: ignore[return-value]
-
-
-def status() -> dict[str, object]:
-    """Whether the kernels are enabled and built, and the library path or the failure reason."""
-    built = _library() is not None if _state["enabled"] else None
-    return {"enabled": _state["enabled"], "built": built, "origin": _state["origin"]}
-
-
-def usable(*tensors: paddle.Tensor) -> bool:
-    """True when the kernels may compute with these tensors (float32, CPU, dynamic mode,
-    CPU as the current device)."""
-    return (
-        bool(_state["enabled"])
-        and paddle.in_dynamic_mode()
-        and all(t.dtype == paddle.float32 and t.place.is_cpu_place() for t in tensors)
-        # outputs are allocated on the current device: it must be the CPU too
-        and paddle.device.get_device() == "cpu"
-        and _library() is not None
-    )
-
-
 def _lib() -> ctypes.CDLL:
-    library = _library()
-    assert library is not None, "call usable() first"
-    return library
+    return backend.library("kernels", SIGNATURES)
 
 
 def _ptr(t: paddle.Tensor) -> ctypes.c_void_p:
@@ -252,8 +217,3 @@ def to_bfloat16(x: paddle.Tensor) -> paddle.Tensor:
     y = paddle.empty(x.shape, dtype=paddle.bfloat16)
     _lib().swint_to_bf16(_ptr(x), _ptr(y), x.size, threads_in_use())
     return y
-
-
-def library() -> ctypes.CDLL:
-    """The compiled kernels' library (after :func:`usable` returned True)."""
-    return _lib()

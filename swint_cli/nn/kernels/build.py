@@ -33,42 +33,6 @@ _COMPILE_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC"
 # glibc's vector expf (libmvec) lets GCC vectorize the GELU and softmax.
 _VECTOR_MATH = (["-DSWINT_VECTOR_MATH"], ["-lmvec"])
 
-_P, _I64, _INT, _F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
-SIGNATURES = {
-    "swint_add": [_P, _P, _P, _I64, _INT],
-    "swint_add_row_bias": [_P, _P, _I64, _I64, _INT],
-    "swint_bias_gelu": [_P, _P, _P, _P, _P, _I64, _I64, _INT],
-    "swint_layer_norm_backward": [_P, _P, _P, _P, _P, _P, _I64, _I64, _F32, _INT],
-    "swint_bias_softmax": [_P, _P, _P, _I64, _P, _P, _I64, _I64, _I64, _INT],
-    "swint_softmax_backward": [_P, _P, _P, _I64, _I64, _INT],
-    "swint_to_bf16": [_P, _P, _I64, _INT],
-    "swint_output_grad": [_P, _P, _P, _P, _P, _I64, _I64, _INT],
-    "swint_gather_rows": [_P, _P, _P, _I64, _I64, _I64, _I64, _INT],
-    "swint_swap_last_axes": [_P, _P, _I64, _I64, _I64, _INT],
-}
-_CHAR = ctypes.c_char
-# name: (argument types, result type); SIGNATURES' functions return nothing
-RESULT_SIGNATURES = {
-    "swint_gemm": (
-        # function, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads
-        [_P, _CHAR, _CHAR, _I64, _I64, _I64, _F32, _P, _I64, _P, _I64, _F32, _P, _I64, _INT],
-        _INT,
-    ),
-    "swint_batched_gemm": (
-        # function, element size, transa, transb, outer, inner, m, n, k, alpha,
-        # a, a_outer, a_inner, lda, b, b_outer, b_inner, ldb, beta,
-        # c, c_outer, c_inner, ldc, threads
-        [
-            *(_P, _I64, _CHAR, _CHAR, _I64, _I64, _I64, _I64, _I64, _F32),
-            *(_P, _I64, _I64, _I64, _P, _I64, _I64, _I64, _F32),
-            *(_P, _I64, _I64, _I64, _INT),
-        ],
-        _INT,
-    ),
-    # execute, wait, stream, count, primitives, arg counts, args, threads
-    "swint_run_primitives": ([_P, _P, _P, _I64, _P, _P, _P, _INT], _INT),
-}
-
 
 def cache_dir() -> Path:
     """Where compiled kernels are kept: ``$SWINT_CACHE_DIR`` or ``$XDG_CACHE_HOME/swint``."""
@@ -142,28 +106,15 @@ def _compile(
     return failure
 
 
-def _signed(library: ctypes.CDLL) -> ctypes.CDLL:
-    """``library`` with the argument and result types of every kernel it holds."""
-    for name, argtypes in SIGNATURES.items():
-        if hasattr(library, name):
-            function = getattr(library, name)
-            function.argtypes, function.restype = argtypes, None
-    for name, (argtypes, restype) in RESULT_SIGNATURES.items():
-        if hasattr(library, name):
-            function = getattr(library, name)
-            function.argtypes, function.restype = argtypes, restype
-    return library
-
-
 def build_library(sources: Sequence[Path], target: Path) -> tuple[ctypes.CDLL | None, str]:
     """``sources`` compiled and linked into ``target`` as the package builds its own kernels
-    (the same compiler, flags and attempts, fastest first; no cache), and loaded with their
-    signatures; or None and the first error. For comparing kernel sources side by side."""
+    (the same compiler, flags and attempts, fastest first; no cache), and loaded; or None and
+    the first error. For comparing kernel sources side by side."""
     compiler, error = os.environ.get("CC", "gcc"), "no build attempted"
     for defines, link in _attempts():
         failure = _compile(compiler, target, defines, link, sources)
         if failure is None:
-            return _signed(ctypes.CDLL(str(target))), str(target)
+            return ctypes.CDLL(str(target)), str(target)
         error = f"{compiler} failed: {failure}"
     return None, error
 
@@ -192,5 +143,5 @@ def load_library() -> tuple[ctypes.CDLL | None, str]:
         except OSError as exc:
             error = f"cannot load {target}: {exc}"
             continue
-        return _signed(library), str(target)
+        return library, str(target)
     return None, error

@@ -19,106 +19,55 @@ keep the stack pointer in a heap buffer, so that a signal (Ctrl-C, SIGTERM, a ti
 loader's SIGCHLD) handled during one corrupts the heap (oneDNN issue #4845, in the oneDNN of
 Paddle 2.6 and 3.x).
 
-The library is found at run time; when it, a symbol or the compiled kernels are missing,
-:func:`status` says why, one line on stderr says so once, and callers use Paddle's ops.
-``SWINT_CPU_KERNELS=0`` turns this off with the other kernels; ``SWINT_ONEDNN=0`` (or
-:func:`set_enabled`) turns off only the oneDNN products, for comparisons.
+Whether these products run is :func:`.backend.enabled` (``onednn`` for float32, ``bf16``
+for bfloat16): ``SWINT_CPU_KERNELS=0`` turns them off with the other kernels,
+``SWINT_ONEDNN=0`` only the oneDNN paths.
 """
 
 from __future__ import annotations
 
 import ctypes
-import importlib.util
-import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import paddle
 
 from ...runtime import threads_in_use
-from . import library
+from . import backend
 
-LIBRARY_NAME = "libdnnl.so.3"
-FLOAT32_GEMM = "dnnl_sgemm"
-BFLOAT16_GEMM = "dnnl_gemm_bf16bf16f32"
-# the GEMM that multiplies operands of each dtype (into float32)
-GEMMS = {paddle.float32: FLOAT32_GEMM, paddle.bfloat16: BFLOAT16_GEMM}
+# the GEMM that multiplies operands of each dtype (into float32), and the path it runs on
+GEMMS = {paddle.float32: backend.FLOAT32_GEMM, paddle.bfloat16: backend.BFLOAT16_GEMM}
+PATHS = {paddle.float32: "onednn", paddle.bfloat16: "bf16"}
 
-_C, _I64, _F32, _P = ctypes.c_char, ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
-_GEMM_ARGS = [_C, _C, _I64, _I64, _I64, _F32, _P, _I64, _P, _I64, _F32, _P, _I64]
-
-_state: dict[str, object] = {
-    "enabled": os.environ.get("SWINT_ONEDNN", "1") != "0",
-    "loaded": False,
-    "functions": {},
-    "origin": "",
+_P, _I64, _INT, _F32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+_C = ctypes.c_char
+# the compiled kernels' functions (matrix_kernels.c) that call oneDNN's GEMMs
+SIGNATURES: backend.Signatures = {
+    "swint_gemm": (
+        # function, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads
+        [_P, _C, _C, _I64, _I64, _I64, _F32, _P, _I64, _P, _I64, _F32, _P, _I64, _INT],
+        _INT,
+    ),
+    "swint_batched_gemm": (
+        # function, element size, transa, transb, outer, inner, m, n, k, alpha,
+        # a, a_outer, a_inner, lda, b, b_outer, b_inner, ldb, beta,
+        # c, c_outer, c_inner, ldc, threads
+        [
+            *(_P, _I64, _C, _C, _I64, _I64, _I64, _I64, _I64, _F32),
+            *(_P, _I64, _I64, _I64, _P, _I64, _I64, _I64, _F32),
+            *(_P, _I64, _I64, _I64, _INT),
+        ],
+        _INT,
+    ),
 }
 
 
-def set_enabled(enabled: bool) -> bool:
-    """Use oneDNN's products (when found) or not; returns the previous setting."""
-    previous = bool(_state["enabled"])
-    _state["enabled"] = enabled
-    return previous
+def _kernels() -> ctypes.CDLL:
+    return backend.library("kernels", SIGNATURES)
 
 
-def library_path() -> Path | None:
-    """Where Paddle's wheel keeps its oneDNN, or None when Paddle has no ``libs/`` copy."""
-    spec = importlib.util.find_spec("paddle")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "libs" / LIBRARY_NAME
-    return path if path.exists() else None
-
-
-def _load() -> tuple[dict[str, ctypes._CFuncPtr], str]:
-    """The GEMM functions found (name -> function) and the library path, or why none."""
-    path = library_path()
-    if path is None:
-        return {}, f"no {LIBRARY_NAME} in Paddle's libs/"
-    try:
-        library = ctypes.CDLL(str(path))
-    except OSError as exc:
-        return {}, f"cannot load {path}: {exc}"
-    functions = {}
-    for name in (FLOAT32_GEMM, BFLOAT16_GEMM):
-        function = getattr(library, name, None)
-        if function is not None:
-            function.argtypes, function.restype = _GEMM_ARGS, ctypes.c_int
-            functions[name] = function
-    if FLOAT32_GEMM not in functions:
-        return {}, f"{path} has no {FLOAT32_GEMM}"
-    return functions, str(path)
-
-
-def _functions() -> dict[str, ctypes._CFuncPtr]:
-    if not _state["loaded"]:
-        functions, origin = _load()
-        _state.update(loaded=True, functions=functions, origin=origin)
-        if not functions:
-            sys.stderr.write(f"swint: oneDNN GEMMs unavailable ({origin}); using Paddle's matmul\n")
-        elif BFLOAT16_GEMM not in functions:
-            sys.stderr.write(f"swint: {origin} has no {BFLOAT16_GEMM}; bf16 products unavailable\n")
-    return _state["functions"]  # type: ignore[return-value]
-
-
-def status() -> dict[str, object]:
-    """Whether the oneDNN products are enabled and found, which GEMMs, and the library or why
-    it is missing."""
-    found = sorted(_functions()) if _state["enabled"] else None
-    return {"enabled": _state["enabled"], "gemms": found, "origin": _state["origin"]}
-
-
-def has_gemm(name: str) -> bool:
-    """True when oneDNN's ``name`` GEMM is enabled and found (:data:`FLOAT32_GEMM`,
-    :data:`BFLOAT16_GEMM`)."""
-    return bool(_state["enabled"]) and name in _functions()
-
-
-def _address(name: str) -> ctypes.c_void_p:
+def address(name: str) -> ctypes.c_void_p:
     """The address of oneDNN's ``name`` function, for the compiled kernels to call."""
-    return ctypes.cast(_functions()[name], ctypes.c_void_p)
+    return ctypes.cast(getattr(backend.library("onednn"), name), ctypes.c_void_p)
 
 
 def gemm(
@@ -132,16 +81,16 @@ def gemm(
     """``out (+)= op(a) @ op(b)`` for contiguous row-major 2-D ``a``, ``b`` (both float32 or
     both bfloat16) and float32 ``out``; ``accumulate`` adds to ``out`` instead of overwriting.
 
-    Returns ``out``. The caller checks :func:`has_gemm` for the inputs' dtype and
-    :func:`swint_cli.nn.kernels.usable` first.
+    Returns ``out``. The caller checks :func:`.backend.enabled` of the inputs' path
+    (:data:`PATHS`) first.
     """
     rows_a, cols_a = a.shape
     rows_b, cols_b = b.shape
     m, k = (cols_a, rows_a) if transpose_a else (rows_a, cols_a)
     n = rows_b if transpose_b else cols_b
     name = GEMMS[a.dtype]
-    status = library().swint_gemm(
-        _address(name),
+    status = _kernels().swint_gemm(
+        address(name),
         b"T" if transpose_a else b"N",
         b"T" if transpose_b else b"N",
         m,
@@ -196,11 +145,11 @@ def batched_gemm(
     """``out_ij = op(a_ij) @ op(b_ij)`` for ``i, j < batch`` with ``op(a_ij)`` of shape
     ``(m, k)`` and ``op(b_ij)`` ``(k, n)`` for ``shape = (m, n, k)``; ``a`` and ``b`` both
     float32 or both bfloat16, ``out`` float32. Runs the compiled kernels'
-    ``swint_batched_gemm`` over the batch (after :func:`swint_cli.nn.kernels.usable`)."""
+    ``swint_batched_gemm`` over the batch (once :func:`.backend.enabled` allows)."""
     m, n, k = shape
     name = GEMMS[a.tensor.dtype]
-    status = library().swint_batched_gemm(
-        _address(name),
+    status = _kernels().swint_batched_gemm(
+        address(name),
         a.tensor.element_size(),
         b"T" if transpose_a else b"N",
         b"T" if transpose_b else b"N",

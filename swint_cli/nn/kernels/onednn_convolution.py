@@ -10,7 +10,6 @@ primitive cache keeps its primitives.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,28 +17,8 @@ import paddle
 
 from . import onednn_primitives as dnnl
 
-_state = {"enabled": os.environ.get("SWINT_ONEDNN_CONV", "1") != "0"}
 # programs (and forward descriptors) kept, the most recently used; more shapes rebuild theirs
 PROGRAMS_KEPT = 64
-
-
-def set_enabled(enabled: bool) -> bool:
-    """Use oneDNN's convolutions (when found) or not; returns the previous setting.
-    ``SWINT_ONEDNN_CONV=0`` starts with them off; ``SWINT_ONEDNN=0`` turns off every oneDNN
-    path."""
-    previous = _state["enabled"]
-    _state["enabled"] = enabled
-    return previous
-
-
-def enabled() -> bool:
-    """The switch of :func:`set_enabled`."""
-    return _state["enabled"]
-
-
-def available() -> bool:
-    """True when oneDNN's convolutions are enabled and found."""
-    return _state["enabled"] and dnnl.available()
 
 
 def output_size(

@@ -16,14 +16,13 @@ signals blocked, as oneDNN's GEMMs are (:mod:`.onednn`).
 from __future__ import annotations
 
 import ctypes
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 
 import paddle
 
 from ...runtime import threads_in_use
-from . import library, onednn
+from . import backend
 
 # dnnl_data_type_t
 DATA_TYPES = {paddle.float32: 3, paddle.bfloat16: 2}
@@ -55,7 +54,7 @@ class ExecArg(ctypes.Structure):
 
 
 # name: argument types; each returns a dnnl_status_t unless listed in _RESULTS
-_SIGNATURES = {
+_ARGUMENTS = {
     "dnnl_engine_create": [_PP, _INT, ctypes.c_size_t],
     "dnnl_stream_create": [_PP, _P, ctypes.c_uint],
     "dnnl_memory_desc_create_with_tag": [_PP, _INT, Dims, _INT, _INT],
@@ -91,7 +90,17 @@ _RESULTS = {
     "dnnl_memory_desc_get_size": ctypes.c_size_t,
     "dnnl_primitive_desc_query_md": _P,
 }
-EXECUTE, WAIT = "dnnl_primitive_execute", "dnnl_stream_wait"
+EXECUTE, WAIT = "dnnl_primitive_execute", "dnnl_stream_wait"  # called by the kernels
+SIGNATURES: backend.Signatures = {
+    name: (argtypes, _RESULTS.get(name, _INT)) for name, argtypes in _ARGUMENTS.items()
+}
+# what the convolution path needs of oneDNN's library (its probe, :mod:`.backend`)
+FUNCTIONS = [*SIGNATURES, EXECUTE, WAIT]
+# the compiled kernels' function that runs a program: execute, wait, stream, count,
+# primitives, arg counts, args, threads
+KERNEL_SIGNATURES: backend.Signatures = {
+    "swint_run_primitives": ([_P, _P, _P, _I64, _P, _P, _P, _INT], _INT),
+}
 
 
 class OneDNNError(RuntimeError):
@@ -113,41 +122,15 @@ class _Api:
 
 
 @cache
-def _api() -> _Api | None:
-    """The C API with a CPU engine and stream, or None (after one line on stderr) when
-    Paddle's oneDNN lacks part of it."""
-    path = onednn.library_path()
-    if path is None:
-        return None
-    functions = ctypes.CDLL(str(path))
-    for name in [*_SIGNATURES, EXECUTE, WAIT]:
-        if not hasattr(functions, name):
-            sys.stderr.write(
-                f"swint: oneDNN convolutions unavailable ({path} has no {name}); "
-                "using Paddle's conv2d\n"
-            )
-            return None
-    for name, argtypes in _SIGNATURES.items():
-        function = getattr(functions, name)
-        function.argtypes, function.restype = argtypes, _RESULTS.get(name, _INT)
+def api() -> _Api:
+    """The C API with a CPU engine and stream (once :func:`.backend.enabled` says the
+    ``onednn_conv`` path runs)."""
+    functions = backend.library("onednn", SIGNATURES)
     execute, wait = (ctypes.cast(getattr(functions, name), _P) for name in (EXECUTE, WAIT))
     engine, stream = ctypes.c_void_p(), ctypes.c_void_p()
-    api = _Api(functions, engine, stream, execute, wait)
-    api.call("dnnl_engine_create", ctypes.byref(engine), ENGINE_CPU, 0)
-    api.call("dnnl_stream_create", ctypes.byref(stream), engine, STREAM_DEFAULT_FLAGS)
-    return api
-
-
-def available() -> bool:
-    """True when Paddle's oneDNN has the primitive API used here and the oneDNN products are
-    enabled (:func:`.onednn.has_gemm`)."""
-    return onednn.has_gemm(onednn.FLOAT32_GEMM) and _api() is not None
-
-
-def api() -> _Api:
-    """The loaded C API with its CPU engine and stream (after :func:`available`)."""
-    loaded = _api()
-    assert loaded is not None, "call available() first"
+    loaded = _Api(functions, engine, stream, execute, wait)
+    loaded.call("dnnl_engine_create", ctypes.byref(engine), ENGINE_CPU, 0)
+    loaded.call("dnnl_stream_create", ctypes.byref(stream), engine, STREAM_DEFAULT_FLAGS)
     return loaded
 
 
@@ -296,7 +279,7 @@ class Program:
                 scratch.append(paddle.empty([max(buffer.nbytes, 1)], dtype=paddle.uint8))
                 pointer = scratch[-1].data_ptr()
             a.call("dnnl_memory_set_data_handle", buffer.memory, ctypes.c_void_p(pointer))
-        status = library().swint_run_primitives(
+        status = backend.library("kernels", KERNEL_SIGNATURES).swint_run_primitives(
             a.execute,
             a.wait,
             a.stream,

@@ -1,9 +1,9 @@
-"""Where a step's time goes inside SwinT's compiled paths: every call into the compiled
-kernels' library, timed and summed by kernel (GEMMs by shape and transposes), so that the
-rest of the step is Paddle's own ops and Python. Paddle's profiler cannot see inside these
-calls; this sees only them.
+"""Where a step's time goes inside the compiled paths (``swint bench --calls``): every call
+into the compiled kernels' library, timed and summed by kernel (GEMMs by shape and
+transposes), so that the rest of the step is Paddle's own ops and Python. Paddle's profiler
+cannot see inside these calls; this sees only them.
 
-    with CallTimes() as calls:
+    with timed_calls() as calls:
         for _ in range(repeat):
             step()
     print(calls.table(steps=repeat, step_ms=...))
@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from ..nn.kernels import backend
 
 
 def _name(function: str, args: tuple[Any, ...]) -> str:
@@ -49,22 +52,10 @@ class _TimedLibrary:
 
 
 class CallTimes:
-    """Within the block, calls into the compiled kernels are timed (seconds, count) by name."""
+    """Calls into the compiled kernels, timed (seconds, count) by name: see :func:`timed_calls`."""
 
     def __init__(self) -> None:
         self.totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-
-    def __enter__(self) -> CallTimes:
-        from swint_cli.nn import kernels  # imports Paddle: not before the process settings
-
-        self._kernels = kernels
-        library = kernels.library()
-        self._saved = kernels._state["library"]
-        kernels._state["library"] = _TimedLibrary(library, self.totals)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._kernels._state["library"] = self._saved
 
     def table(self, steps: int, step_ms: float) -> str:
         """ms per step and calls per step of each kernel, largest first, then the step's
@@ -81,3 +72,14 @@ class CallTimes:
         lines.append(f"{inside:8.1f} {'':6}  all compiled calls")
         lines.append(f"{step_ms - inside:8.1f} {'':6}  the rest: Paddle's ops and Python")
         return "\n".join(lines)
+
+
+@contextmanager
+def timed_calls() -> Iterator[CallTimes]:
+    """Within the block, every call into the compiled kernels is timed into the
+    :class:`CallTimes` yielded. RuntimeError where the kernels do not run."""
+    if not backend.enabled("kernels"):
+        raise RuntimeError(f"{backend.unavailable('kernels')}: no compiled calls to time")
+    calls = CallTimes()
+    with backend.intercept("kernels", lambda library: _TimedLibrary(library, calls.totals)):
+        yield calls

@@ -16,10 +16,10 @@ import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
-from ..nn import convolution
-from ..nn import functional as SF
-from ..nn.kernels.onednn_convolution import output_size
-from ..nn.products import matmul
+from . import convolution
+from . import functional as SF
+from .kernels.onednn_convolution import output_size
+from .products import matmul
 
 # Output maps of at most this many pixels take the batched path. Measured on the 2-core
 # benchmark machine (ResNet-50 convs, batch 16, fwd+bwd): batching wins clearly at 2x2 and
@@ -53,24 +53,43 @@ def _covered(conv: nn.Conv2D, x: paddle.Tensor) -> bool:
     return conv._padding_algorithm == "EXPLICIT" and len(conv._updated_padding) == 2
 
 
-@paddle.jit.not_to_static
-def _conv2d(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
+ROUTES = ("onednn", "batched", "paddle")
+
+
+def route(conv: nn.Conv2D, x: paddle.Tensor) -> str:
+    """The path that computes ``conv`` on ``x`` (one of :data:`ROUTES`): oneDNN's primitives
+    where they run, but for 1x1 convolutions onto tiny maps; else one GEMM over the batch
+    on small maps; else Paddle's ``conv2d``."""
     if not _covered(conv, x):
-        return nn.Conv2D.forward(conv, x)
+        return "paddle"
     out_h, out_w = _output_size(conv, x.shape[2], x.shape[3])
     pixels, pointwise = out_h * out_w, list(conv._kernel_size) == [1, 1]
     if convolution.applies(x) and not (pointwise and pixels < MIN_ONEDNN_POINTWISE_PIXELS):
+        return "onednn"
+    return "batched" if pixels <= MAX_BATCHED_PIXELS else "paddle"
+
+
+def compute(conv: nn.Conv2D, x: paddle.Tensor, path: str) -> paddle.Tensor:
+    """``conv(x)`` on ``path`` (of :data:`ROUTES`; ``onednn`` and ``batched`` need a covered
+    convolution, ``onednn`` also :func:`.convolution.applies`)."""
+    if path == "onednn":
         return convolution.conv2d(
             x, conv.weight, conv.bias, conv._stride, conv._updated_padding, conv._dilation
         )
-    if pixels <= MAX_BATCHED_PIXELS:
-        return _batched(conv, x, out_h, out_w)
+    if path == "batched":
+        return _batched(conv, x)
     return nn.Conv2D.forward(conv, x)
 
 
-def _batched(conv: nn.Conv2D, x: paddle.Tensor, out_h: int, out_w: int) -> paddle.Tensor:
-    """The convolution of ``x`` onto its ``out_h x out_w`` output map as one GEMM."""
+@paddle.jit.not_to_static
+def _conv2d(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
+    return compute(conv, x, route(conv, x))
+
+
+def _batched(conv: nn.Conv2D, x: paddle.Tensor) -> paddle.Tensor:
+    """The convolution of ``x`` as one GEMM over the batch."""
     batch, channels, height, width = x.shape
+    out_h, out_w = _output_size(conv, height, width)
     pointwise = list(conv._kernel_size) == [1, 1] and list(conv._updated_padding) == [0, 0]
     if pointwise and list(conv._stride) == [1, 1]:
         patches = x.reshape([batch, channels, height * width])  # (B, Cin, L)
