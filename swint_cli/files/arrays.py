@@ -3,7 +3,8 @@
 New files are safetensors (``.safetensors``): a JSON header and raw array bytes, nothing that
 can run code. Files written by ``paddle.save`` (``.pdparams``, ``.pdopt``, or any other name)
 are pickles and are read through :func:`~swint_cli.files.safe_pickle.safe_load`, which builds
-plain data only.
+plain data only; PyTorch checkpoints (``.pth``, ``.pt``) through
+:mod:`~swint_cli.files.torch_checkpoint`, which builds state dicts only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from safetensors.numpy import save
 from ..errors import UserError
 from .atomic import replace_atomically
 from .safe_pickle import RefusedPickle, safe_load
+from .torch_checkpoint import TORCH_SUFFIXES, CheckpointError, read_torch_checkpoint
 
 SAFETENSORS = ".safetensors"
 PADDLE_NAME_TABLE = "StructuredToParameterName@@"  # paddle.save's own bookkeeping entry
@@ -70,9 +72,23 @@ def _from_pickle(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _from_torch(path: Path) -> dict[str, np.ndarray]:
+    try:
+        return read_torch_checkpoint(path)
+    except OSError as exc:
+        raise ArrayFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    except RefusedPickle as exc:
+        raise ArrayFileError(path, f"not loaded: {exc}") from None
+    except CheckpointError as exc:
+        raise ArrayFileError(path, str(exc)) from None
+
+
 def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """``(arrays, metadata)`` of a safetensors file, or of a ``paddle.save`` pickle of a
-    state dict (metadata empty). Raises :class:`ArrayFileError` naming ``path``."""
+    """``(arrays, metadata)`` of a safetensors file, a PyTorch checkpoint (``.pth``, ``.pt``:
+    :mod:`.torch_checkpoint`) or a ``paddle.save`` pickle of a state dict (metadata empty
+    for the last two). Raises :class:`ArrayFileError` naming ``path``."""
+    if path.suffix in TORCH_SUFFIXES:
+        return _from_torch(path), {}
     if path.suffix != SAFETENSORS:
         return _from_pickle(path), {}
     try:

@@ -14,6 +14,7 @@ from .errors import ModelError
 from .registry import backbone_names, find_backbone
 from .state import cast_like, kind_problem, shape_of
 from .swin_transformer import SWIN_CONFIGS
+from .weight_formats import to_paddle
 
 HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled features
 
@@ -76,8 +77,10 @@ def _more(items: list[str]) -> str:
 def load_weights(model: nn.Layer, path: str) -> list[str]:
     """Load the state dict in the local file ``path`` into ``model`` (the plain backbone,
     before any surgery): a ``.safetensors`` file (``checkpoints/best.safetensors`` of a run
-    of the same backbone without replace rules, say) or a ``paddle.save`` pickle such as a
-    ``.pdparams``, read through the restricted unpickler (plain data only, never code).
+    of the same backbone without replace rules, say), a ``paddle.save`` pickle such as a
+    ``.pdparams``, read through the restricted unpickler (plain data only, never code), or
+    a PyTorch checkpoint (``.pth``, ``.pt``: read without torch; torchvision's names and
+    layouts converted, :mod:`.weight_formats`).
 
     Outside the head (the ``fc`` sublayer) the file must match the model exactly: a key the
     file lacks would leave a layer randomly initialised, a key the model lacks or a shape
@@ -95,6 +98,7 @@ def load_weights(model: nn.Layer, path: str) -> list[str]:
         state, _ = read_arrays(Path(path))
     except ArrayFileError as exc:
         raise ModelError(f"weights file {exc}") from None
+    state, _ = to_paddle(state)
 
     own = model.state_dict()
     problems, skipped = [], []

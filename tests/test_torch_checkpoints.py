@@ -1,0 +1,143 @@
+"""PyTorch checkpoints read without torch: the authors' own files in ../shared/data/pretrained
+(saved by torch from torchvision's code, with the logits that code computed), a planted
+pickle that would run a command, and damaged files."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+from conftest import require_or_skip
+
+from swint_cli.files import ArrayFileError, read_arrays
+from swint_cli.files.torch_checkpoint import read_torch_checkpoint
+from swint_cli.models import ModelError, build_backbone, load_weights
+from swint_cli.models.weight_formats import detect_format, from_torchvision
+
+PRETRAINED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pretrained"
+RESNET18 = PRETRAINED / "torchvision-resnet18-10cls"
+
+
+def _fixture(stem: Path) -> Path:
+    path = stem.with_suffix(".pth")
+    if not path.is_file():
+        require_or_skip("SWINT_REQUIRE_CIFAR", f"{path} not present (shared test data)")
+    return path
+
+
+def _checkpoint(path: Path, pickled: bytes, buffers: dict[str, bytes] | None = None) -> Path:
+    """A zip-format checkpoint as torch.save lays it out, holding ``pickled`` as data.pkl."""
+    top = path.stem
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{top}/data.pkl", pickled)
+        archive.writestr(f"{top}/byteorder", "little")
+        for key, data in (buffers or {}).items():
+            archive.writestr(f"{top}/data/{key}", data)
+    return path
+
+
+def test_torchvision_resnet18_gives_the_logits_torchvision_computed() -> None:
+    path = _fixture(RESNET18)
+    model = build_backbone("resnet18", 10)
+    assert load_weights(model, str(path)) == []  # every key, the head included
+    model.eval()
+    images = np.load(RESNET18.with_suffix(".input.npy"))
+    want = np.load(RESNET18.with_suffix(".logits.npy"))
+    with paddle.no_grad():
+        got = model(paddle.to_tensor(images)).numpy()
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_the_reader_gives_every_tensor_with_its_shape_and_bytes() -> None:
+    """Against the archive itself: conv1's weight is storage data/0's first 64*3*7*7 floats,
+    the BatchNorm counter an int64 scalar."""
+    path = _fixture(RESNET18)
+    arrays = read_torch_checkpoint(path)
+    assert len(arrays) == 122 and arrays["conv1.weight"].shape == (64, 3, 7, 7)
+    with zipfile.ZipFile(path) as archive:
+        top = archive.namelist()[0].split("/")[0]
+        raw = np.frombuffer(archive.read(f"{top}/data/0"), "<f4")
+    np.testing.assert_array_equal(arrays["conv1.weight"].ravel(), raw[: 64 * 3 * 7 * 7])
+    counter = arrays["bn1.num_batches_tracked"]
+    assert counter.shape == () and counter.dtype == np.int64
+
+
+def test_torch_names_and_layouts_become_paddles() -> None:
+    arrays = {
+        "bn.running_mean": np.zeros(3),
+        "bn.running_var": np.ones(3),
+        "bn.num_batches_tracked": np.array(7),
+        "fc.weight": np.arange(6.0).reshape(2, 3),  # torch: [out, in]
+        "conv.weight": np.zeros((4, 3, 1, 1)),
+    }
+    assert detect_format(arrays) == "torchvision"
+    converted = from_torchvision(arrays)
+    assert sorted(converted) == ["bn._mean", "bn._variance", "conv.weight", "fc.weight"]
+    np.testing.assert_array_equal(converted["fc.weight"], [[0, 3], [1, 4], [2, 5]])
+    assert converted["conv.weight"].shape == (4, 3, 1, 1)
+    assert detect_format({"fc.weight": np.zeros((3, 2))}) == "paddle"
+
+
+def _text(value: str) -> bytes:
+    """Pickle opcode BINUNICODE: ``value`` on the stack."""
+    return b"X" + len(value.encode()).to_bytes(4, "little") + value.encode()
+
+
+def test_a_strided_tensor_and_the_model_wrapper_are_read_as_torch_lays_them_out(
+    tmp_path: Path,
+) -> None:
+    """``{'model': {'w': t}, 'epoch': 3}`` with ``t`` a transposed view (offset 1, size
+    (3, 2), strides (1, 3)) of a 7-float storage, written opcode by opcode as torch.save's
+    protocol-2 pickle has it."""
+    storage = b"((" + _text("storage") + b"ctorch\nFloatStorage\n" + _text("0") + _text("cpu")
+    storage += b"K\x07tQ"  # numel 7, TUPLE, BINPERSID
+    tensor = b"ctorch._utils\n_rebuild_tensor_v2\n" + storage
+    tensor += b"K\x01K\x03K\x02\x86K\x01K\x03\x86\x89}tR"  # offset, size, stride, no grad, hooks
+    pickled = b"\x80\x02}(" + _text("model") + b"}(" + _text("w") + tensor + b"u"
+    pickled += _text("epoch") + b"K\x03u."
+    values = np.arange(7, dtype="<f4").tobytes()
+    path = _checkpoint(tmp_path / "view.pth", pickled, {"0": values})
+    arrays, _ = read_arrays(path)
+    assert list(arrays) == ["w"]
+    np.testing.assert_array_equal(arrays["w"], [[1, 4], [2, 5], [3, 6]])
+
+
+def test_a_pickle_that_would_run_a_command_is_refused_and_the_command_never_runs(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "ran"
+    command = f"touch {marker}"
+    # GLOBAL os.system, the command as its argument, REDUCE: what pickle.load would call
+    planted = b"\x80\x02cos\nsystem\n" + _text(command) + b"\x85R."
+    path = _checkpoint(tmp_path / "planted.pth", planted)
+    with pytest.raises(ArrayFileError) as refused:
+        read_arrays(path)
+    assert str(refused.value) == f"{path}: not loaded: refused to load os.system: not plain data"
+    assert not marker.exists()
+    model = build_backbone("resnet18", 10)
+    with pytest.raises(ModelError, match=r"refused to load os\.system"):
+        load_weights(model, str(path))
+    assert not marker.exists()
+
+
+def test_truncated_legacy_and_odd_checkpoints_are_one_line_each(tmp_path: Path) -> None:
+    path = _fixture(RESNET18)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    legacy = tmp_path / "legacy.pth"
+    legacy.write_bytes(pickle.dumps({"w": 1}, protocol=2))
+    listed = _checkpoint(tmp_path / "list.pth", pickle.dumps([1, 2], protocol=2))
+    expected = {
+        truncated: "a damaged or truncated checkpoint (no zip directory)",
+        legacy: "not a zip-format PyTorch checkpoint (written by torch < 1.6, or not a "
+        "checkpoint); re-save it with torch.save from torch >= 1.6",
+        listed: "holds a list, not a state dict",
+    }
+    for file, reason in expected.items():
+        with pytest.raises(ArrayFileError) as error:
+            read_arrays(file)
+        assert str(error.value) == f"{file}: {reason}"
