@@ -1,6 +1,6 @@
 """PyTorch checkpoints read without torch: the authors' own files in ../shared/data/pretrained
-(saved by torch from torchvision's code, with the logits that code computed), a planted
-pickle that would run a command, and damaged files."""
+(saved by torch from torchvision's and the official Swin's code, with the outputs that code
+computed), a planted pickle that would run a command, and damaged files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,16 @@ from conftest import require_or_skip
 
 from swint_cli.files import ArrayFileError, read_arrays
 from swint_cli.files.torch_checkpoint import read_torch_checkpoint
+from swint_cli.layer_config import SwinTConfig
 from swint_cli.models import ModelError, build_backbone, load_weights
-from swint_cli.models.weight_formats import detect_format, from_torchvision
+from swint_cli.models.relative_position_tables import resize_table
+from swint_cli.models.swin_transformer import SwinConfig, SwinTransformer
+from swint_cli.models.weight_formats import (
+    WeightFormatError,
+    detect_format,
+    from_swin_official,
+    from_torchvision,
+)
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pretrained"
 RESNET18 = PRETRAINED / "torchvision-resnet18-10cls"
@@ -141,3 +149,58 @@ def test_truncated_legacy_and_odd_checkpoints_are_one_line_each(tmp_path: Path) 
         with pytest.raises(ArrayFileError) as error:
             read_arrays(file)
         assert str(error.value) == f"{file}: {reason}"
+
+
+SWIN = PRETRAINED / "official-swin-small-w4"
+
+
+def _small_swin(window: int) -> SwinTransformer:
+    """The fixture's model in swint's classes: embed 24, depths (2, 2), heads (2, 4), patch 2."""
+    config = SwinConfig(embed_dim=24, depths=(2, 2), num_heads=(2, 4), drop_path_rate=0.0)
+    return SwinTransformer(5, config, patch_size=2, layer=SwinTConfig(window_size=window))
+
+
+def test_the_official_swin_gives_the_features_and_logits_its_code_computed() -> None:
+    path = _fixture(SWIN)
+    model = _small_swin(window=4)
+    assert load_weights(model, str(path)) == []
+    model.eval()
+    images = paddle.to_tensor(np.load(SWIN.with_suffix(".input.npy")))
+    with paddle.no_grad():
+        tokens = model.layers(model.patch_embed(images)).transpose([0, 2, 3, 1])  # (N, h, w, C)
+        features = model.norm(tokens).mean(axis=[1, 2]).numpy()
+        logits = model(images).numpy()
+    for got, name in ((features, "features"), (logits, "logits")):
+        want = np.load(SWIN.with_suffix(f".{name}.npy"))
+        assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max(), name
+
+
+def test_official_names_map_onto_swint_pairs_and_its_buffers_are_dropped() -> None:
+    arrays = read_torch_checkpoint(_fixture(SWIN))
+    assert detect_format(arrays) == "swin_official"
+    converted = from_swin_official(arrays)
+    # stage 1's blocks 0-1 are swint's second pair; stage 0's downsample ends the first pair
+    np.testing.assert_array_equal(
+        converted["layers.1.blocks.1.attn.qkv.weight"],
+        arrays["layers.1.blocks.1.attn.qkv.weight"].T,
+    )
+    assert converted["layers.0.merge.reduction.weight"].shape == (96, 48)
+    assert "fc.weight" in converted and "head.weight" not in converted
+    assert not [key for key in converted if key.endswith(("relative_position_index", "attn_mask"))]
+    odd = {
+        "layers.0.blocks.0.norm1.weight": np.ones(2),
+        "layers.0.downsample.norm.weight": np.ones(8),
+    }
+    with pytest.raises(WeightFormatError, match="stage 0 has 1 blocks"):
+        from_swin_official(odd)
+
+
+def test_a_table_for_window_4_is_resized_for_window_8_as_timm_does() -> None:
+    arrays = read_torch_checkpoint(_fixture(SWIN))
+    table = arrays["layers.0.blocks.0.attn.relative_position_bias_table"]  # (7*7, 2)
+    want = np.load(SWIN.with_suffix(".block0-table-to-w8.npy"))  # (15*15, 2), timm's
+    np.testing.assert_allclose(resize_table(table, 15 * 15), want, atol=1e-5, rtol=0)
+    model = _small_swin(window=8)  # the loader resizes every table to the model's window
+    load_weights(model, str(_fixture(SWIN)))
+    loaded = model.state_dict()["layers.0.blocks.0.attn.relative_position_bias_table"]
+    np.testing.assert_allclose(loaded.numpy(), want, atol=1e-5, rtol=0)
