@@ -221,3 +221,40 @@ def test_backbone_linear_layers_compute_through_the_products() -> None:
     linears = [layer for layer in model.sublayers() if isinstance(layer, nn.Linear)]
     assert linears and all(type(layer) is Linear for layer in linears)
     assert list(model.fc.state_dict()) == ["weight", "bias"]
+
+
+def test_model_args_build_a_small_swin_and_a_wide_resnet() -> None:
+    args = {"embed_dim": 24, "depths": [2, 2], "num_heads": [2, 4], "window_size": 4}
+    swin = build_backbone("swin_t", 5, args={**args, "patch_size": 2})
+    assert [layer.blocks[0].attn.num_heads for layer in swin.layers] == [2, 4]
+    assert swin.patch_embed.proj.weight.shape == [24, 3, 2, 2]
+    assert swin.layers[0].blocks[0].attn.relative_position_bias_table.shape == [7 * 7, 2]
+    assert swin(paddle.randn([1, 3, 32, 32])).shape == [1, 5]
+    wide = build_backbone("resnet50", 10, args={"width": 128})
+    assert wide.layer1[0].conv1.weight.shape == [128, 64, 1, 1]  # 64 * 128/64 wide
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        (
+            "swin_t",
+            {"window": 4},
+            "model.args: swin_t has no 'window' (takes patch_size, embed_dim, depths, "
+            "num_heads, window_size, mlp_ratio)",
+        ),
+        ("small_cnn", {"width": 2}, "model.args: small_cnn has no 'width' (takes none)"),
+        (
+            "swin_t",
+            {"depths": [2, 3], "num_heads": [2, 4]},
+            "model.args of swin_t: depths must be even and match num_heads",
+        ),
+    ],
+)
+def test_model_args_that_do_not_fit_the_factory_are_one_line(
+    name: str, args: dict, message: str
+) -> None:
+    with pytest.raises(ModelError) as error:
+        build_backbone(name, 10, args=args)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)

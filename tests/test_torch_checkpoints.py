@@ -16,7 +16,7 @@ from conftest import require_or_skip
 from swint_cli.files import ArrayFileError, read_arrays
 from swint_cli.files.torch_checkpoint import read_torch_checkpoint
 from swint_cli.layer_config import SwinTConfig
-from swint_cli.models import ModelError, build_backbone, load_weights
+from swint_cli.models import ModelError, build_backbone, build_model, load_weights
 from swint_cli.models.relative_position_tables import resize_table
 from swint_cli.models.swin_transformer import SwinConfig, SwinTransformer
 from swint_cli.models.weight_formats import (
@@ -25,6 +25,7 @@ from swint_cli.models.weight_formats import (
     from_swin_official,
     from_torchvision,
 )
+from swint_cli.recipe import load_recipe
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "shared" / "data" / "pretrained"
 RESNET18 = PRETRAINED / "torchvision-resnet18-10cls"
@@ -204,3 +205,21 @@ def test_a_table_for_window_4_is_resized_for_window_8_as_timm_does() -> None:
     load_weights(model, str(_fixture(SWIN)))
     loaded = model.state_dict()["layers.0.blocks.0.attn.relative_position_bias_table"]
     np.testing.assert_allclose(loaded.numpy(), want, atol=1e-5, rtol=0)
+
+
+def test_a_swin_t_recipe_with_the_small_args_loads_the_official_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """As a user writes it: ``backbone: swin_t`` with ``model.args`` and the ``.pth``."""
+    recipe = tmp_path / "swin.yaml"
+    recipe.write_text(
+        "model:\n  backbone: swin_t\n  num_classes: 5\n"
+        "  args: {embed_dim: 24, depths: [2, 2], num_heads: [2, 4], window_size: 4, "
+        f"patch_size: 2}}\n  weights: {_fixture(SWIN)}\ndata:\n  image_size: 32\n"
+    )
+    model, _ = build_model(load_recipe(recipe).model, 32)
+    model.eval()
+    with paddle.no_grad():
+        logits = model(paddle.to_tensor(np.load(SWIN.with_suffix(".input.npy")))).numpy()
+    want = np.load(SWIN.with_suffix(".logits.npy"))
+    assert np.abs(logits - want).max() <= 1e-4 * np.abs(want).max()

@@ -34,10 +34,11 @@ def slots_command(
             model = recipe.model
             name, num_classes, head = model.backbone, model.num_classes, model.head
             patch_size, size = model.patch_size, resolution or recipe.data.image_size
+            args = model.args
         else:
             name, num_classes, head, size = target, 10, "linear", resolution or 224
-            patch_size = None
-        backbone = build_backbone(name, num_classes, head, patch_size)
+            patch_size, args = None, {}
+        backbone = build_backbone(name, num_classes, head, patch_size, args)
         slots = find_conv_slots(backbone, size)  # before any slot is replaced
         line = f"{len(slots)} Conv2D slots of {name} at {size}x{size}"
         replaced, hybrid = None, set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,26 @@ from .weight_formats import WeightFormatError, to_paddle
 HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled features
 
 
+def _built(name: str, factory: Callable[..., nn.Layer], num_classes: int, args: dict) -> nn.Layer:
+    """``factory(num_classes, **args)``; ModelError naming ``model.args`` when they do not
+    fit it (with the keywords it takes)."""
+    takes = [p for p in inspect.signature(factory).parameters if p != "num_classes"]
+    unknown = sorted(set(args) - set(takes))
+    if unknown:
+        offered = f"takes {', '.join(takes)}" if takes else "takes none"
+        raise ModelError(f"model.args: {name} has no {unknown[0]!r} ({offered})")
+    try:
+        return factory(num_classes, **args)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"model.args of {name}: {exc}") from None
+
+
 def build_backbone(
-    name: str, num_classes: int, head: str = "linear", patch_size: int | None = None
+    name: str,
+    num_classes: int,
+    head: str = "linear",
+    patch_size: int | None = None,
+    args: Mapping[str, object] | None = None,
 ) -> nn.Layer:
     """The registered backbone ``name`` (:data:`~.registry.BACKBONES`), randomly initialised
     (nothing is downloaded), with ``head`` as its ``fc``.
@@ -30,8 +50,10 @@ def build_backbone(
     A classification model maps ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits.
     ResNets come from ``paddle.vision.models`` (head input 512 for resnet18/34, 2048 for
     resnet50/101); swin_t/s/b are :class:`~.swin_transformer.SwinTransformer` with
-    ``patch_size`` (default 4). A segmentation model (``unet``) predicts per pixel with its own
-    1x1 head; ``head`` must be linear. Their convolutions are
+    ``patch_size`` (default 4). ``args`` (``model.args``) go to the factory as keywords:
+    a ResNet's ``width``; a Swin's ``embed_dim``, ``depths``, ``num_heads``, ``window_size``,
+    ``patch_size`` and ``mlp_ratio``. A segmentation model (``unet``) predicts per pixel
+    with its own 1x1 head; ``head`` must be linear. Their convolutions are
     :class:`~swint_cli.nn.batched_conv.BatchedConv2D`: ``Conv2D`` with faster CPU paths;
     their Linear layers compute through the layer library's products (oneDNN, bf16 autocast:
     :mod:`swint_cli.nn.precision`) with the same parameters.
@@ -43,8 +65,12 @@ def build_backbone(
         raise ModelError(
             f"model.patch_size applies to {', '.join(SWIN_CONFIGS)} only, not to {name}"
         )
-    factory = backbone.factory
-    model = factory(num_classes) if patch_size is None else factory(num_classes, patch_size)
+    chosen = dict(args or {})
+    if patch_size is not None:
+        if chosen.get("patch_size", patch_size) != patch_size:
+            raise ModelError("model.patch_size and model.args.patch_size differ: give one")
+        chosen["patch_size"] = patch_size
+    model = _built(name, backbone.factory, num_classes, chosen)
     if backbone.task == "segmentation":
         if head != "linear":
             raise ModelError(

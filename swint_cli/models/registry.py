@@ -7,12 +7,13 @@ recipes validate against it); :data:`BACKBONES` gives each its factory, and
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from paddle import nn
 from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
+from ..layer_config import SwinTConfig
 from ..recipe.names import BACKBONE_TASKS, Task, backbone_names
 from .small_cnn import SmallCNN
 from .swin_transformer import SWIN_CONFIGS, SwinConfig, SwinTransformer
@@ -30,20 +31,36 @@ class Backbone:
     factory: Callable[..., nn.Layer]
 
 
-def _resnet(build: Callable[..., nn.Layer]) -> Callable[[int], nn.Layer]:
-    """``factory(num_classes)`` of a ``paddle.vision`` ResNet (nothing is downloaded)."""
+def _resnet(build: Callable[..., nn.Layer]) -> Callable[..., nn.Layer]:
+    """``factory(num_classes, width=64)`` of a ``paddle.vision`` ResNet (nothing is
+    downloaded); ``width`` is the bottleneck's base width (128: the wide ResNets)."""
 
-    def factory(num_classes: int) -> nn.Layer:
-        return build(pretrained=False, num_classes=num_classes)
+    def factory(num_classes: int, width: int = 64) -> nn.Layer:
+        return build(pretrained=False, num_classes=num_classes, width=width)
 
     return factory
 
 
 def _swin(config: SwinConfig) -> Callable[..., nn.Layer]:
-    """``factory(num_classes, patch_size=4)`` of a Swin Transformer of ``config``."""
+    """``factory(num_classes, patch_size=4, ...)`` of a Swin Transformer of ``config``, any
+    of whose widths, depths and heads, and the blocks' window and MLP ratio, a keyword
+    changes: ``embed_dim=24, depths=[2, 2], num_heads=[2, 4], window_size=4`` is a small
+    Swin."""
 
-    def factory(num_classes: int, patch_size: int = 4) -> nn.Layer:
-        return SwinTransformer(num_classes, config, patch_size)
+    def factory(
+        num_classes: int,
+        patch_size: int = 4,
+        embed_dim: int = config.embed_dim,
+        depths: Sequence[int] = config.depths,
+        num_heads: Sequence[int] = config.num_heads,
+        window_size: int = 7,
+        mlp_ratio: float = 4.0,
+    ) -> nn.Layer:
+        chosen = replace(
+            config, embed_dim=embed_dim, depths=tuple(depths), num_heads=tuple(num_heads)
+        )
+        layer = SwinTConfig(window_size=window_size, mlp_ratio=mlp_ratio)
+        return SwinTransformer(num_classes, chosen, patch_size, layer)
 
     return factory
 

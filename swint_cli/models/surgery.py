@@ -297,7 +297,9 @@ def replace_slots(model: nn.Layer, rules: list[ReplaceRule], image_size: int) ->
 def build_model(section: ModelSection, image_size: int) -> tuple[nn.Layer, SurgeryReport]:
     """The recipe's model: backbone and head, local weights if any (loaded before the surgery,
     so they fit the plain backbone), then the ``replace`` rules applied at ``image_size``."""
-    model = build_backbone(section.backbone, section.num_classes, section.head, section.patch_size)
+    model = build_backbone(
+        section.backbone, section.num_classes, section.head, section.patch_size, section.args
+    )
     skipped = load_weights(model, section.weights) if section.weights else []
     report = replace_slots(model, section.replace, image_size)
     return model, dataclasses.replace(report, weights_skipped=skipped)

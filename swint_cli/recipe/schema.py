@@ -10,7 +10,7 @@ model can build, and reading one loads no Paddle.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Literal, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
@@ -71,6 +71,7 @@ class ModelSection(Section):
     num_classes: PositiveInt = 10
     head: Literal[HEADS] = "linear"  # type: ignore[valid-type]
     patch_size: PositiveInt | None = None  # swin_t/s/b: patch embedding side (default 4)
+    args: dict[str, Any] = Field(default_factory=dict)  # the backbone factory's keywords
     weights: str | None = None
     replace: list[ReplaceRule] = Field(default_factory=list)
 
