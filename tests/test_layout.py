@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "environment": {ROOT, "errors", "nn", "runtime"},
     "recipe": {"errors", "layer_config"},  # no models or nn: reading recipes loads no Paddle
     "data": {"errors", "files", "recipe"},
-    "models": {"errors", "files", "layer_config", "nn", "recipe"},
+    "models": {"errors", "files", "layer_config", "nn", "recipe", "runs"},  # runs: a run's weights
     "runs": {"errors", "files"},
     "train": {
         *("compare", "data", "environment", "errors", "files", "models", "nn", "recipe"),

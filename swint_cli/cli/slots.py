@@ -24,7 +24,7 @@ def slots_command(
     ] = None,
 ) -> None:
     """List Conv2D and Conv2DTranspose slots: path, in/out, kernel, stride, input, replaced."""
-    from ..models import build_backbone, find_conv_slots, replace_slots, slots_table
+    from ..models import apply_model_section, build_backbone, find_conv_slots, slots_table
     from ..recipe import load_recipe
 
     with user_errors():
@@ -42,8 +42,10 @@ def slots_command(
         slots = find_conv_slots(backbone, size)  # before any slot is replaced
         line = f"{len(slots)} Conv2D slots of {name} at {size}x{size}"
         replaced, hybrid = None, set()
+        weights = None
         if is_recipe:
-            report = replace_slots(backbone, recipe.model.replace, size)
+            report = apply_model_section(backbone, recipe.model, size)
+            weights = report.weights
             replaced = {path for path, _, _ in report.replaced}
             rules = recipe.model.replace
             hybrid = {path for path, index, _ in report.replaced if rules[index].hybrid}
@@ -54,3 +56,5 @@ def slots_command(
             )
         console.print(slots_table(slots, replaced, hybrid))
         console.print(line, highlight=False)
+        for weights_line in weights.lines() if weights is not None else []:
+            console.print(weights_line, highlight=False, markup=False, soft_wrap=True)

@@ -5,7 +5,7 @@ backbone registry (:mod:`.registry`) from here; this package names the schema's 
 for annotations, so importing either package first works.
 """
 
-from .backbones import build_backbone, load_weights
+from .backbones import build_backbone
 from .errors import ModelError
 from .registry import BACKBONES, Backbone
 from .slots_table import slots_table
@@ -13,12 +13,14 @@ from .small_cnn import SmallCNN
 from .surgery import (
     ConvSlot,
     SurgeryReport,
+    apply_model_section,
     build_model,
     find_conv_slots,
     match_rules,
     model_flops,
     replace_slots,
 )
+from .weights import WeightsReport, load_weights
 
 __all__ = [
     "BACKBONES",
@@ -27,6 +29,8 @@ __all__ = [
     "ModelError",
     "SmallCNN",
     "SurgeryReport",
+    "WeightsReport",
+    "apply_model_section",
     "build_backbone",
     "build_model",
     "find_conv_slots",

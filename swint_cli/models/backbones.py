@@ -1,24 +1,18 @@
-"""Backbones by name, with a fresh head, and loading local weights into them."""
+"""Backbones by name, with a fresh head."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-import numpy as np
 from paddle import nn
 
-from ..files import ArrayFileError, read_arrays
 from ..nn.batched_conv import batch_small_convs, retype_layers
 from ..nn.heads import build_head
 from ..nn.layers import Linear
 from .errors import ModelError
 from .registry import backbone_names, find_backbone
-from .relative_position_tables import resize_table, table_side
-from .state import cast_like, kind_problem, shape_of
 from .swin_transformer import SWIN_CONFIGS
-from .weight_formats import WeightFormatError, to_paddle
 
 HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled features
 
@@ -92,87 +86,3 @@ def compute_linears_with_products(model: nn.Layer) -> int:
     :class:`~swint_cli.nn.layers.Linear`, in place (same parameters, names and state dict).
     Returns how many layers were changed."""
     return retype_layers(model, nn.Linear, Linear)
-
-
-TABLE = "relative_position_bias_table"
-
-
-def _is_head(key: str) -> bool:
-    return key.startswith(HEAD + ".")
-
-
-def _more(items: list[str]) -> str:
-    return f" (+{len(items) - 1} more)" if len(items) > 1 else ""
-
-
-def _resized_tables(state: dict[str, np.ndarray], own: dict[str, object]) -> dict[str, np.ndarray]:
-    """``state`` with each relative-position bias table resized to the model's window
-    where the two differ (:func:`~.relative_position_tables.resize_table`)."""
-    resized = dict(state)
-    for key, value in state.items():
-        if key.endswith(TABLE) and key in own and shape_of(own[key]) != shape_of(value):
-            rows, heads = shape_of(own[key])
-            tables = table_side(rows) and value.ndim == 2 and table_side(value.shape[0])
-            if tables and value.shape[1] == heads:
-                resized[key] = resize_table(value, rows)
-    return resized
-
-
-def load_weights(model: nn.Layer, path: str) -> list[str]:
-    """Load the state dict in the local file ``path`` into ``model`` (the plain backbone,
-    before any surgery): a ``.safetensors`` file (``checkpoints/best.safetensors`` of a run
-    of the same backbone without replace rules, say), a ``paddle.save`` pickle such as a
-    ``.pdparams``, read through the restricted unpickler (plain data only, never code), or
-    a PyTorch checkpoint (``.pth``, ``.pt``: read without torch; torchvision's and the
-    official Swin's names and layouts converted, :mod:`.weight_formats`).
-
-    Outside the head (the ``fc`` sublayer) the file must match the model exactly: a key the
-    file lacks would leave a layer randomly initialised, a key the model lacks or a shape
-    that differs means the file is for another model; each is a :class:`ModelError` naming
-    the path and the first such key (with both shapes). Head keys load when the file has them
-    with the model's shape; the others keep their initialisation, the common case of
-    ImageNet weights loaded into a model with another number of classes or another head.
-    Relative-position bias tables for another window size are resized to the model's
-    (bicubic, per head, as timm does).
-
-    Returns:
-        The model's head keys that were not loaded (empty when everything was).
-    """
-    if not Path(path).is_file():
-        raise ModelError(f"weights file {path} not found")
-    try:
-        state, _ = read_arrays(Path(path))
-    except ArrayFileError as exc:
-        raise ModelError(f"weights file {exc}") from None
-    try:
-        state, _ = to_paddle(state)
-    except WeightFormatError as exc:
-        raise ModelError(f"weights file {path}: {exc}") from None
-
-    own = model.state_dict()
-    state = _resized_tables(state, own)
-    problems, skipped = [], []
-    for key, value in own.items():
-        if key in state and shape_of(state[key]) == shape_of(value):
-            continue
-        if _is_head(key):
-            skipped.append(key)
-        elif key not in state:
-            problems.append(f"the file lacks {key}")
-        else:
-            found, wanted = shape_of(state[key]), shape_of(value)
-            problems.append(f"{key} has shape {found} in the file, {wanted} in the model")
-    problems += [
-        problem
-        for key, value in own.items()
-        if key in state and key not in skipped and (problem := kind_problem(key, state[key], value))
-    ]
-    problems += [f"the model has no {key}" for key in state if key not in own and not _is_head(key)]
-    if problems:
-        first = f"{problems[0]}{_more(problems)}"
-        raise ModelError(f"weights file {path} does not fit the model: {first}")
-    # Skipped keys get their current value, so Paddle does not warn about them.
-    model.set_state_dict(
-        {key: own[key] if key in skipped else cast_like(state[key], own[key]) for key in own}
-    )
-    return skipped

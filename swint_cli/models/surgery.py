@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -20,8 +20,9 @@ import paddle
 from paddle import nn
 
 from ..nn import HybridSwinT, SwinT
-from .backbones import build_backbone, load_weights
+from .backbones import build_backbone
 from .errors import ModelError
+from .weights import WeightsReport, load_weights
 
 if TYPE_CHECKING:  # the schema imports the backbone registry from this package
     from ..recipe.schema import ModelSection, ReplaceRule
@@ -63,15 +64,15 @@ class SurgeryReport:
     """What :func:`replace_slots` (and :func:`build_model`) did.
 
     ``replaced`` holds ``(path, rule_index, slot)`` in slot order; ``swint_count`` counts
-    every SwinT in the model afterwards; ``weights_skipped`` lists the head keys
-    :func:`load_weights` left at their initialisation (empty without weights).
+    every SwinT in the model afterwards; ``weights`` is :func:`load_weights`' report (None
+    without ``model.weights``), its tensors of swapped slots marked ``swapped``.
     """
 
     replaced: list[tuple[str, int, ConvSlot]]
     params_before: int
     params_after: int
     swint_count: int
-    weights_skipped: list[str] = field(default_factory=list)
+    weights: WeightsReport | None = None
 
 
 def _count_params(model: nn.Layer) -> int:
@@ -300,9 +301,26 @@ def build_model(section: ModelSection, image_size: int) -> tuple[nn.Layer, Surge
     model = build_backbone(
         section.backbone, section.num_classes, section.head, section.patch_size, section.args
     )
-    skipped = load_weights(model, section.weights) if section.weights else []
+    return model, apply_model_section(model, section, image_size)
+
+
+def apply_model_section(model: nn.Layer, section: ModelSection, image_size: int) -> SurgeryReport:
+    """Load ``section``'s weights into the plain backbone ``model`` (if any), then apply its
+    ``replace`` rules at ``image_size``; the report includes the weights' load report."""
+    weights = None
+    if section.weights:
+        weights = load_weights(
+            model,
+            section.weights,
+            section.weights_format,
+            section.weights_skip,
+            section.weights_strict,
+        )
+        before = set(model.state_dict())
     report = replace_slots(model, section.replace, image_size)
-    return model, dataclasses.replace(report, weights_skipped=skipped)
+    if weights is not None:
+        weights = weights.swapped(sorted(before - set(model.state_dict())))
+    return dataclasses.replace(report, weights=weights)
 
 
 def _counted_layers(layer: nn.Layer) -> Iterator[nn.Layer]:

@@ -21,8 +21,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-FORMATS = ("paddle", "torchvision", "swin_official")
-
 # suffixes only torch.nn's BatchNorm writes
 TORCH_BATCH_NORM = {".running_mean": "._mean", ".running_var": "._variance"}
 TORCH_ONLY = ".num_batches_tracked"
@@ -106,8 +104,11 @@ def from_torchvision(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return converted
 
 
-def to_paddle(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
-    """``arrays`` converted from the format :func:`detect_format` finds, and that format."""
-    found = detect_format(arrays)
-    convert = {"torchvision": from_torchvision, "swin_official": from_swin_official}.get(found)
-    return (convert(arrays) if convert else dict(arrays)), found
+def convert(arrays: Mapping[str, np.ndarray], weights_format: str) -> dict[str, np.ndarray]:
+    """``arrays`` from ``weights_format`` (``paddle``, ``torchvision`` or ``swin_official``:
+    the recipe's ``WEIGHT_FORMATS``) in Paddle's names and layouts."""
+    if weights_format == "torchvision":
+        return from_torchvision(arrays)
+    if weights_format == "swin_official":
+        return from_swin_official(arrays)
+    return dict(arrays)

@@ -27,6 +27,7 @@ BACKBONE_TASKS: dict[str, Task] = {
 }
 HEADS = ("linear", "article")  # nn/heads.py
 PRECISIONS = ("fp32", "bf16")  # nn/precision.py
+WEIGHT_FORMATS = ("paddle", "torchvision", "swin_official")  # models/weight_formats.py
 
 
 def backbone_names(task: str | None = None) -> tuple[str, ...]:

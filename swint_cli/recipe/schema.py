@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from ..layer_config import SwinTConfig
-from .names import HEADS, PRECISIONS, backbone_names
+from .names import HEADS, PRECISIONS, WEIGHT_FORMATS, backbone_names
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -72,7 +72,10 @@ class ModelSection(Section):
     head: Literal[HEADS] = "linear"  # type: ignore[valid-type]
     patch_size: PositiveInt | None = None  # swin_t/s/b: patch embedding side (default 4)
     args: dict[str, Any] = Field(default_factory=dict)  # the backbone factory's keywords
-    weights: str | None = None
+    weights: str | None = None  # a file or a run directory (its best weights)
+    weights_format: Literal[WEIGHT_FORMATS] | None = None  # type: ignore[valid-type]  # None: detected
+    weights_skip: list[str] = Field(default_factory=list)  # globs of tensors left fresh
+    weights_strict: bool = True  # false: tensors that do not fit are reported, not an error
     replace: list[ReplaceRule] = Field(default_factory=list)
 
 

@@ -25,6 +25,7 @@ RECIPE = "recipe.yaml"
 ENV = "env.json"
 INFO = "run.json"
 SUMMARY = "summary.json"
+WEIGHTS_REPORT = "weights.json"  # what model.weights loaded (models/weights.py)
 EPOCHS = "epochs.csv"
 BATCHES = "batches.csv"
 CHECKPOINTS_DIR = "checkpoints"

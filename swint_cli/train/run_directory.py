@@ -11,7 +11,7 @@ from ..environment import describe_session
 from ..recipe import dump_recipe
 from ..runs import RunDirectory
 from ..runs.info import write_info
-from ..runs.layout import ENV, RECIPE
+from ..runs.layout import ENV, RECIPE, WEIGHTS_REPORT
 from ..runs.tables import position_of
 from .recorders import (
     BatchTable,
@@ -60,6 +60,9 @@ def open_run_directory(
         hold(run.path)
     run.write_text(RECIPE, dump_recipe(session.recipe))
     write_info(run.path, session.run_info())
+    weights = session.surgery.weights
+    if weights is not None and resumption is None:  # a resumed run's weights are its own
+        run.write_json(WEIGHTS_REPORT, weights.to_json())
     run.write_json(
         ENV,
         {

@@ -358,6 +358,9 @@ def train(
         run = open_run_directory(session, options, resumption, hold)
         if run is not None:
             session.reporter.message(run_heading(run.path, session, resumption))
+            weights = session.surgery.weights
+            for line in weights.lines() if weights is not None and resumption is None else []:
+                session.reporter.message(line)
         if run is not None and not all(lock.supported for lock in locks):
             session.reporter.message(
                 f"note: {run.path}: its file system does not support locks, so nothing stops "

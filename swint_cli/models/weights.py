@@ -1,0 +1,193 @@
+"""``model.weights``: a state dict from where users have it, loaded into the plain backbone
+(before any surgery), with a report of what was loaded, what starts fresh and why.
+
+The file is a ``.safetensors`` file, a ``paddle.save`` pickle such as a ``.pdparams`` (read
+by the restricted unpickler: plain data only), a PyTorch checkpoint (``.pth``, ``.pt``: read
+without torch, :mod:`swint_cli.files.torch_checkpoint`), or a run directory (its best
+weights). Other frameworks' names and layouts are converted (:mod:`.weight_formats`:
+detected, or ``model.weights_format``).
+
+Where shapes differ on purpose the model keeps its own initialisation, and the report says
+why: the head (``fc``) for another class count or head; parameters matching
+``model.weights_skip`` globs. Relative-position bias tables for another window are resized
+(:mod:`.relative_position_tables`). Anything else that does not fit is a
+:class:`~.errors.ModelError` naming the file and the first tensor (both shapes), or with
+``model.weights_strict: false`` a line of the report.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from paddle import nn
+
+from ..files import ArrayFileError, read_arrays
+from ..runs.checkpoint_files import find_weights
+from ..runs.layout import RunError
+from .backbones import HEAD
+from .errors import ModelError
+from .relative_position_tables import resize_table, table_side
+from .state import cast_like, kind_problem, shape_of
+from .weight_formats import WeightFormatError, convert, detect_format
+
+TABLE = "relative_position_bias_table"
+
+
+@dataclass
+class WeightsReport:
+    """What :func:`load_weights` did. ``fresh`` maps each model tensor left at its
+    initialisation to why (``head``, ``skipped``, ``not in the file``, ``shape ...``, and after
+    the surgery ``swapped``); ``unexpected`` lists the file's tensors the model has no place
+    for (``weights_strict: false`` only)."""
+
+    file: str
+    sha256: str
+    format: str
+    loaded: int
+    resized: list[str] = field(default_factory=list)
+    fresh: dict[str, str] = field(default_factory=dict)
+    unexpected: list[str] = field(default_factory=list)
+    note: str | None = None
+
+    def swapped(self, gone: Sequence[str]) -> WeightsReport:
+        """The report after the surgery replaced the slots that held the tensors ``gone``:
+        those were loaded into convolutions that are no longer there, and the SwinT in their
+        place starts fresh."""
+        kept = [key for key in gone if key not in self.fresh]
+        fresh = {**self.fresh, **{key: "swapped" for key in kept}}
+        return WeightsReport(**{**asdict(self), "loaded": self.loaded - len(kept), "fresh": fresh})
+
+    def to_json(self) -> dict[str, object]:
+        """The report as ``weights.json`` holds it."""
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The report in words: the file and what became of its tensors."""
+        lines = [f"weights: {self.file} ({self.format}, sha256 {self.sha256[:12]})"]
+        if self.note:
+            lines.append(f"  {self.note}")
+        lines.append(
+            f"  loaded {self.loaded} tensors"
+            + (f", {len(self.resized)} resized" if self.resized else "")
+        )
+        reasons: dict[str, list[str]] = {}
+        for key, why in self.fresh.items():
+            reasons.setdefault(why, []).append(key)
+        for why, keys in reasons.items():
+            shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+            lines.append(f"  fresh ({why}): {shown}")
+        if self.unexpected:
+            shown = ", ".join(self.unexpected[:3])
+            more = f" (+{len(self.unexpected) - 3} more)" if len(self.unexpected) > 3 else ""
+            lines.append(f"  not used from the file: {shown}{more}")
+        return lines
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_of(path: Path) -> tuple[Path, str | None]:
+    """The weights file ``path`` names: itself, or a run directory's best weights."""
+    if path.is_dir():
+        try:
+            return find_weights(path, "best")
+        except RunError as exc:
+            raise ModelError(f"model.weights: {exc}") from None
+    if not path.is_file():
+        raise ModelError(f"weights file {path} not found")
+    return path, None
+
+
+def _resized_tables(
+    state: dict[str, np.ndarray], own: Mapping[str, object]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """``state`` with each relative-position bias table resized to the model's window where
+    the two differ, and the keys resized."""
+    resized, keys = dict(state), []
+    for key, value in state.items():
+        if key.endswith(TABLE) and key in own and shape_of(own[key]) != shape_of(value):
+            rows, heads = shape_of(own[key])
+            tables = table_side(rows) and value.ndim == 2 and table_side(value.shape[0])
+            if tables and value.shape[1] == heads:
+                resized[key], keys = resize_table(value, rows), [*keys, key]
+    return resized, keys
+
+
+def _why_fresh(
+    key: str, value: object, state: Mapping[str, np.ndarray], skip: Sequence[str]
+) -> str | None:
+    """Why model tensor ``key`` is not loaded from ``state``, or None when it is."""
+    if any(fnmatch.fnmatchcase(key, pattern) for pattern in skip):
+        return "skipped"
+    if key in state and shape_of(state[key]) == shape_of(value):
+        return kind_problem(key, state[key], value)
+    if key.startswith(HEAD + "."):
+        return "head"
+    if key not in state:
+        return "not in the file"
+    return f"shape {shape_of(state[key])} in the file, {shape_of(value)} in the model"
+
+
+def _problem(key: str, why: str) -> str:
+    """A tensor that does not fit, in the load error's words."""
+    if why == "not in the file":
+        return f"the file lacks {key}"
+    return f"{key} has {why}" if why.startswith("shape ") else why
+
+
+def load_weights(
+    model: nn.Layer,
+    path: str | Path,
+    weights_format: str | None = None,
+    skip: Sequence[str] = (),
+    strict: bool = True,
+) -> WeightsReport:
+    """Load ``path`` into ``model`` (the plain backbone) as the module docstring says, and
+    report it. ModelError names the file and the first tensor that does not fit (strict),
+    an unreadable or refused file, or a conversion that cannot map it."""
+    file, note = _file_of(Path(path))
+    try:
+        state, _ = read_arrays(file)
+    except ArrayFileError as exc:
+        raise ModelError(f"weights file {exc}") from None
+    chosen = weights_format or detect_format(state)
+    try:
+        state = convert(state, chosen)
+    except WeightFormatError as exc:
+        raise ModelError(f"weights file {file}: {exc}") from None
+    own = model.state_dict()
+    state, resized = _resized_tables(state, own)
+    fresh = {key: why for key, value in own.items() if (why := _why_fresh(key, value, state, skip))}
+    unexpected = [key for key in state if key not in own and not key.startswith(HEAD + ".")]
+    problems = [_problem(key, why) for key, why in fresh.items() if why not in ("head", "skipped")]
+    problems += [f"the model has no {key}" for key in unexpected]
+    if problems and strict:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ModelError(
+            f"weights file {file} does not fit the model: {problems[0]}{more} "
+            "(model.weights_strict: false loads what fits)"
+        )
+    # Tensors left fresh get their current value, so Paddle does not warn about them.
+    model.set_state_dict(
+        {key: own[key] if key in fresh else cast_like(state[key], own[key]) for key in own}
+    )
+    return WeightsReport(
+        file=str(file),
+        sha256=_sha256(file),
+        format=chosen,
+        loaded=len(own) - len(fresh),
+        resized=resized,
+        fresh=fresh,
+        unexpected=unexpected,
+        note=note,
+    )
