@@ -21,6 +21,7 @@ from .recorders import (
     Recorder,
     RunFacts,
     Summary,
+    TensorBoardScalars,
 )
 from .resume import Resumption
 from .session import Session, TrainOptions
@@ -97,5 +98,6 @@ def recorders_for(session: Session, run: RunDirectory | None) -> list[Recorder]:
         CheckpointWriter(run.path, session.model, session.optimizer),
         Summary(run, facts),
         CurvesPlot(run.path, session.reporter.message),
+        *([TensorBoardScalars(run.path)] if "tensorboard" in recipe.output.loggers else []),
         session.reporter,
     ]

@@ -19,7 +19,7 @@ from ..runs import RunError
 from ..runs.info import RunInfo, sha256_of
 from .distributed import ParallelContext, init_parallel
 from .optimizers import build_optimizer
-from .recorders import PlainReporter, make_reporter
+from .recorders import PlainReporter, check_loggers, make_reporter
 from .tasks import Classification, task_for
 
 
@@ -120,6 +120,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
     if training.amp and not amp:
         reporter.message("note: training.amp is ignored on CPU")
     refuse_update_in_backward(training, context.enabled, amp)
+    check_loggers(recipe.output.loggers)
     precision, note = choose_precision(training.precision, device)
     if note is not None:
         reporter.message(f"note: {note}")

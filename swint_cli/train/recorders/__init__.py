@@ -1,9 +1,11 @@
 """The training loop's recorders, one concern each: the two tables, the checkpoints, the
-summary, the curves plot, and what the user sees. Each is testable by calling its hooks directly."""
+summary, the curves plot, the dashboards' scalars, and what the user sees. Each is testable
+by calling its hooks directly."""
 
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
 from .checkpoint_writer import CheckpointWriter
 from .curves import CurvesPlot
+from .dashboards import TensorBoardScalars, check_loggers
 from .progress import PlainReporter, RichReporter, SilentReporter, make_reporter
 from .summary import RunFacts, Summary
 from .tables import BatchTable, EpochTable
@@ -22,5 +24,7 @@ __all__ = [
     "RunFacts",
     "SilentReporter",
     "Summary",
+    "TensorBoardScalars",
+    "check_loggers",
     "make_reporter",
 ]
