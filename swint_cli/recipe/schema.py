@@ -142,6 +142,7 @@ class TrainingSection(Section):
     precision: Literal[PRECISIONS] = "fp32"  # type: ignore[valid-type]
     limit_batches: PositiveInt | None = None
     warmup_batches: Annotated[int, Field(ge=0)] = 5
+    freeze: list[str] = Field(default_factory=list)  # parameter globs: no gradient, no update
 
 
 class OutputSection(Section):

@@ -17,11 +17,12 @@ def decays(name: str, param: paddle.Tensor) -> bool:
 
 
 def parameter_groups(model: paddle.nn.Layer, decay: str) -> list:
-    """``model``'s parameters as the optimizer takes them: one list for ``decay="all"``;
-    for ``"weights"``, the decayed ones and a group of the others with no weight decay."""
+    """``model``'s trainable parameters (frozen ones left out) as the optimizer takes them:
+    one list for ``decay="all"``; for ``"weights"``, the decayed ones and a group of the
+    others with no weight decay."""
+    named = [(name, param) for name, param in model.named_parameters() if not param.stop_gradient]
     if decay == "all":
-        return model.parameters()
-    named = list(model.named_parameters())
+        return [param for _, param in named]
     decayed = [param for name, param in named if decays(name, param)]
     kept = [param for name, param in named if not decays(name, param)]
     groups = [{"params": decayed}] if decayed else []

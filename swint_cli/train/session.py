@@ -18,6 +18,7 @@ from ..recipe.schema import TrainingSection
 from ..runs import RunError
 from ..runs.info import RunInfo, sha256_of
 from .distributed import ParallelContext, init_parallel
+from .freezing import freeze
 from .optimizers import build_optimizer
 from .recorders import PlainReporter, check_loggers, make_reporter
 from .tasks import Classification, task_for
@@ -134,6 +135,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
             f"{len(classes)} classes (--set model.num_classes={len(classes)})"
         )
     model, surgery = build_model(recipe.model, recipe.data.image_size)
+    freeze(model, training.freeze)
     return Session(
         recipe=recipe,
         context=context,
