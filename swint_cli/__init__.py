@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["SwinT", "SwinTConfig", "__version__", "tune_cpu"]
+__all__ = ["SwinT", "SwinTConfig", "__version__", "build_model", "swap", "tune_cpu"]
 
 from .layer_config import SwinTConfig
 from .runtime import tune_cpu
@@ -20,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from .nn import SwinT
 
         return SwinT
+    if name in ("swap", "build_model"):
+        from .models import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'swint_cli' has no attribute {name!r}")

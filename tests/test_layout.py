@@ -48,7 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         *("bench", "compare", "data", "environment", "errors", "export", "models"),
         *("nn", "recipe", "runs", "runtime", "switches", "sweep", "train"),
     },
-    "__init__": {"layer_config", "nn", "runtime"},
+    "__init__": {"layer_config", "models", "nn", "runtime"},
     "__main__": {"cli", "runtime"},
 }
 

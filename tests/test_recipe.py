@@ -65,7 +65,8 @@ def test_wrong_choice_lists_the_valid_ones(tmp_path: Path) -> None:
         load_recipe(write(tmp_path, "model:\n  backbone: resnet5\n"))
     assert str(error.value) == (
         f"{tmp_path / 'recipe.yaml'}: model.backbone: expected one of 'resnet18', 'resnet34', "
-        "'resnet50', 'resnet101', 'small_cnn', 'swin_t', 'swin_s', 'swin_b' or 'unet', "
+        "'resnet50', 'resnet101', 'small_cnn', 'swin_t', 'swin_s', 'swin_b', 'unet', or a "
+        "network of your own as package.module:factory or path/to/file.py:factory, "
         "got 'resnet5'"
     )
 

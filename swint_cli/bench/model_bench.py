@@ -34,7 +34,7 @@ def model_subject(spec: dict) -> Subject:
     if spec.get("recompute"):
         rules = [rule.model_copy(update={"recompute": True}) for rule in section.replace]
         section = section.model_copy(update={"replace": rules})
-    model, report = build_model(section, size)
+    model, report = build_model(section, size, recipe.task)
     flops = model_flops(model, size)
     images = paddle.randn([batch, 3, size, size])
     task = task_for(recipe)

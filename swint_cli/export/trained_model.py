@@ -15,6 +15,7 @@ import paddle
 from ..data import Normalization, SampleTransform, build_datasets
 from ..models import build_model
 from ..models.state import load_state
+from ..models.user_networks import source_change
 from ..recipe import Recipe, load_recipe
 from ..recipe.schema import Transforms
 from ..runs import Run, RunError, open_run
@@ -76,7 +77,10 @@ class TrainedRun:
         (``best`` falls back to ``last``, with a note), in eval mode."""
         arrays, file, note = self.run.weights(which)
         section = self.recipe.model.model_copy(update={"weights": None})  # the checkpoint has all
-        model, _ = build_model(section, self.recipe.data.image_size)
+        model, _ = build_model(section, self.recipe.data.image_size, self.recipe.task)
+        info = read_info(self.path)
+        changed = source_change(info.backbone_source if info is not None else None)
+        note = "; ".join(text for text in (note, changed) if text) or None
         load_state(model, arrays, file)
         model.eval()
         return model, file, note

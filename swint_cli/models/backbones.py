@@ -10,9 +10,11 @@ from paddle import nn
 from ..nn.batched_conv import batch_small_convs, retype_layers
 from ..nn.heads import build_head
 from ..nn.layers import Linear
+from ..recipe.names import is_factory, registered_backbones
 from .errors import ModelError
 from .registry import backbone_names, find_backbone
 from .swin_transformer import SWIN_CONFIGS
+from .user_networks import load_factory
 
 HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled features
 
@@ -20,8 +22,10 @@ HEAD = "fc"  # every classification backbone's head, fed [N, features] pooled fe
 def _built(name: str, factory: Callable[..., nn.Layer], num_classes: int, args: dict) -> nn.Layer:
     """``factory(num_classes, **args)``; ModelError naming ``model.args`` when they do not
     fit it (with the keywords it takes)."""
-    takes = [p for p in inspect.signature(factory).parameters if p != "num_classes"]
-    unknown = sorted(set(args) - set(takes))
+    parameters = list(inspect.signature(factory).parameters.values())[1:]  # after the classes
+    takes = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    open_ended = len(takes) < len(parameters)  # **kwargs: the factory checks its own
+    unknown = [] if open_ended else sorted(set(args) - set(takes))
     if unknown:
         offered = f"takes {', '.join(takes)}" if takes else "takes none"
         raise ModelError(f"model.args: {name} has no {unknown[0]!r} ({offered})")
@@ -52,6 +56,8 @@ def build_backbone(
     their Linear layers compute through the layer library's products (oneDNN, bf16 autocast:
     :mod:`swint_cli.nn.precision`) with the same parameters.
     """
+    if is_factory(name) or name in registered_backbones():
+        return _user_network(name, num_classes, head, patch_size, args)
     backbone = find_backbone(name)
     if backbone is None:
         raise ModelError(f"unknown backbone {name!r} (valid: {', '.join(backbone_names())})")
@@ -79,6 +85,29 @@ def build_backbone(
     batch_small_convs(model)
     compute_linears_with_products(model)
     return model
+
+
+def _user_network(
+    name: str,
+    num_classes: int,
+    head: str,
+    patch_size: int | None,
+    args: Mapping[str, object] | None,
+) -> nn.Layer:
+    """A network of the user's own (:mod:`.user_networks`), with its own head, its
+    convolutions and Linear layers on the library's faster paths (same state dict)."""
+    if head != "linear" or patch_size is not None:
+        setting = "model.head" if head != "linear" else "model.patch_size"
+        raise ModelError(f"{setting}: a network of your own keeps its own; leave it unset")
+    network = _built(name, load_factory(name), num_classes, dict(args or {}))
+    if not isinstance(network, nn.Layer):
+        raise ModelError(
+            f"model.backbone: {name} returned a {type(network).__name__}, "
+            "expected a paddle.nn.Layer"
+        )
+    batch_small_convs(network)
+    compute_linears_with_products(network)
+    return network
 
 
 def compute_linears_with_products(model: nn.Layer) -> int:

@@ -20,8 +20,10 @@ import paddle
 from paddle import nn
 
 from ..nn import HybridSwinT, SwinT
+from ..recipe.names import is_factory, registered_backbones
 from .backbones import build_backbone
 from .errors import ModelError
+from .user_networks import check_output
 from .weights import WeightsReport, load_weights
 
 if TYPE_CHECKING:  # the schema imports the backbone registry from this package
@@ -295,12 +297,17 @@ def replace_slots(model: nn.Layer, rules: list[ReplaceRule], image_size: int) ->
     )
 
 
-def build_model(section: ModelSection, image_size: int) -> tuple[nn.Layer, SurgeryReport]:
+def build_model(
+    section: ModelSection, image_size: int, task: str = "classification"
+) -> tuple[nn.Layer, SurgeryReport]:
     """The recipe's model: backbone and head, local weights if any (loaded before the surgery,
-    so they fit the plain backbone), then the ``replace`` rules applied at ``image_size``."""
+    so they fit the plain backbone), then the ``replace`` rules applied at ``image_size``.
+    A network of the user's own is first checked to give ``task``'s output shape."""
     model = build_backbone(
         section.backbone, section.num_classes, section.head, section.patch_size, section.args
     )
+    if is_factory(section.backbone) or section.backbone in registered_backbones():
+        check_output(model, section.backbone, task, section.num_classes, image_size)
     return model, apply_model_section(model, section, image_size)
 
 

@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import RecipeError, describe_validation_error, failing_field
+from .names import resolve_factory
 from .schema import Recipe, inconsistency
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
@@ -151,7 +152,11 @@ def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
     overrides = list(overrides)
     for assignment in overrides:
         apply_override(data, assignment)
-    return validate(data, str(path), overrides)
+    recipe = validate(data, str(path), overrides)
+    backbone = resolve_factory(recipe.model.backbone, path.parent)
+    return recipe.model_copy(
+        update={"model": recipe.model.model_copy(update={"backbone": backbone})}
+    )
 
 
 def dump_recipe(recipe: Recipe) -> str:

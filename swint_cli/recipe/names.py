@@ -10,6 +10,10 @@ registry gives each of these names its factory. The layer library's own tuples (
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Literal
 
 Task = Literal["classification", "segmentation"]
@@ -28,6 +32,32 @@ BACKBONE_TASKS: dict[str, Task] = {
 HEADS = ("linear", "article")  # nn/heads.py
 PRECISIONS = ("fp32", "bf16")  # nn/precision.py
 WEIGHT_FORMATS = ("paddle", "torchvision", "swin_official")  # models/weight_formats.py
+
+
+# a network of the user's own: ``path/to/file.py:factory`` or ``package.module:factory``
+FACTORY = re.compile(r"(?P<source>[^:]+\.py|[A-Za-z_][\w.]*):(?P<name>[A-Za-z_]\w*)")
+ENTRY_POINTS = "swint.backbones"  # packages register backbone names here (timm's register_model)
+
+
+def is_factory(backbone: str) -> bool:
+    """True for ``path/to/file.py:factory`` and ``package.module:factory``."""
+    return FACTORY.fullmatch(backbone) is not None
+
+
+@cache
+def registered_backbones() -> dict[str, str]:
+    """Backbone names installed packages register in the ``swint.backbones`` entry-point
+    group, each with its ``module:factory``."""
+    return {point.name: point.value for point in entry_points(group=ENTRY_POINTS)}
+
+
+def resolve_factory(backbone: str, folder: Path) -> str:
+    """``backbone`` with a relative ``file.py`` factory made absolute from ``folder`` (the
+    recipe's); any other backbone as it is."""
+    match = FACTORY.fullmatch(backbone)
+    if match is None or not match["source"].endswith(".py") or Path(match["source"]).is_absolute():
+        return backbone
+    return f"{(folder / match['source']).resolve()}:{match['name']}"
 
 
 def backbone_names(task: str | None = None) -> tuple[str, ...]:

@@ -13,9 +13,17 @@ from dataclasses import fields
 from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
 from ..layer_config import SwinTConfig
-from .names import HEADS, PRECISIONS, WEIGHT_FORMATS, backbone_names
+from .names import (
+    HEADS,
+    PRECISIONS,
+    WEIGHT_FORMATS,
+    backbone_names,
+    is_factory,
+    registered_backbones,
+)
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -67,7 +75,20 @@ class ReplaceRule(_ReplaceRuleFields):  # type: ignore[misc, valid-type]
 
 
 class ModelSection(Section):
-    backbone: Literal[BACKBONE_NAMES] = "resnet50"  # type: ignore[valid-type]
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        if value in BACKBONE_NAMES or value in registered_backbones() or is_factory(value):
+            return value
+        names = ", ".join(repr(name) for name in [*BACKBONE_NAMES, *registered_backbones()])
+        raise PydanticCustomError(
+            "backbone",
+            f"expected one of {names}, or a network of your own as "
+            "package.module:factory or path/to/file.py:factory",
+        )
+
+    # a built-in name, a registered one, or a factory of your own (module:factory, file.py:factory)
+    backbone: str = "resnet50"
     num_classes: PositiveInt = 10
     head: Literal[HEADS] = "linear"  # type: ignore[valid-type]
     patch_size: PositiveInt | None = None  # swin_t/s/b: patch embedding side (default 4)
@@ -201,7 +222,7 @@ def _task_mismatch(recipe: Recipe) -> str | None:
             f"data.dataset: task {recipe.task} needs one of {', '.join(datasets)}, "
             f"got {recipe.data.dataset!r}"
         )
-    if recipe.model.backbone not in backbones:
+    if recipe.model.backbone not in backbones and recipe.model.backbone in BACKBONE_NAMES:
         return (
             f"model.backbone: task {recipe.task} needs one of {', '.join(backbones)}, "
             f"got {recipe.model.backbone!r}"

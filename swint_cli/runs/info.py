@@ -39,6 +39,8 @@ class RunInfo:
     std: tuple[float, float, float]
     recipe_sha256: str
     recipe: dict
+    # a network of the user's own: its factory, source file and that file's sha256
+    backbone_source: dict[str, str] | None = None
 
     def to_json(self) -> dict:
         return {
@@ -50,6 +52,7 @@ class RunInfo:
             "preprocessing": PREPROCESSING,
             "recipe_sha256": self.recipe_sha256,
             "recipe": self.recipe,
+            **({"backbone_source": self.backbone_source} if self.backbone_source else {}),
         }
 
     @classmethod
@@ -70,6 +73,7 @@ class RunInfo:
                 std=std,  # type: ignore[arg-type]
                 recipe_sha256=str(data["recipe_sha256"]),
                 recipe=data["recipe"],
+                backbone_source=data.get("backbone_source"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             what = f"missing {exc}" if isinstance(exc, KeyError) else "malformed"

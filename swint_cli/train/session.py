@@ -12,6 +12,7 @@ import paddle
 from ..data import ImageDataset, Normalization, build_datasets
 from ..environment import resolve_device
 from ..models import SurgeryReport, build_model, model_flops
+from ..models.user_networks import backbone_source
 from ..nn.kernels import backend
 from ..recipe import Recipe, dump_recipe
 from ..recipe.schema import TrainingSection
@@ -73,6 +74,7 @@ class Session:
             std=self.normalization.std,
             recipe_sha256=sha256_of(dump_recipe(self.recipe)),
             recipe=self.recipe.model_dump(mode="json"),
+            backbone_source=backbone_source(self.recipe.model.backbone),
         )
 
 
@@ -134,7 +136,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
             f"model.num_classes is {recipe.model.num_classes} but the data has "
             f"{len(classes)} classes (--set model.num_classes={len(classes)})"
         )
-    model, surgery = build_model(recipe.model, recipe.data.image_size)
+    model, surgery = build_model(recipe.model, recipe.data.image_size, recipe.task)
     freeze(model, training.freeze)
     return Session(
         recipe=recipe,

@@ -18,6 +18,7 @@ import paddle
 
 from ..data import batches_of, build_loader
 from ..files import ProcessLock, WriteError
+from ..models.user_networks import source_change
 from ..recipe import Recipe
 from ..runs import RunDirectory, RunError
 from ..runs.checkpoint_files import committed_position
@@ -361,6 +362,10 @@ def train(
             weights = session.surgery.weights
             for line in weights.lines() if weights is not None and resumption is None else []:
                 session.reporter.message(line)
+            recorded = resumption.info.backbone_source if resumption and resumption.info else None
+            changed = source_change(recorded)
+            if changed is not None:
+                session.reporter.message(f"note: {changed}")
         if run is not None and not all(lock.supported for lock in locks):
             session.reporter.message(
                 f"note: {run.path}: its file system does not support locks, so nothing stops "
