@@ -382,3 +382,39 @@ def test_drop_last_drops_only_the_incomplete_batch() -> None:
     assert [len(b) for b in ShardedBatchSampler(20, 8, True, 0, 1, drop_last=True)] == [8, 8]
     with pytest.raises(ValueError, match="rank 2"):
         ShardedBatchSampler(20, 8, True, 0, 1, rank=2, world_size=2)
+
+
+def test_chosen_classes_are_kept_and_relabelled_in_their_order(cifar_mini: Path) -> None:
+    """Classes 'cat' and 1 (automobile) of mini CIFAR-10: every kept test image is one of
+    them by the batch file's own labels, relabelled 0 (cat) and 1 (automobile)."""
+    data = section(dataset="cifar10", path=str(cifar_mini), transforms=RAW, classes=["cat", 1])
+    train, val, classes = build_datasets(data, seed=0)
+    assert classes == ["cat", "automobile"]
+    with tarfile.open(cifar_mini) as tar:
+        batch = pickle.load(tar.extractfile("cifar-10-batches-py/test_batch"), encoding="bytes")
+    labels = np.array(batch[b"labels"])
+    kept = np.flatnonzero((labels == 3) | (labels == 1))
+    assert len(val) == len(kept)
+    assert set(np.asarray(train.labels).tolist()) == {0, 1}
+    for position in (0, len(kept) - 1):
+        image, label = val[position]
+        original = batch[b"data"][kept[position]].reshape(3, 32, 32)
+        np.testing.assert_allclose(image * 255, original, atol=1e-3)
+        assert label == {3: 0, 1: 1}[labels[kept[position]]]
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (["zebra"], "data.classes: 'zebra' is not a class of the data (names: "),
+        ([10], "data.classes: 10 is not a class of the data"),
+        (["cat", 3], "data.classes: 'cat' is given twice"),
+    ],
+)
+def test_unknown_or_repeated_classes_are_one_line(
+    cifar_mini: Path, classes: list, message: str
+) -> None:
+    data = section(dataset="cifar10", path=str(cifar_mini), classes=classes)
+    with pytest.raises(DataError) as error:
+        build_datasets(data, seed=0)
+    assert str(error.value).startswith(message)

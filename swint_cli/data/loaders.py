@@ -92,6 +92,33 @@ def _take(items: Images | Targets, keep: np.ndarray) -> Images | Targets:
     return items.subset(keep.tolist()) if isinstance(items, ImageFiles) else items[keep]
 
 
+def chosen_classes(names: list[str], chosen: list[str | int]) -> list[int]:
+    """The indices of ``data.classes`` (names or indices) among the data's ``names``;
+    DataError naming the first that is not a class, or a repeat."""
+    indices = []
+    for item in chosen:
+        index = item if isinstance(item, int) else names.index(item) if item in names else None
+        if index is None or not 0 <= index < len(names):
+            raise DataError(
+                f"data.classes: {item!r} is not a class of the data "
+                f"(names: {', '.join(names)}; or indices 0-{len(names) - 1})"
+            )
+        if index in indices:
+            raise DataError(f"data.classes: {names[index]!r} is given twice")
+        indices.append(index)
+    return indices
+
+
+def _only(split: tuple[Images, Targets], indices: list[int]) -> tuple[Images, Targets]:
+    """The samples of classes ``indices``, relabelled to their position in it (0..k-1)."""
+    images, labels = split
+    labels = np.asarray(labels)
+    keep = np.flatnonzero(np.isin(labels, indices))
+    relabel = np.zeros(max(indices) + 1, np.int64)
+    relabel[indices] = np.arange(len(indices))
+    return _take(images, keep), relabel[labels[keep]]
+
+
 def _subset(
     images: Images, labels: Targets, size: int | None, seed: int, split: str
 ) -> tuple[Images, Targets]:
@@ -113,8 +140,10 @@ def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDat
     ``shapes`` and ``segmentation_shapes`` generate ``train_size``/``val_size`` images
     (default 5,000 and 1,000) from ``seed``; ``cifar10``, ``image_folder`` and
     ``segmentation_folder`` read ``data.path`` and, when the sizes are set, keep a subset
-    chosen by ``seed``. Train augments as ``data.transforms`` says; val does not. The
-    segmentation sets are :class:`SegmentationDataset` s of (image, mask).
+    chosen by ``seed``. ``data.classes`` keeps the samples of those classes only (after the
+    sizes), relabelled 0..k-1 in its order; the class names are theirs. Train augments as
+    ``data.transforms`` says; val does not. The segmentation sets are
+    :class:`SegmentationDataset` s of (image, mask).
     """
     normalization: Normalization
     generated = {"shapes": generate_shapes, "segmentation_shapes": generate_segmentation_shapes}
@@ -142,6 +171,12 @@ def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDat
         val = _subset(*val, data.val_size, seed, "val")
 
     kind = SegmentationDataset if data.dataset in SEGMENTATION_DATASETS else ImageDataset
+    if data.classes is not None:
+        if kind is SegmentationDataset:
+            raise DataError("data.classes: applies to classification data, not segmentation")
+        indices = chosen_classes(classes, data.classes)
+        train, val = _only(train, indices), _only(val, indices)
+        classes = [classes[index] for index in indices]
 
     def dataset(split: tuple[Images, Targets], augment: bool) -> ImageDataset:
         transform = SampleTransform(data.image_size, data.transforms, normalization, augment)

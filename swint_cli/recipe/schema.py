@@ -115,6 +115,8 @@ class DataSection(Section):
     transforms: Transforms = Field(default_factory=Transforms)
     train_size: PositiveInt | None = None
     val_size: PositiveInt | None = None
+    # train on a subset of the classes (names or indices), relabelled 0..k-1 in this order
+    classes: list[Annotated[int, Field(ge=0)] | str] | None = Field(default=None, min_length=1)
 
 
 class Optimizer(Section):
