@@ -119,6 +119,17 @@ class DataSection(Section):
     classes: list[Annotated[int, Field(ge=0)] | str] | None = Field(default=None, min_length=1)
 
 
+class ParamGroup(Section):
+    """Parameters that learn at their own rate: ``params`` a glob over parameter names (``*``
+    also matches dots) or ``@swapped`` (every parameter of the SwinT slots the recipe swaps
+    in); ``lr_mult`` times the base learning rate; ``weight_decay`` their own (None: the
+    optimizer's)."""
+
+    params: str
+    lr_mult: PositiveFloat = 1.0
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+
+
 class Optimizer(Section):
     name: Literal["momentum", "sgd", "adamw"] = "momentum"
     learning_rate: PositiveFloat = 0.01
@@ -132,6 +143,9 @@ class Optimizer(Section):
     # free that gradient (less memory, the same updates); not with clip_grad_norm, GPU AMP
     # or data-parallel training (swint_cli.train.update_in_backward)
     in_backward: bool = False
+    # parameters with their own learning-rate multiplier or weight decay; a parameter takes
+    # the first group it matches
+    groups: list[ParamGroup] = Field(default_factory=list)
 
 
 class Schedule(Section):

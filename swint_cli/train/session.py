@@ -153,6 +153,11 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
         surgery=surgery,
         params=sum(int(np.prod(p.shape)) for p in model.parameters()),
         gflops=model_flops(model, recipe.data.image_size) / 1e9,
-        optimizer=build_optimizer(training.optimizer, model, training.clip_grad_norm),
+        optimizer=build_optimizer(
+            training.optimizer,
+            model,
+            training.clip_grad_norm,
+            [path for path, _, _ in surgery.replaced],
+        ),
         scaler=paddle.amp.GradScaler() if amp else None,
     )
