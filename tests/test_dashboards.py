@@ -1,4 +1,4 @@
-"""output.loggers: a run's scalars in TensorBoard event files, read back record by record."""
+"""output.loggers: a run's scalars in TensorBoard and VisualDL event files, read back."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from swint_cli.recipe import load_recipe
 from swint_cli.train import TrainOptions, train
 from swint_cli.train.recorders.dashboards import check_loggers
 
-event_pb2 = pytest.importorskip("tensorboardX.proto.event_pb2")
 
-
-def read_scalars(folder: Path) -> dict[str, dict[int, float]]:
-    """``{tag: {step: value}}`` of every scalar in the event files in ``folder``: each file a
-    sequence of records (length, its CRC, an ``Event`` protobuf, its CRC)."""
+def tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
+    """``{tag: {step: value}}`` of every scalar in the TensorBoard event files in ``folder``:
+    each file a sequence of records (length, its CRC, an ``Event`` protobuf, its CRC)."""
+    event_pb2 = pytest.importorskip("tensorboardX.proto.event_pb2")
     scalars: dict[str, dict[int, float]] = {}
     for path in sorted(folder.glob("events.out.tfevents.*")):
         data, at = path.read_bytes(), 0
@@ -32,10 +31,25 @@ def read_scalars(folder: Path) -> dict[str, dict[int, float]]:
     return scalars
 
 
-def test_a_run_writes_every_epoch_column_and_the_batch_scalars(tmp_path: Path) -> None:
-    overrides = tiny(tmp_path / "runs", "output.loggers=[tensorboard]", "training.epochs=2")
+def visualdl_scalars(folder: Path) -> dict[str, dict[int, float]]:
+    """The same, through VisualDL's own reader of its log files."""
+    visualdl = pytest.importorskip("visualdl")
+    (log,) = folder.glob("vdlrecords.*.log")
+    reader = visualdl.LogReader(file_path=str(log))
+    return {
+        tag: {record.id: record.value for record in reader.get_data("scalar", tag)}
+        for tag in reader.get_tags()["scalar"]
+    }
+
+
+READERS = {"tensorboard": tensorboard_scalars, "visualdl": visualdl_scalars}
+
+
+@pytest.mark.parametrize("logger", sorted(READERS))
+def test_a_run_writes_every_epoch_column_and_the_batch_scalars(tmp_path: Path, logger: str) -> None:
+    overrides = tiny(tmp_path / "runs", f"output.loggers=[{logger}]", "training.epochs=2")
     result = train(load_recipe(QUICKSTART, overrides), TrainOptions(quiet=True))
-    scalars = read_scalars(result.run_dir / "tensorboard")
+    scalars = READERS[logger](result.run_dir / logger)
     epochs = pd.read_csv(result.run_dir / "epochs.csv")
     for column in epochs.columns.drop("epoch"):
         assert scalars[f"epoch/{column}"] == pytest.approx(

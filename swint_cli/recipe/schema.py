@@ -185,7 +185,8 @@ class TrainingSection(Section):
 class OutputSection(Section):
     runs_dir: str = "runs"
     name: str = Field(default="run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
-    loggers: list[Literal["tensorboard"]] = Field(default_factory=list)  # scalars for dashboards
+    # scalars for dashboards, in RUN/<logger>/
+    loggers: list[Literal["tensorboard", "visualdl"]] = Field(default_factory=list)
 
 
 class Recipe(Section):

@@ -17,11 +17,11 @@ from .recorders import (
     BatchTable,
     CheckpointWriter,
     CurvesPlot,
+    DashboardScalars,
     EpochTable,
     Recorder,
     RunFacts,
     Summary,
-    TensorBoardScalars,
 )
 from .resume import Resumption
 from .session import Session, TrainOptions
@@ -98,6 +98,6 @@ def recorders_for(session: Session, run: RunDirectory | None) -> list[Recorder]:
         CheckpointWriter(run.path, session.model, session.optimizer),
         Summary(run, facts),
         CurvesPlot(run.path, session.reporter.message),
-        *([TensorBoardScalars(run.path)] if "tensorboard" in recipe.output.loggers else []),
+        *[DashboardScalars(run.path, logger) for logger in recipe.output.loggers],
         session.reporter,
     ]

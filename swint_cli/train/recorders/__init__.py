@@ -5,7 +5,7 @@ by calling its hooks directly."""
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
 from .checkpoint_writer import CheckpointWriter
 from .curves import CurvesPlot
-from .dashboards import TensorBoardScalars, check_loggers
+from .dashboards import DashboardScalars, check_loggers
 from .progress import PlainReporter, RichReporter, SilentReporter, make_reporter
 from .summary import RunFacts, Summary
 from .tables import BatchTable, EpochTable
@@ -15,6 +15,7 @@ __all__ = [
     "BatchTable",
     "CheckpointWriter",
     "CurvesPlot",
+    "DashboardScalars",
     "EpochRecord",
     "EpochTable",
     "Outcome",
@@ -24,7 +25,6 @@ __all__ = [
     "RunFacts",
     "SilentReporter",
     "Summary",
-    "TensorBoardScalars",
     "check_loggers",
     "make_reporter",
 ]

@@ -1,15 +1,17 @@
-"""The recorder that writes a run's scalars for TensorBoard (``output.loggers: [tensorboard]``).
+"""The recorder that writes a run's scalars for dashboards (``output.loggers``):
+TensorBoard (``tensorboard``, through tensorboardX) and VisualDL (``visualdl``).
 
-Event files go to ``RUN/tensorboard/``: every ``epochs.csv`` column per epoch as
-``epoch/<column>`` (step: the epoch), and each batch's loss, accuracy and step time as
+Each logger writes event files to ``RUN/<logger>/``: every ``epochs.csv`` column per epoch as
+``epoch/<column>`` (step: the epoch), and each batch's loss, accuracy, data and step time as
 ``batch/<column>`` (step: the batch's global index). A sweep's runs sit in its directory,
-so ``tensorboard --logdir SWEEP`` shows the whole grid, run by run. The writer is
-tensorboardX's (``pip install "swint[tensorboard]"``); TensorBoard itself is not needed to
-write, only to look.
+so ``tensorboard --logdir SWEEP`` (or ``visualdl --logdir SWEEP``) shows the whole grid, run
+by run. The writers are optional extras (``pip install "swint[tensorboard]"`` or
+``"swint[visualdl]"``); the dashboards themselves are needed only to look.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 
@@ -17,30 +19,34 @@ from ...errors import UserError
 from ..position import Position
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
 
-LOGGERS = ("tensorboard",)
+# logger: (module, the writer class in it, its log-directory keyword)
+WRITERS = {
+    "tensorboard": ("tensorboardX", "SummaryWriter", "logdir"),
+    "visualdl": ("visualdl", "LogWriter", "logdir"),
+}
 BATCH_SCALARS = ("loss", "acc1", "data_ms", "step_ms")
-FOLDER = "tensorboard"
 
 
 def check_loggers(loggers: list[str]) -> None:
     """UserError naming ``output.loggers`` when a chosen logger's writer is not installed."""
-    if "tensorboard" in loggers:
+    for logger in loggers:
+        module = WRITERS[logger][0]
         try:
-            import tensorboardX  # noqa: F401
+            importlib.import_module(module)
         except ImportError:
             raise UserError(
-                "output.loggers: tensorboard needs tensorboardX; "
-                'pip install "swint[tensorboard]" (or tensorboardX)'
+                f"output.loggers: {logger} needs {module}; "
+                f'pip install "swint[{logger}]" (or {module})'
             ) from None
 
 
-class TensorBoardScalars(Recorder):
-    """Scalars of every epoch and batch into ``RUN/tensorboard/`` event files."""
+class DashboardScalars(Recorder):
+    """Scalars of every epoch and batch into ``RUN/<logger>/`` event files."""
 
-    def __init__(self, run: Path) -> None:
-        from tensorboardX import SummaryWriter
-
-        self.writer = SummaryWriter(logdir=str(run / FOLDER), flush_secs=30)
+    def __init__(self, run: Path, logger: str) -> None:
+        module, writer, directory = WRITERS[logger]
+        make = getattr(importlib.import_module(module), writer)
+        self.writer = make(**{directory: str(run / logger)})
         self.steps = 1
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
