@@ -168,3 +168,29 @@ def test_bad_networks_are_one_line_with_exit_2(
     else:
         assert _last_line(result.output) == "error: " + error.format(folder=tmp_path)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_package_registers_a_backbone_name_through_its_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed distribution (a dist-info folder on the path) whose ``swint.backbones``
+    entry points name ``tinynet``: a recipe says ``backbone: tinynet``."""
+    from swint_cli.recipe import names
+
+    (tmp_path / "tiny_registered.py").write_text(NETWORK)
+    info = tmp_path / "tiny_registered-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-registered\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[swint.backbones]\ntinynet = tiny_registered:tiny_net\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names.registered_backbones.cache_clear()
+    try:
+        recipe = _recipe(tmp_path, backbone="tinynet")
+        listed = runner.invoke(app, ["slots", str(recipe)])
+        assert listed.exit_code == 0, listed.output
+        assert "2 Conv2D slots of tinynet" in listed.output
+    finally:
+        monkeypatch.undo()
+        names.registered_backbones.cache_clear()
