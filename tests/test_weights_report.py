@@ -124,3 +124,25 @@ def test_slots_prints_the_weights_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"weights: {path} (paddle, sha256 " in result.output
     assert "fresh (swapped): stage1.conv2.weight, stage2.conv2.weight" in result.output
+
+
+def test_an_unknown_weights_format_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train", str(QUICKSTART), "--set", "model.weights_format=onnx", "--quiet"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "error: --set model.weights_format=onnx: model.weights_format: expected one of "
+        "'paddle', 'torchvision' or 'swin_official', got 'onnx'"
+    )
+
+
+def test_a_truncated_checkpoint_stops_training_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "cut.pth"
+    path.write_bytes(b"PK\x03\x04" + bytes(100))
+    args = ["train", str(QUICKSTART), "--set", f"model.weights={path}", "--quiet"]
+    result = runner.invoke(app, [*args, *[f"--set={o}" for o in tiny(tmp_path / "runs")]])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: weights file {path}: a damaged or truncated checkpoint (no zip directory)"
+    )
