@@ -146,3 +146,29 @@ def test_a_truncated_checkpoint_stops_training_in_one_line(tmp_path: Path) -> No
     assert result.output.strip().splitlines()[-1] == (
         f"error: weights file {path}: a damaged or truncated checkpoint (no zip directory)"
     )
+
+
+def test_a_hybrid_slot_keeps_its_loaded_convolution_and_the_report_says_so(
+    tmp_path: Path,
+) -> None:
+    """A hybrid slot keeps the convolution (its loaded weights, under a new name): only a
+    plain swap's convolution is reported swapped."""
+    from swint_cli.models import build_model
+    from swint_cli.recipe.schema import ModelSection, ReplaceRule
+
+    source = build_backbone("small_cnn", 10)
+    section = ModelSection(
+        backbone="small_cnn",
+        num_classes=10,
+        weights=str(_saved(tmp_path, _state(source))),
+        replace=[
+            ReplaceRule(slots="stage2.conv2", num_heads=2, window_size=4),
+            ReplaceRule(slots="stage3.conv2", num_heads=4, window_size=4, hybrid=True),
+        ],
+    )
+    model, report = build_model(section, 32)
+    assert report.weights is not None
+    assert report.weights.fresh == {"stage2.conv2.weight": "swapped"}
+    np.testing.assert_array_equal(
+        model.stage3.conv2.conv.weight.numpy(), source.stage3.conv2.weight.numpy()
+    )

@@ -323,10 +323,12 @@ def apply_model_section(model: nn.Layer, section: ModelSection, image_size: int)
             section.weights_skip,
             section.weights_strict,
         )
-        before = set(model.state_dict())
+        before = {key: id(tensor) for key, tensor in model.state_dict().items()}
     report = replace_slots(model, section.replace, image_size)
     if weights is not None:
-        weights = weights.swapped(sorted(before - set(model.state_dict())))
+        # the loaded tensors the surgery dropped (a hybrid slot keeps its convolution's)
+        kept = {id(tensor) for tensor in model.state_dict().values()}
+        weights = weights.swapped(sorted(key for key, at in before.items() if at not in kept))
     return dataclasses.replace(report, weights=weights)
 
 
