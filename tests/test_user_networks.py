@@ -194,3 +194,20 @@ def test_a_package_registers_a_backbone_name_through_its_entry_points(
     finally:
         monkeypatch.undo()
         names.registered_backbones.cache_clear()
+
+
+def test_resume_says_when_the_networks_source_changed_and_refuses_when_it_is_gone(
+    tmp_path: Path,
+) -> None:
+    recipe = _recipe(tmp_path)
+    assert runner.invoke(app, ["train", str(recipe), "--quiet"]).exit_code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    network = tmp_path / "nets" / "tiny.py"
+    network.write_text(NETWORK + "\n# edited\n")
+    resumed = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "2", "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"note: {network} changed since the run trained" in resumed.output
+    network.unlink()
+    gone = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "3", "--quiet"])
+    assert gone.exit_code == 2
+    assert _last_line(gone.output) == f"error: model.backbone: {network} not found"
