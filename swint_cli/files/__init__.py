@@ -7,6 +7,7 @@ Imports only the standard library, NumPy and safetensors: data, models and runs 
 
 from .arrays import ArrayFileError, read_arrays, write_arrays
 from .atomic import read_json, write_atomic, write_json
+from .digest import file_sha256
 from .process_lock import LockOwner, ProcessLock, lock_owner
 from .safe_pickle import RefusedPickle, safe_load
 from .write_error import WriteError, writing
@@ -17,6 +18,7 @@ __all__ = [
     "ProcessLock",
     "RefusedPickle",
     "WriteError",
+    "file_sha256",
     "lock_owner",
     "read_arrays",
     "read_json",

@@ -10,7 +10,7 @@ from paddle import nn
 from ..nn.batched_conv import batch_small_convs, retype_layers
 from ..nn.heads import build_head
 from ..nn.layers import Linear
-from ..recipe.names import is_factory, registered_backbones
+from ..recipe.names import is_own_network
 from .errors import ModelError
 from .registry import backbone_names, find_backbone
 from .swin_transformer import SWIN_CONFIGS
@@ -56,7 +56,7 @@ def build_backbone(
     their Linear layers compute through the layer library's products (oneDNN, bf16 autocast:
     :mod:`swint_cli.nn.precision`) with the same parameters.
     """
-    if is_factory(name) or name in registered_backbones():
+    if is_own_network(name):
         return _user_network(name, num_classes, head, patch_size, args)
     backbone = find_backbone(name)
     if backbone is None:

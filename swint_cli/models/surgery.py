@@ -20,7 +20,7 @@ import paddle
 from paddle import nn
 
 from ..nn import HybridSwinT, SwinT
-from ..recipe.names import is_factory, registered_backbones
+from ..recipe.names import is_own_network
 from .backbones import build_backbone
 from .errors import ModelError
 from .user_networks import check_output
@@ -306,7 +306,7 @@ def build_model(
     model = build_backbone(
         section.backbone, section.num_classes, section.head, section.patch_size, section.args
     )
-    if is_factory(section.backbone) or section.backbone in registered_backbones():
+    if is_own_network(section.backbone):
         check_output(model, section.backbone, task, section.num_classes, image_size)
     return model, apply_model_section(model, section, image_size)
 

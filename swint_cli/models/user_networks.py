@@ -21,7 +21,8 @@ from pathlib import Path
 import paddle
 from paddle import nn
 
-from ..recipe.names import FACTORY, is_factory, registered_backbones
+from ..files import file_sha256
+from ..recipe.names import FACTORY, is_own_network, registered_backbones
 from .errors import ModelError
 
 
@@ -95,7 +96,7 @@ def check_output(model: nn.Layer, backbone: str, task: str, classes: int, size: 
 def backbone_source(backbone: str) -> dict[str, str] | None:
     """For a network of the user's own, its factory and the sha256 of its source file, as
     a run records them; None for a built-in backbone."""
-    if not (is_factory(backbone) or backbone in registered_backbones()):
+    if not is_own_network(backbone):
         return None
     return _factory_source(backbone)
 
@@ -117,5 +118,5 @@ def _factory_source(backbone: str) -> dict[str, str]:
     source, name = _spec(backbone)
     module = _module(source)
     file = Path(getattr(module, "__file__", "") or source)
-    digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else ""
+    digest = file_sha256(file) if file.is_file() else ""
     return {"factory": f"{source}:{name}", "file": str(file), "sha256": digest}

@@ -18,15 +18,14 @@ why: the head (``fc``) for another class count or head; parameters matching
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from paddle import nn
 
-from ..files import ArrayFileError, read_arrays
+from ..files import ArrayFileError, file_sha256, read_arrays
 from ..runs.checkpoint_files import find_weights
 from ..runs.layout import RunError
 from .backbones import HEAD
@@ -60,7 +59,7 @@ class WeightsReport:
         place starts fresh."""
         kept = [key for key in gone if key not in self.fresh]
         fresh = {**self.fresh, **{key: "swapped" for key in kept}}
-        return WeightsReport(**{**asdict(self), "loaded": self.loaded - len(kept), "fresh": fresh})
+        return replace(self, loaded=self.loaded - len(kept), fresh=fresh)
 
     def to_json(self) -> dict[str, object]:
         """The report as ``weights.json`` holds it."""
@@ -78,22 +77,14 @@ class WeightsReport:
         reasons: dict[str, list[str]] = {}
         for key, why in self.fresh.items():
             reasons.setdefault(why, []).append(key)
-        for why, keys in reasons.items():
-            shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-            lines.append(f"  fresh ({why}): {shown}")
+        lines += [f"  fresh ({why}): {_first_three(keys)}" for why, keys in reasons.items()]
         if self.unexpected:
-            shown = ", ".join(self.unexpected[:3])
-            more = f" (+{len(self.unexpected) - 3} more)" if len(self.unexpected) > 3 else ""
-            lines.append(f"  not used from the file: {shown}{more}")
+            lines.append(f"  not used from the file: {_first_three(self.unexpected)}")
         return lines
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _first_three(keys: list[str]) -> str:
+    return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
 
 
 def _file_of(path: Path) -> tuple[Path, str | None]:
@@ -183,7 +174,7 @@ def load_weights(
     )
     return WeightsReport(
         file=str(file),
-        sha256=_sha256(file),
+        sha256=file_sha256(file),
         format=chosen,
         loaded=len(own) - len(fresh),
         resized=resized,

@@ -44,6 +44,11 @@ def is_factory(backbone: str) -> bool:
     return FACTORY.fullmatch(backbone) is not None
 
 
+def is_own_network(backbone: str) -> bool:
+    """True for a network of the user's own: a factory, or a name a package registers."""
+    return is_factory(backbone) or backbone in registered_backbones()
+
+
 @cache
 def registered_backbones() -> dict[str, str]:
     """Backbone names installed packages register in the ``swint.backbones`` entry-point

@@ -21,7 +21,7 @@ from .names import (
     PRECISIONS,
     WEIGHT_FORMATS,
     backbone_names,
-    is_factory,
+    is_own_network,
     registered_backbones,
 )
 
@@ -78,7 +78,7 @@ class ModelSection(Section):
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, value: str) -> str:
-        if value in BACKBONE_NAMES or value in registered_backbones() or is_factory(value):
+        if value in BACKBONE_NAMES or is_own_network(value):
             return value
         names = ", ".join(repr(name) for name in [*BACKBONE_NAMES, *registered_backbones()])
         raise PydanticCustomError(
