@@ -44,8 +44,7 @@ def model_subject(spec: dict) -> Subject:
     config = training.optimizer
     if spec.get("in_backward"):
         config = config.model_copy(update={"in_backward": True})
-    swapped = [path for path, _, _ in report.replaced]
-    optimizer = build_optimizer(config, model, training.clip_grad_norm, swapped)
+    optimizer = build_optimizer(config, model, training.clip_grad_norm, report.model_paths())
     scaler = paddle.amp.GradScaler() if amp else None
 
     def infer() -> paddle.Tensor:

@@ -65,14 +65,28 @@ def predict_command(
     exported: Annotated[
         bool, typer.Option("--exported", help="Use the model in RUN_DIR/export (swint export).")
     ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Detection: write predictions.json and one PNG per image here."),
+    ] = None,
+    score_threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Detection: the lowest score kept.")
+    ] = 0.3,
+    force: Annotated[
+        bool, typer.Option("--force", help="Detection: replace predictions already in --out.")
+    ] = False,
 ) -> None:
-    """Classify image files with a trained run; print each image's top classes.
+    """Classify image files with a trained run (each image's top classes), or detect objects
+    with a detection run (each image's boxes; --out writes COCO results and pictures).
 
-    Every readable image is classified; the unreadable ones are listed after, one error line
+    Every readable image is predicted; the unreadable ones are listed after, one error line
     each, and make the exit code 2."""
-    from ..export import classify, load_classifier
+    from ..export import classify, load_classifier, open_trained_run
 
     with user_errors():
+        if open_trained_run(run_dir, predictable=True).recipe.task == "detection":
+            _detect(run_dir, images, checkpoint, exported, out, score_threshold, force)
+            return
         classifier = load_classifier(run_dir, checkpoint.value, exported)  # type: ignore[arg-type]
     predictions, failures = classify(classifier, images, top)
     _notes(classifier.notes)
@@ -82,6 +96,44 @@ def predict_command(
         typer.echo(str(prediction.image))
         for rank, (name, probability) in enumerate(prediction.top, start=1):
             typer.echo(f"  {rank}. {name:<{width}}  {probability:7.2%}")
+    for failure in failures:
+        stderr.print(f"error: {failure}", markup=False)
+    if failures:
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _detect(
+    run_dir: Path,
+    images: list[Path],
+    checkpoint: CheckpointChoice,
+    exported: bool,
+    out: Path | None,
+    score_threshold: float,
+    force: bool,
+) -> None:
+    """``swint predict`` of a detection run: one line per detection, files with ``--out``."""
+    from ..export import detect, load_detector, write_detections
+    from ..export.detect import refuse_earlier
+
+    detector = load_detector(run_dir, checkpoint.value, exported)  # type: ignore[arg-type]
+    if out is not None:
+        refuse_earlier(out, force)  # before any image is read
+    found, failures = detect(detector, images, score_threshold)
+    _notes(detector.notes)
+    stderr.print(f"model: {detector.source}", markup=False)
+    classes = detector.info.classes
+    for item in found:
+        typer.echo(f"{item.image}: {len(item.detections)} above {score_threshold:g}")
+        detections = item.detections
+        for (x1, y1, x2, y2), score, label in zip(
+            detections.boxes.tolist(), detections.scores, detections.classes, strict=True
+        ):
+            typer.echo(
+                f"  {classes[label]:<12} {score:5.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]"
+            )
+    if out is not None:
+        written = write_detections(found, detector.info, out, force)
+        typer.echo(f"wrote {written[0]} and {len(written) - 1} pictures in {out}")
     for failure in failures:
         stderr.print(f"error: {failure}", markup=False)
     if failures:

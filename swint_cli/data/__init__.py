@@ -10,7 +10,14 @@ from __future__ import annotations
 from .cifar10 import read_cifar10
 from .errors import DataError
 from .image_folder import ImageFiles, read_image_folder
-from .loaders import ImageDataset, ShardedBatchSampler, batches_of, build_datasets, build_loader
+from .loaders import (
+    DetectionDataset,
+    ImageDataset,
+    ShardedBatchSampler,
+    batches_of,
+    build_datasets,
+    build_loader,
+)
 from .shapes import CLASSES as SHAPE_CLASSES
 from .shapes import generate_shapes
 from .transforms import (
@@ -25,6 +32,7 @@ __all__ = [
     "IMAGENET_NORMALIZATION",
     "SHAPE_CLASSES",
     "DataError",
+    "DetectionDataset",
     "ImageDataset",
     "ImageFiles",
     "Normalization",

@@ -21,8 +21,15 @@ from contextlib import contextmanager
 import numpy as np
 import paddle
 
-from ..recipe.schema import SEGMENTATION_DATASETS, DataSection
+from ..recipe.schema import DETECTION_DATASETS, SEGMENTATION_DATASETS, DataSection
+from .box_transforms import DetectionTransform
 from .cifar10 import read_cifar10
+from .cifar10_canvas import generate_cifar10_canvas
+from .coco import read_coco_splits
+from .detection_set import Category, DetectionSplit
+from .detection_shapes import CLASSES as DETECTION_SHAPE_CLASSES
+from .detection_shapes import DEFAULT_SIZES as DETECTION_SIZES
+from .detection_shapes import generate_detection_shapes
 from .errors import DataError
 from .image_folder import ImageFiles, read_image_folder
 from .segmentation_folder import MaskFiles, read_segmentation_folder
@@ -88,6 +95,102 @@ class SegmentationDataset(ImageDataset):
         return self.transform.pair(self.images[index], self.labels[index], self._rng(index))
 
 
+class DetectionDataset(ImageDataset):
+    """``dataset[i]`` -> (image float32 [3, S, S], labels): ``boxes`` float32 [M, 4] in the
+    S x S image's pixels, ``classes`` int64 [M] (-1 after the image's own boxes) and
+    ``index`` int64 (i), M being the most boxes any image of the split has (at least 1).
+    ``split`` keeps the images' own sizes and ids, ``categories`` the classes' ids."""
+
+    def __init__(
+        self,
+        split: DetectionSplit,
+        categories: list[Category],
+        transform: DetectionTransform,
+        seed: int,
+    ) -> None:
+        super().__init__(split.images, split.boxes, transform, seed)  # type: ignore[arg-type]
+        self.split, self.categories = split, categories
+        self.slots = max(1, split.max_boxes)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # type: ignore[override]
+        index = int(index)
+        split = self.split
+        image, boxes, labels = self.transform.detection(
+            self.images[index], split.boxes[index], split.labels[index], self._rng(index)
+        )
+        padded = np.zeros((self.slots, 4), np.float32)
+        classes = np.full(self.slots, -1, np.int64)
+        padded[: len(boxes)], classes[: len(labels)] = boxes, labels
+        return image, {"boxes": padded, "classes": classes, "index": np.int64(index)}
+
+
+def _detection_splits(
+    data: DataSection, seed: int
+) -> tuple[DetectionSplit, DetectionSplit, list[Category], Normalization]:
+    """(train, val, categories, normalisation) of a detection ``data`` section, subsets of
+    ``train_size``/``val_size`` taken from read data."""
+    size = data.image_size
+    if data.dataset == "coco":
+        if data.path:
+            raise DataError(
+                "data.path: dataset coco reads data.train_images, data.train_annotations, "
+                "data.val_images and data.val_annotations; unset data.path"
+            )
+        train, val, categories = read_coco_splits(data)
+        splits = [
+            _subset_split(s, n, seed, name)
+            for s, n, name in ((train, data.train_size, "train"), (val, data.val_size, "val"))
+        ]
+        return splits[0], splits[1], categories, IMAGENET_NORMALIZATION
+    counts = {
+        split: getattr(data, f"{split}_size") or DETECTION_SIZES[split]
+        for split in ("train", "val")
+    }
+    if data.dataset == "cifar10_canvas":
+        made = {
+            split: generate_cifar10_canvas(data.path, counts[split], seed, split, size)
+            for split in counts
+        }
+        names = made["train"][1]
+        categories = [Category(index, name) for index, name in enumerate(names)]
+        return made["train"][0], made["val"][0], categories, CIFAR10_NORMALIZATION
+    if data.path:
+        raise DataError(
+            f"data.path is {data.path!r} but data.dataset is {data.dataset}, which reads no "
+            "files (set data.dataset to a dataset that reads data.path)"
+        )
+    splits = [generate_detection_shapes(counts[s], seed, s, size) for s in ("train", "val")]
+    categories = [Category(index, name) for index, name in enumerate(DETECTION_SHAPE_CLASSES)]
+    return splits[0], splits[1], categories, Normalization(SHAPES_MEAN, SHAPES_STD)
+
+
+def _subset_split(split: DetectionSplit, size: int | None, seed: int, name: str) -> DetectionSplit:
+    if size is None:
+        return split
+    if size > len(split):
+        raise DataError(
+            f"data.{name}_size is {size} but the {name} split has only {len(split)} images"
+        )
+    split_id = ("train", "val").index(name)
+    keep = np.sort(np.random.default_rng((seed, split_id)).permutation(len(split))[:size])
+    return split.subset(keep.tolist())
+
+
+def build_detection_datasets(
+    data: DataSection, seed: int
+) -> tuple[DetectionDataset, DetectionDataset, list[str]]:
+    """(train, val, class names) of a detection ``data`` section: ``detection_shapes``,
+    ``cifar10_canvas`` (generated at ``data.image_size``, ``train_size``/``val_size``
+    canvases) or ``coco`` (read, a seeded subset when the sizes are set)."""
+    train, val, categories, normalization = _detection_splits(data, seed)
+
+    def dataset(split: DetectionSplit, augment: bool) -> DetectionDataset:
+        transform = DetectionTransform(data.image_size, data.transforms, normalization, augment)
+        return DetectionDataset(split, categories, transform, seed)
+
+    return dataset(train, True), dataset(val, False), [c.name for c in categories]
+
+
 def _take(items: Images | Targets, keep: np.ndarray) -> Images | Targets:
     return items.subset(keep.tolist()) if isinstance(items, ImageFiles) else items[keep]
 
@@ -145,6 +248,8 @@ def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDat
     ``data.transforms`` says; val does not. The segmentation sets are
     :class:`SegmentationDataset` s of (image, mask).
     """
+    if data.dataset in DETECTION_DATASETS:
+        return build_detection_datasets(data, seed)  # type: ignore[return-value]
     normalization: Normalization
     generated = {"shapes": generate_shapes, "segmentation_shapes": generate_segmentation_shapes}
     if data.dataset in generated:

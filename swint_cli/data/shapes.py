@@ -43,7 +43,7 @@ STD = (0.295, 0.295, 0.295)
 _SPLITS = {"train": 0, "val": 1}
 # Uniform draws per image. Columns: 0 size, 1-2 centre, 3 angle, 4-6 background, 7-9 colour
 # step, 10 noise strength, 11 period, 12-13 phases, 14 diagonal direction.
-_PARAMS = 15
+PARAMS = 15
 
 _Array = np.ndarray
 
@@ -63,7 +63,7 @@ class _Geometry:
     """Per-image coordinates of a group of images; all arrays broadcast to [n, 32, 32]."""
 
     def __init__(self, params: _Array) -> None:
-        p = params[:, :, None, None].astype(np.float32)  # [n, _PARAMS, 1, 1]
+        p = params[:, :, None, None].astype(np.float32)  # [n, PARAMS, 1, 1]
         self.radius = 6.0 + 6.0 * p[:, 0]
         margin = 0.8 * self.radius
         centre_x = margin + p[:, 1] * (NATIVE_SIZE - 2 * margin)
@@ -150,8 +150,9 @@ _DRAW: tuple[Callable[[_Geometry], _Array], ...] = (
 )
 
 
-def _colours(params: _Array) -> tuple[_Array, _Array]:
-    """Background and foreground RGB in [0, 1], each [n, 3], at least ~0.23 apart."""
+def colours(params: _Array) -> tuple[_Array, _Array]:
+    """Background and foreground RGB in [0, 1], each [n, 3], at least ~0.23 apart; the
+    background is ``params[:, 4:7]``."""
     background = params[:, 4:7]
     z = 2 * params[:, 7] - 1
     azimuth = 2 * np.pi * params[:, 8]
@@ -165,19 +166,26 @@ def _colours(params: _Array) -> tuple[_Array, _Array]:
     return background, np.where(farther[:, None], plus, minus)
 
 
+def draw_coverage(labels: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Coverage float32 [n, 32, 32] in [0, 1] of the classes ``labels`` [n], each drawn from
+    its row of uniform draws ``params`` [n, PARAMS] (size, centre, angle, period, ...)."""
+    coverage = np.empty((len(labels), NATIVE_SIZE, NATIVE_SIZE), dtype=np.float32)
+    for label, draw in enumerate(_DRAW):
+        rows = labels == label
+        coverage[rows] = draw(_Geometry(params[rows]))
+    return coverage
+
+
 def _render(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images uint8 [count, 32, 32, 3], coverage float32 [count, 32, 32] and labels."""
     split_id = _SPLITS[split]
-    params = np.random.default_rng((seed, split_id, 0)).random((count, _PARAMS))
+    params = np.random.default_rng((seed, split_id, 0)).random((count, PARAMS))
     noise = np.random.default_rng((seed, split_id, 1)).standard_normal(
         (count, NATIVE_SIZE, NATIVE_SIZE, 3), dtype=np.float32
     )
     labels = np.arange(count, dtype=np.int64) % len(CLASSES)
-    coverage = np.empty((count, NATIVE_SIZE, NATIVE_SIZE, 1), dtype=np.float32)
-    for label, draw in enumerate(_DRAW):
-        rows = labels == label
-        coverage[rows, :, :, 0] = draw(_Geometry(params[rows]))
-    background, foreground = (c.astype(np.float32)[:, None, None, :] for c in _colours(params))
+    coverage = draw_coverage(labels, params)[..., None]  # [count, 32, 32, 1]
+    background, foreground = (c.astype(np.float32)[:, None, None, :] for c in colours(params))
     sigma = (0.02 + 0.1 * params[:, 10]).astype(np.float32)[:, None, None, None]
     # In place: each full-size temporary costs as much as the drawing itself.
     image = np.multiply(coverage, foreground - background)  # [count, 32, 32, 3]

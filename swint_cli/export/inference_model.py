@@ -30,6 +30,8 @@ import paddle
 from .. import __version__
 from ..data import Normalization
 from ..files import RefusedPickle, read_json, safe_load, write_json, writing
+from ..models.detection.fcos import DecodedFCOS
+from ..recipe.schema import Detector
 from ..runs.info import PREPROCESSING
 from ..runs.layout import EXPORT
 from .trained_model import ExportError, ModelInfo, TrainedRun, open_trained_run
@@ -152,6 +154,8 @@ def export_run(
         )
     info, info_note = run.model_info()
     model, checkpoint_file, note = run.load_model(checkpoint)
+    if run.recipe.task == "detection":
+        model = DecodedFCOS(model)  # boxes and scores at every location
     staging = directory / f".staging-{os.getpid()}"
     try:
         with writing(staging):
@@ -177,21 +181,22 @@ def export_run(
 
 
 def _check_saved(model: paddle.nn.Layer, staging: Path, directory: Path, size: int) -> None:
-    """Load the export in ``staging`` back and compare its logits with ``model``'s: Paddle
+    """Load the export in ``staging`` back and compare its outputs with ``model``'s: Paddle
     reports a full disk by leaving a truncated file, not by an error. WriteError (naming the
     file in ``directory``, with the reason a probe write finds) when it does not load back
     or disagrees; ExportError when the disk takes writes but the export still disagrees."""
     batch = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     model.eval()
-    expected = run_logits(model, batch)
+    expected = run_outputs(model, batch)
     try:
-        got = run_logits(paddle.jit.load(str(staging / PREFIX)), batch)
-        difference = float(np.max(np.abs(got - expected)))
+        got = run_outputs(paddle.jit.load(str(staging / PREFIX)), batch)
+        difference = max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected, strict=True))
     except Exception as exc:  # Paddle raises many types for truncated files
         difference, reason = math.inf, _one_line(exc)
     else:
-        reason = f"its logits differ from the checkpoint's by {difference:.3g}"
-    if difference <= 1e-3 * (1.0 + float(np.max(np.abs(expected)))):
+        reason = f"its outputs differ from the checkpoint's by {difference:.3g}"
+    largest = max(float(np.max(np.abs(e))) for e in expected)
+    if difference <= 1e-3 * (1.0 + largest):
         return
     _refuse_if_unwritable(staging, directory)
     raise ExportError(f"{directory}: the saved model does not load back as saved ({reason})")
@@ -237,11 +242,8 @@ def export_metadata(
         },
         "classes": list(info.classes),
         "task": run.recipe.task,
-        "output": (
-            "logits [N, classes, image_size, image_size]"
-            if run.recipe.task == "segmentation"
-            else "logits [N, classes]"
-        ),
+        "output": OUTPUTS[run.recipe.task],
+        **(_detection_metadata(run, info) if run.recipe.task == "detection" else {}),
         "run": str(run.path),
         "backbone": run.recipe.model.backbone,
         "checkpoint": f"checkpoints/{checkpoint.name}",
@@ -250,6 +252,42 @@ def export_metadata(
         "swint": __version__,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
+
+
+OUTPUTS = {
+    "classification": "logits [N, classes]",
+    "segmentation": "logits [N, classes, image_size, image_size]",
+    "detection": (
+        "boxes [N, L, 4] as (x1, y1, x2, y2) input pixels, clipped to the image, and scores "
+        "[N, L, classes] = sqrt(sigmoid(class logit) * sigmoid(centerness)), at each of the L "
+        "locations, before any threshold or NMS: "
+        "swint_cli.models.detection.select_detections(boxes[i], scores[i], **postprocessing) "
+        "gives image i's detections"
+    ),
+}
+
+
+def _detection_metadata(run: TrainedRun, info: ModelInfo) -> dict:
+    """What turns a detector's outputs into detections named as the data names them."""
+    settings = run.recipe.model.detector
+    return {
+        "category_ids": list(info.category_ids or range(len(info.classes))),
+        "postprocessing": {
+            "score_threshold": settings.score_threshold,
+            "nms_threshold": settings.nms_threshold,
+            "candidates": settings.candidates,
+            "max_detections": settings.max_detections,
+        },
+    }
+
+
+def read_postprocessing(directory: Path) -> Detector:
+    """The detection post-processing settings in ``directory/model.json``."""
+    file = directory / METADATA
+    try:
+        return Detector(**read_json(file)["postprocessing"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{file}: no readable detection post-processing ({exc})") from None
 
 
 def read_metadata(directory: Path) -> ModelInfo:
@@ -264,6 +302,7 @@ def read_metadata(directory: Path) -> ModelInfo:
             int(data["image_size"]),
             Normalization(tuple(norm["mean"]), tuple(norm["std"])),
             tuple(str(name) for name in data["classes"]),
+            tuple(int(i) for i in data["category_ids"]) if "category_ids" in data else None,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{file}: not a readable export description ({exc})") from None
@@ -298,7 +337,15 @@ def load_exported(directory: str | Path) -> tuple[paddle.nn.Layer, ModelInfo]:
     return layer, info
 
 
+def run_outputs(model: paddle.nn.Layer, batch: np.ndarray) -> list[np.ndarray]:
+    """``model`` (dygraph or jit-loaded) on float32 [N, 3, S, S] -> its output arrays."""
+    with paddle.no_grad():
+        outputs = model(paddle.to_tensor(np.ascontiguousarray(batch, dtype=np.float32)))
+    if isinstance(outputs, (tuple, list)):
+        return [o.numpy() for o in outputs]
+    return [outputs.numpy()]
+
+
 def run_logits(model: paddle.nn.Layer, batch: np.ndarray) -> np.ndarray:
     """``model`` (dygraph or jit-loaded) on float32 [N, 3, S, S] -> logits float32 [N, C]."""
-    with paddle.no_grad():
-        return model(paddle.to_tensor(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+    return run_outputs(model, batch)[0]

@@ -12,7 +12,7 @@ import paddle
 from ..data import DataError, ImageFiles, SampleTransform
 from ..runs.layout import inside
 from .inference_model import EXPORT_DIR, EXPORT_FILES, Checkpoint, load_exported, run_logits
-from .trained_model import ModelInfo, open_trained_run
+from .trained_model import ExportError, ModelInfo, open_trained_run
 
 BATCH = 16  # images per forward pass
 
@@ -50,7 +50,9 @@ def load_classifier(
     mode from ``export/model.json``. Raises user errors (ExportError, RecipeError, ...) with
     one-line messages.
     """
-    run = open_trained_run(run_dir, classification_only=True)
+    run = open_trained_run(run_dir, predictable=True)
+    if run.recipe.task != "classification":
+        raise ExportError(f"{run.path}: a {run.recipe.task} run, not a classification run")
     if exported:
         for name in EXPORT_FILES:  # what loading the export reads must be the run's own
             inside(run.path, f"{EXPORT_DIR}/{name}")

@@ -34,6 +34,7 @@ class ModelInfo:
     image_size: int
     normalization: Normalization  # applied to pixels in [0, 1]; identity when not normalised
     classes: tuple[str, ...]
+    category_ids: tuple[int, ...] | None = None  # detection: each class's id in the data
 
     def transform(self) -> SampleTransform:
         """The validation transform: uint8 [H, W, 3] -> float32 [3, S, S]."""
@@ -58,7 +59,7 @@ class TrainedRun:
         info = read_info(self.path)
         if info is not None:
             normalization = Normalization(info.mean, info.std)
-            return ModelInfo(info.image_size, normalization, info.classes), None
+            return ModelInfo(info.image_size, normalization, info.classes, info.category_ids), None
         data = self.recipe.data.model_copy(update={"train_size": 1, "val_size": 1})
         _, val, classes = build_datasets(data, self.recipe.training.seed)
         if len(classes) != self.recipe.model.num_classes:
@@ -86,12 +87,14 @@ class TrainedRun:
         return model, file, note
 
 
-def open_trained_run(path: str | Path, classification_only: bool = False) -> TrainedRun:
+def open_trained_run(path: str | Path, predictable: bool = False) -> TrainedRun:
     """The run in ``path`` with its recipe. RunError when it is not a run directory (or,
-    with ``classification_only``, when it is a segmentation run); RecipeError when its
-    recipe does not load."""
+    with ``predictable``, when it is a segmentation run, which predict does not handle);
+    RecipeError when its recipe does not load."""
     run = open_run(path)
     recipe = load_recipe(inside(run.path, RECIPE))
-    if classification_only and recipe.task != "classification":
-        raise ExportError(f"{run.path}: a {recipe.task} run; predict handles classification runs")
+    if predictable and recipe.task == "segmentation":
+        raise ExportError(
+            f"{run.path}: a {recipe.task} run; predict handles classification and detection runs"
+        )
     return TrainedRun(run, recipe)

@@ -33,9 +33,9 @@ def write_atomic(path: Path, text: str) -> None:
     replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def write_json(path: Path, data: object) -> None:
-    """Replace ``path`` with ``data`` as indented JSON, atomically."""
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
+def write_json(path: Path, data: object, indent: int | None = 2) -> None:
+    """Replace ``path`` with ``data`` as JSON (indented, unless ``indent`` is None), atomically."""
+    write_atomic(path, json.dumps(data, indent=indent) + "\n")
 
 
 def read_json(path: Path) -> object:

@@ -67,7 +67,9 @@ class SurgeryReport:
 
     ``replaced`` holds ``(path, rule_index, slot)`` in slot order; ``swint_count`` counts
     every SwinT in the model afterwards; ``weights`` is :func:`load_weights`' report (None
-    without ``model.weights``), its tensors of swapped slots marked ``swapped``.
+    without ``model.weights``), its tensors of swapped slots marked ``swapped``. ``within``
+    is where the swapped network sits in the model trained (``backbone`` in a detector; the
+    slot paths are the network's own).
     """
 
     replaced: list[tuple[str, int, ConvSlot]]
@@ -75,6 +77,12 @@ class SurgeryReport:
     params_after: int
     swint_count: int
     weights: WeightsReport | None = None
+    within: str = ""
+
+    def model_paths(self) -> list[str]:
+        """The replaced slots' paths in the model trained."""
+        prefix = f"{self.within}." if self.within else ""
+        return [prefix + path for path, _, _ in self.replaced]
 
 
 def _count_params(model: nn.Layer) -> int:
@@ -302,7 +310,12 @@ def build_model(
 ) -> tuple[nn.Layer, SurgeryReport]:
     """The recipe's model: backbone and head, local weights if any (loaded before the surgery,
     so they fit the plain backbone), then the ``replace`` rules applied at ``image_size``.
-    A network of the user's own is first checked to give ``task``'s output shape."""
+    A network of the user's own is first checked to give ``task``'s output shape. A
+    detection model is :func:`~.detector.build_detector`'s."""
+    if task == "detection":
+        from .detector import build_detector  # it builds on this module
+
+        return build_detector(section, image_size)
     model = build_backbone(
         section.backbone, section.num_classes, section.head, section.patch_size, section.args
     )

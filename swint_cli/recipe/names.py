@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Literal
 
-Task = Literal["classification", "segmentation"]
+Task = Literal["classification", "segmentation", "detection"]
 
 BACKBONE_TASKS: dict[str, Task] = {
     "resnet18": "classification",

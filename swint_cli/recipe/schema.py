@@ -32,6 +32,12 @@ Rate = Annotated[float, Field(ge=0, lt=1)]
 BACKBONE_NAMES = backbone_names()  # every backbone the models' registry builds
 CLASSIFICATION_DATASETS = ("shapes", "cifar10", "image_folder")
 SEGMENTATION_DATASETS = ("segmentation_shapes", "segmentation_folder")
+DETECTION_DATASETS = ("detection_shapes", "cifar10_canvas", "coco")
+TASK_DATASETS = {
+    "classification": CLASSIFICATION_DATASETS,
+    "segmentation": SEGMENTATION_DATASETS,
+    "detection": DETECTION_DATASETS,
+}
 
 
 class Section(BaseModel):
@@ -74,6 +80,20 @@ class ReplaceRule(_ReplaceRuleFields):  # type: ignore[misc, valid-type]
         return SwinTConfig(**{spec.name: getattr(self, spec.name) for spec in fields(SwinTConfig)})
 
 
+class Detector(Section):
+    """FCOS over the backbone's ``model.features`` (torchvision's fcos_resnet50_fpn defaults,
+    but for the score threshold, 0.05 as COCO evaluation takes)."""
+
+    channels: PositiveInt = 256  # of the FPN and the head
+    extra_levels: Annotated[int, Field(ge=0)] = 2  # stride-2 levels after the last map (P6, P7)
+    head_depth: PositiveInt = 4  # convolutions per head tower
+    center_sampling_radius: PositiveFloat = 1.5  # in strides
+    score_threshold: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    nms_threshold: Annotated[float, Field(gt=0, le=1)] = 0.6
+    candidates: PositiveInt = 1000  # (location, class) pairs kept for NMS
+    max_detections: PositiveInt = 100  # per image
+
+
 class ModelSection(Section):
     @field_validator("backbone")
     @classmethod
@@ -98,6 +118,10 @@ class ModelSection(Section):
     weights_skip: list[str] = Field(default_factory=list)  # globs of tensors left fresh
     weights_strict: bool = True  # false: tensors that do not fit are reported, not an error
     replace: list[ReplaceRule] = Field(default_factory=list)
+    # detection: the backbone sublayers whose outputs feed the FPN, finest first (None: the
+    # backbone's default, for the built-in ones)
+    features: list[str] | None = Field(default=None, min_length=1)
+    detector: Detector = Field(default_factory=Detector)
 
 
 class Transforms(Section):
@@ -108,7 +132,9 @@ class Transforms(Section):
 
 
 class DataSection(Section):
-    dataset: Literal[CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS] = "shapes"  # type: ignore[valid-type]
+    dataset: Literal[CLASSIFICATION_DATASETS + SEGMENTATION_DATASETS + DETECTION_DATASETS] = (
+        "shapes"  # type: ignore[valid-type]
+    )
     path: str | None = None
     image_size: PositiveInt = 32
     num_workers: Annotated[int, Field(ge=0)] = 2
@@ -117,6 +143,11 @@ class DataSection(Section):
     val_size: PositiveInt | None = None
     # train on a subset of the classes (names or indices), relabelled 0..k-1 in this order
     classes: list[Annotated[int, Field(ge=0)] | str] | None = Field(default=None, min_length=1)
+    # dataset coco: image folders and COCO annotation files
+    train_images: str | None = None
+    train_annotations: str | None = None
+    val_images: str | None = None
+    val_annotations: str | None = None
 
 
 class ParamGroup(Section):
@@ -192,7 +223,7 @@ class OutputSection(Section):
 class Recipe(Section):
     """A whole experiment."""
 
-    task: Literal["classification", "segmentation"] = "classification"
+    task: Literal["classification", "segmentation", "detection"] = "classification"
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
@@ -230,10 +261,10 @@ def _training_mismatch(recipe: Recipe) -> str | None:
 
 
 def _task_mismatch(recipe: Recipe) -> str | None:
-    """Why the recipe's backbone or data does not fit its ``task``, or None when they do."""
-    segmentation = recipe.task == "segmentation"
-    datasets = SEGMENTATION_DATASETS if segmentation else CLASSIFICATION_DATASETS
-    backbones = backbone_names(recipe.task)
+    """Why the recipe's backbone, data or settings do not fit its ``task``, or None."""
+    datasets = TASK_DATASETS[recipe.task]
+    # a detector reads the feature maps of a classification backbone
+    backbones = backbone_names("classification" if recipe.task == "detection" else recipe.task)
     if recipe.data.dataset not in datasets:
         return (
             f"data.dataset: task {recipe.task} needs one of {', '.join(datasets)}, "
@@ -244,4 +275,31 @@ def _task_mismatch(recipe: Recipe) -> str | None:
             f"model.backbone: task {recipe.task} needs one of {', '.join(backbones)}, "
             f"got {recipe.model.backbone!r}"
         )
+    return _detection_mismatch(recipe)
+
+
+COCO_KEYS = ("train_images", "train_annotations", "val_images", "val_annotations")
+
+
+def _detection_mismatch(recipe: Recipe) -> str | None:
+    """Why detection settings appear outside detection, or settings of the other tasks in it."""
+    model, data = recipe.model, recipe.data
+    if data.dataset != "coco":
+        for key in COCO_KEYS:
+            if getattr(data, key) is not None:
+                return f"data.{key}: applies to data.dataset coco, not {data.dataset}"
+    if recipe.task != "detection":
+        if model.features is not None:
+            return f"model.features: applies to detection, not to {recipe.task}"
+        if model.detector != Detector():
+            return f"model.detector: applies to detection, not to {recipe.task}"
+        return None
+    loss = recipe.training.loss
+    if loss.label_smoothing or loss.class_weights is not None:
+        key = "label_smoothing" if loss.label_smoothing else "class_weights"
+        return f"training.loss.{key}: applies to classification and segmentation, not detection"
+    if model.head != "linear":
+        return "model.head: a detector has its own head; leave model.head unset"
+    if data.classes is not None:
+        return "data.classes: applies to classification data, not detection"
     return None

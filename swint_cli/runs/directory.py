@@ -77,6 +77,6 @@ class RunDirectory:
         """Replace the run's file ``name`` atomically; WriteError when it cannot be written."""
         write_atomic(self.path / name, text)
 
-    def write_json(self, name: str, data: object) -> None:
+    def write_json(self, name: str, data: object, indent: int | None = 2) -> None:
         """Replace the run's file ``name`` with ``data`` as JSON, atomically."""
-        write_json(self.path / name, data)
+        write_json(self.path / name, data, indent)

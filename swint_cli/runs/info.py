@@ -41,6 +41,8 @@ class RunInfo:
     recipe: dict
     # a network of the user's own: its factory, source file and that file's sha256
     backbone_source: dict[str, str] | None = None
+    # detection: each class's category id in the data (COCO results name classes by it)
+    category_ids: tuple[int, ...] | None = None
 
     def to_json(self) -> dict:
         return {
@@ -53,6 +55,7 @@ class RunInfo:
             "recipe_sha256": self.recipe_sha256,
             "recipe": self.recipe,
             **({"backbone_source": self.backbone_source} if self.backbone_source else {}),
+            **({"category_ids": list(self.category_ids)} if self.category_ids else {}),
         }
 
     @classmethod
@@ -74,10 +77,19 @@ class RunInfo:
                 recipe_sha256=str(data["recipe_sha256"]),
                 recipe=data["recipe"],
                 backbone_source=data.get("backbone_source"),
+                category_ids=_category_ids(data.get("category_ids"), len(data["classes"])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             what = f"missing {exc}" if isinstance(exc, KeyError) else "malformed"
             raise RunError(f"{source}: not a readable run description ({what})") from None
+
+
+def _category_ids(value: object, classes: int) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != classes:
+        raise ValueError("category_ids")
+    return tuple(int(v) for v in value)
 
 
 def write_info(run: Path, info: RunInfo) -> None:

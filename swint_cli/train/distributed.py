@@ -62,3 +62,12 @@ def all_reduce_sums(values: list[float], context: ParallelContext) -> list[float
     tensor = paddle.to_tensor(values, dtype="float64")
     paddle.distributed.all_reduce(tensor)
     return [float(v) for v in tensor.numpy()]
+
+
+def all_gather_objects(value: object, context: ParallelContext) -> list:
+    """Every process's ``value`` (picklable), in rank order (``[value]`` when not parallel)."""
+    if not context.enabled:
+        return [value]
+    gathered: list = []
+    paddle.distributed.all_gather_object(gathered, value)
+    return gathered

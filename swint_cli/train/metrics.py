@@ -7,8 +7,23 @@ import itertools
 import paddle
 
 from ..data import batches_of
+from .detection import Detection, evaluate_detection
 from .distributed import ParallelContext, all_reduce_sums
-from .tasks import Classification
+from .tasks import Classification, Task
+
+
+def validate(
+    model: paddle.nn.Layer,
+    loader: paddle.io.DataLoader,
+    context: ParallelContext,
+    limit: int | None,
+    task: Task,
+) -> tuple[dict[str, float], dict[str, object]]:
+    """(metrics, files): the task's validation metrics and the JSON documents the
+    evaluation leaves in the run (detection's predictions and ground truth; none else)."""
+    if isinstance(task, Detection):
+        return evaluate_detection(model, loader, context, limit, task)
+    return evaluate(model, loader, context, limit, task), {}
 
 
 @paddle.no_grad()

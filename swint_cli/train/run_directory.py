@@ -19,6 +19,7 @@ from .recorders import (
     CurvesPlot,
     DashboardScalars,
     EpochTable,
+    EvaluationFiles,
     Recorder,
     RunFacts,
     Summary,
@@ -95,6 +96,7 @@ def recorders_for(session: Session, run: RunDirectory | None) -> list[Recorder]:
     return [
         BatchTable(run.batches),
         EpochTable(run.epochs),
+        EvaluationFiles(run),
         CheckpointWriter(run.path, session.model, session.optimizer),
         Summary(run, facts),
         CurvesPlot(run.path, session.reporter.message),

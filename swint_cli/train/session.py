@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from ..data import ImageDataset, Normalization, build_datasets
+from ..data import DetectionDataset, ImageDataset, Normalization, build_datasets
 from ..environment import resolve_device
 from ..models import SurgeryReport, build_model, model_flops
 from ..models.user_networks import backbone_source
@@ -22,7 +22,7 @@ from .distributed import ParallelContext, init_parallel
 from .freezing import freeze
 from .optimizers import build_optimizer
 from .recorders import PlainReporter, check_loggers, make_reporter
-from .tasks import Classification, task_for
+from .tasks import Task, task_for
 
 
 @dataclass(kw_only=True)
@@ -51,7 +51,7 @@ class Session:
     train_set: ImageDataset
     val_set: ImageDataset
     classes: list[str]
-    task: Classification
+    task: Task
     model: paddle.nn.Layer
     surgery: SurgeryReport
     params: int
@@ -75,6 +75,11 @@ class Session:
             recipe_sha256=sha256_of(dump_recipe(self.recipe)),
             recipe=self.recipe.model_dump(mode="json"),
             backbone_source=backbone_source(self.recipe.model.backbone),
+            category_ids=(
+                tuple(c.id for c in self.val_set.categories)
+                if isinstance(self.val_set, DetectionDataset)
+                else None
+            ),
         )
 
 
@@ -148,7 +153,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
         train_set=train_set,
         val_set=val_set,
         classes=classes,
-        task=task_for(recipe),
+        task=task_for(recipe, model),
         model=model,
         surgery=surgery,
         params=sum(int(np.prod(p.shape)) for p in model.parameters()),
@@ -157,7 +162,7 @@ def build_session(recipe: Recipe, options: TrainOptions) -> Session:
             training.optimizer,
             model,
             training.clip_grad_norm,
-            [path for path, _, _ in surgery.replaced],
+            surgery.model_paths(),
         ),
         scaler=paddle.amp.GradScaler() if amp else None,
     )

@@ -23,6 +23,7 @@ from ..data.segmentation_folder import IGNORE_INDEX
 from ..recipe import Recipe
 from ..recipe.schema import Loss
 from ..runs import EPOCH_COLUMNS
+from .detection import Detection
 from .losses import soft_dice_loss
 
 
@@ -167,14 +168,22 @@ def mean_iou(confusion: np.ndarray) -> float:
     return float((hits[present] / union[present]).mean()) if present.any() else math.nan
 
 
-def task_class(name: str) -> type[Classification]:
+Task = Classification | Detection
+
+
+def task_class(name: str) -> type[Task]:
     """The class of the recipe's ``task`` (its ``epoch_columns`` and ``key_metric``)."""
-    return Segmentation if name == "segmentation" else Classification
+    return {"segmentation": Segmentation, "detection": Detection}.get(name, Classification)
 
 
-def task_for(recipe: Recipe) -> Classification:
-    """The task object for the recipe's ``task`` and ``training.loss``."""
+def task_for(recipe: Recipe, model: paddle.nn.Layer | None = None) -> Task:
+    """The task object for the recipe's ``task`` and ``training.loss`` (for detection, of the
+    detector ``model``: its locations)."""
     loss = recipe.training.loss
     if recipe.task == "segmentation":
         return Segmentation(recipe.model.num_classes, loss)
+    if recipe.task == "detection":
+        if model is None:
+            raise ValueError("a detection task needs its detector")
+        return Detection(model.locations, recipe.model.detector, recipe.model.num_classes)
     return Classification(loss)

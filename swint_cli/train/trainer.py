@@ -25,7 +25,7 @@ from ..runs.checkpoint_files import committed_position
 from ..runs.holder import hold_run, recorded_status
 from .distributed import all_reduce_sums, launched_rank, share_rank0_state
 from .epoch_sums import EpochSums
-from .metrics import evaluate
+from .metrics import validate
 from .position import Position, step_seed
 from .recorders import (
     BatchRecord,
@@ -162,7 +162,7 @@ class Trainer:
         if not math.isfinite(loss):
             raise NonFiniteLoss(f"non-finite loss ({loss}) at epoch {epoch} step {step}")
         correct, targets = session.task.counts(logits, labels)
-        batch = labels.shape[0]
+        batch = images.shape[0]
         sums.add(loss=loss, correct=correct, targets=targets, seen=batch, seconds=done - start)
         position.batches_done += 1
         self._process_batches += 1
@@ -181,11 +181,13 @@ class Trainer:
         for recorder in self.recorders:
             recorder.batch_end(record)
 
-    def _validate(self, model: paddle.nn.Layer, epoch: int) -> dict[str, float]:
+    def _validate(
+        self, model: paddle.nn.Layer, epoch: int
+    ) -> tuple[dict[str, float], dict[str, object]]:
         session = self.session
         share_rank0_state(session.model, session.context)
         loader = self._loader(session.val_set, False, epoch)
-        return evaluate(model, loader, session.context, self.training.limit_batches, session.task)
+        return validate(model, loader, session.context, self.training.limit_batches, session.task)
 
     def _write_failed(self, error: WriteError) -> Outcome:
         """How a run ends when a file in it cannot be written (a full disk, a read-only file
@@ -207,7 +209,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train from the position to the last epoch; every recorder's ``finish`` runs."""
-        session = self.session
+        session, task = self.session, self.session.task
         model = paddle.DataParallel(session.model) if session.context.enabled else session.model
         started = time.perf_counter() - self.position.wall_seconds
         outcome = Outcome(status="failed: unexpected error", exit_code=EXIT_FAILED)
@@ -229,9 +231,11 @@ class Trainer:
                     )
                     break
                 row = {"epoch": epoch, "lr": session.optimizer.get_lr(), **sums.row()}
-                row.update(self._validate(model, epoch))
+                metrics, files = self._validate(model, epoch)
+                row.update(metrics)
                 row["epoch_seconds"] = time.perf_counter() - epoch_start
-                score = row[session.task.key_metric]
+                row = {key: value for key, value in row.items() if key in task.epoch_columns}
+                score = row[task.key_metric]
                 improved = score > self.position.best_score
                 self.position = Position(
                     epoch=epoch + 1,
@@ -241,7 +245,8 @@ class Trainer:
                     wall_seconds=time.perf_counter() - started,
                 )
                 for recorder in self.recorders:
-                    recorder.epoch_end(EpochRecord(row=row, improved=improved), self.position)
+                    record = EpochRecord(row=row, improved=improved, files=files)
+                    recorder.epoch_end(record, self.position)
             else:
                 outcome = Outcome(status="finished", exit_code=EXIT_FINISHED)
         except NonFiniteLoss as exc:

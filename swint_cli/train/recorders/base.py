@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...runs.layout import BatchRow
 from ..position import Position
@@ -19,10 +19,12 @@ class BatchRecord(BatchRow):
 
 @dataclass(frozen=True, kw_only=True)
 class EpochRecord:
-    """One finished epoch: its epochs.csv row, and whether its key metric is the best yet."""
+    """One finished epoch: its epochs.csv row, whether its key metric is the best yet, and
+    the JSON documents its evaluation leaves in the run (by file name; detection's)."""
 
     row: dict[str, float]
     improved: bool
+    files: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -11,6 +12,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..position import Position
 from .base import BatchRecord, EpochRecord, Outcome, Recorder
+
+# epochs.csv's validation figures as the epoch line names them, where the task has them
+VAL_FIGURES = (
+    ("val_acc1", "acc1"),
+    ("val_acc5", "acc5"),
+    ("val_miou", "mIoU"),
+    ("val_map", "mAP"),
+    ("val_map50", "AP50"),
+)
+
+
+def batch_figures(record: BatchRecord) -> str:
+    """``loss L acc1 A`` of a batch (no accuracy for a task without one: detection)."""
+    accuracy = f" acc1 {record.acc1:.3f}" if math.isfinite(record.acc1) else ""
+    return f"loss {record.loss:.4f}{accuracy}"
 
 
 class PlainReporter(Recorder):
@@ -31,7 +47,7 @@ class PlainReporter(Recorder):
         if (record.step + 1) % self.every == 0:
             self.message(
                 f"epoch {self._epoch}/{self._epochs} step {record.step + 1}/{self._steps} "
-                f"loss {record.loss:.4f} acc1 {record.acc1:.3f} "
+                f"{batch_figures(record)} "
                 f"{record.images_per_second:.1f} img/s"
             )
 
@@ -39,11 +55,11 @@ class PlainReporter(Recorder):
         self.show_epoch(record.row)
 
     def show_epoch(self, row: Mapping[str, object]) -> None:
-        miou = f" mIoU {row['val_miou']:.3f}" if "val_miou" in row else ""
+        train = f" acc1 {row['train_acc1']:.3f}" if "train_acc1" in row else ""
+        val = "".join(f" {label} {row[key]:.3f}" for key, label in VAL_FIGURES if key in row)
         self.message(
-            f"epoch {row['epoch']}/{self._epochs}: train loss {row['train_loss']:.4f} "
-            f"acc1 {row['train_acc1']:.3f} | val loss {row['val_loss']:.4f} "
-            f"acc1 {row['val_acc1']:.3f} acc5 {row['val_acc5']:.3f}{miou} | "
+            f"epoch {row['epoch']}/{self._epochs}: train loss {row['train_loss']:.4f}{train} | "
+            f"val loss {row['val_loss']:.4f}{val} | "
             f"{row['epoch_seconds']:.1f} s, {row['images_per_second']:.1f} img/s"
         )
 
@@ -71,13 +87,13 @@ class RichReporter(PlainReporter):
             TextColumn(f"epoch {epoch}/{epochs}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]} acc1 {task.fields[acc1]} {task.fields[ips]}"),
+            TextColumn("{task.fields[figures]} {task.fields[ips]}"),
             TimeRemainingColumn(),
             console=self.console,
             transient=True,
         )
         self._progress.start()
-        self._task = self._progress.add_task("train", total=steps, loss="-", acc1="-", ips="")
+        self._task = self._progress.add_task("train", total=steps, figures="loss -", ips="")
         self._last = 0.0
 
     def batch_end(self, record: BatchRecord) -> None:
@@ -89,8 +105,7 @@ class RichReporter(PlainReporter):
         self._progress.update(
             self._task,
             completed=record.step + 1,
-            loss=f"{record.loss:.4f}",
-            acc1=f"{record.acc1:.3f}",
+            figures=batch_figures(record),
             ips=f"{record.images_per_second:.0f} img/s",
         )
 

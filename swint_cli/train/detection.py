@@ -1,0 +1,151 @@
+"""What detection training differs in: FCOS's loss, and COCO AP over the validation set.
+
+Batches are (images, labels) with labels a dict of ``boxes`` ``[B, M, 4]`` (input pixels),
+``classes`` ``[B, M]`` (-1 pads) and ``index`` ``[B]`` (the image's position in its
+dataset). Validation decodes every location, keeps the detections
+:func:`~swint_cli.models.detection.select_detections` selects with the recipe's
+``model.detector`` settings, maps them back to each image's own pixels and scores them with
+pycocotools: ``val_map`` (mAP@[.5:.95]), ``val_map50``, ``val_map75``, and ``val_loss`` (the
+training loss). The evaluation leaves ``val_predictions.json`` (COCO results, the data's
+category ids), ``val_annotations.json`` (the ground truth of the images evaluated) and
+``val_class_ap.json`` in the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import paddle
+from paddle.nn import functional as F
+
+from ..data import batches_of
+from ..data.loaders import DetectionDataset
+from ..models.detection import DetectorOutputs, FCOSLoss, Locations, select_detections
+from ..models.detection.boxes import decode
+from ..recipe.schema import Detector
+from ..runs import EPOCH_COLUMNS
+from .coco_metrics import coco_scores
+from .distributed import ParallelContext, all_gather_objects, all_reduce_sums
+
+PREDICTIONS, ANNOTATIONS, CLASS_AP = (
+    "val_predictions.json",
+    "val_annotations.json",
+    "val_class_ap.json",
+)
+
+
+class Detection:
+    """Boxes and their classes per image (FCOS)."""
+
+    name = "detection"
+    key_metric = "val_map"
+    epoch_columns = (
+        *(column for column in EPOCH_COLUMNS if "acc" not in column),
+        "val_map",
+        "val_map50",
+        "val_map75",
+    )
+
+    def __init__(self, locations: Locations, settings: Detector, num_classes: int) -> None:
+        self.locations, self.settings = locations, settings
+        self.criterion = FCOSLoss(locations, num_classes, settings.center_sampling_radius)
+        self.points = paddle.to_tensor(locations.points)
+        self.scales = paddle.to_tensor(locations.scales)
+
+    def labels(self, batch_labels: dict) -> dict:
+        return batch_labels
+
+    def loss(self, outputs: tuple, labels: dict) -> paddle.Tensor:
+        return self.criterion(DetectorOutputs(*outputs), labels["boxes"], labels["classes"])
+
+    def counts(self, outputs: tuple, labels: dict) -> tuple[int, int]:
+        """No per-batch accuracy: (0, 0)."""
+        return 0, 0
+
+    def detections(self, outputs: tuple, image_size: int) -> list:
+        """Each image's :class:`~swint_cli.models.detection.Detections` in input pixels."""
+        logits, codes, centerness = outputs
+        boxes = decode(self.points, self.scales, codes).clip(0, image_size)
+        scores = paddle.sqrt(F.sigmoid(logits) * F.sigmoid(centerness).unsqueeze(-1))
+        settings = self.settings
+        return [
+            select_detections(
+                boxes[i],
+                scores[i],
+                settings.score_threshold,
+                settings.nms_threshold,
+                settings.candidates,
+                settings.max_detections,
+            )
+            for i in range(boxes.shape[0])
+        ]
+
+
+def results_of(dataset: DetectionDataset, index: int, found: object) -> list[dict]:
+    """COCO results entries of image ``index``'s detections ``found`` (in input pixels)."""
+    width, height = dataset.split.sizes[index]
+    size = dataset.transform.size
+    detections = found.scaled(width / size, height / size)
+    categories = dataset.categories
+    return [
+        {
+            "image_id": dataset.split.image_ids[index],
+            "category_id": categories[int(label)].id,
+            "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+            "score": round(float(score), 5),
+        }
+        for (x1, y1, x2, y2), score, label in zip(
+            detections.boxes.tolist(), detections.scores, detections.classes, strict=True
+        )
+    ]
+
+
+@paddle.no_grad()
+def evaluate_detection(
+    model: paddle.nn.Layer,
+    loader: paddle.io.DataLoader,
+    context: ParallelContext,
+    limit: int | None,
+    task: Detection,
+) -> tuple[dict[str, float], dict[str, object]]:
+    """(metrics, files) over the ``loader``'s batches (at most ``limit``), all ranks'
+    detections gathered before scoring."""
+    dataset: DetectionDataset = loader.dataset
+    was_training = model.training
+    model.eval()
+    loss_sum, images, results, seen = 0.0, 0, [], set()
+    with batches_of(loader) as batches:
+        for batch, labels in itertools.islice(batches, limit):
+            outputs = model(batch)
+            count = batch.shape[0]
+            loss_sum += float(task.loss(outputs, labels)) * count
+            images += count
+            for index, found in zip(
+                labels["index"].numpy().tolist(),
+                task.detections(outputs, batch.shape[-1]),
+                strict=True,
+            ):
+                if index not in seen:  # a padded shard repeats images
+                    seen.add(index)
+                    results += results_of(dataset, index, found)
+    if was_training:
+        model.train()
+    loss_sum, images = all_reduce_sums([loss_sum, float(images)], context)
+    gathered = all_gather_objects((sorted(seen), results), context)
+    evaluated = sorted({i for indices, _ in gathered for i in indices})
+    detections = [entry for _, found in gathered for entry in found]
+    truth = dataset.split.subset(evaluated).ground_truth(dataset.categories)
+    scores = coco_scores(truth, detections)
+    metrics = {
+        "val_loss": loss_sum / images if images else math.nan,
+        "val_map": scores.map,
+        "val_map50": scores.map50,
+        "val_map75": scores.map75,
+    }
+    per_class = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in scores.per_class
+    ]
+    files = {PREDICTIONS: detections, ANNOTATIONS: truth, CLASS_AP: per_class}
+    return metrics, files

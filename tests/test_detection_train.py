@@ -1,0 +1,142 @@
+"""Detection end to end on the embedded detection_shapes: train a tiny FCOS with a SwinT in
+its backbone, recompute its AP from the files it leaves, resume it, export and predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from tiny_runs import ROOT, StopAfter, learning_columns, set_args
+from typer.testing import CliRunner
+
+from swint_cli.cli import app
+from swint_cli.recipe import load_recipe
+from swint_cli.train import TrainOptions, train
+from swint_cli.train.coco_metrics import coco_scores
+from swint_cli.train.detection import Detection
+
+RECIPE = ROOT / "recipes" / "detection-quickstart.yaml"
+
+
+def tiny_detection(runs_dir: Path, *extra: str) -> list[str]:
+    """The detection quickstart shrunk to seconds: small_cnn with a SwinT in stage2 at
+    32x32, a 16-channel FPN with one extra level, 48 training canvases in batches of 16."""
+    return [
+        f"output.runs_dir={runs_dir}",
+        "model.backbone=small_cnn",
+        "model.features=[stage1, stage2, stage3]",
+        "model.replace=[{slots: stage2.conv2, num_heads: 4, window_size: 4}]",
+        "model.detector.channels=16",
+        "model.detector.head_depth=1",
+        "model.detector.extra_levels=1",
+        "data.image_size=32",
+        "data.train_size=48",
+        "data.val_size=16",
+        "data.num_workers=0",
+        "data.transforms.random_crop=true",
+        "training.batch_size=16",
+        "training.epochs=2",
+        "training.warmup_batches=1",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    runs = tmp_path_factory.mktemp("detection")
+    result = train(load_recipe(RECIPE, tiny_detection(runs)), TrainOptions(quiet=True))
+    assert result.status == "finished", result.message
+    return result.run_dir
+
+
+def test_a_detection_run_records_coco_ap_that_its_own_files_reproduce(trained: Path):
+    epochs = pd.read_csv(trained / "epochs.csv")
+    assert tuple(epochs.columns) == Detection.epoch_columns and len(epochs) == 2
+    truth = json.loads((trained / "val_annotations.json").read_text())
+    predictions = json.loads((trained / "val_predictions.json").read_text())
+    assert len(truth["images"]) == 16 and [c["name"] for c in truth["categories"]] == [
+        "circle",
+        "square",
+        "triangle",
+        "ring",
+        "cross",
+    ]
+    assert {p["image_id"] for p in predictions} <= {i["id"] for i in truth["images"]}
+    scores = coco_scores(truth, predictions)
+    last = epochs.iloc[-1]
+    np.testing.assert_allclose(
+        [scores.map, scores.map50, scores.map75],
+        [last["val_map"], last["val_map50"], last["val_map75"]],
+        atol=1e-6,
+    )
+    per_class = json.loads((trained / "val_class_ap.json").read_text())
+    assert [row["name"] for row in per_class] == [c["name"] for c in truth["categories"]]
+    summary = json.loads((trained / "summary.json").read_text())
+    assert summary["task"] == "detection" and summary["swint_slots"] == 1
+    assert "best_val_map" in summary
+
+
+def test_an_interrupted_detection_run_resumes_to_the_uninterrupted_result(tmp_path, trained):
+    stopped = train(
+        load_recipe(RECIPE, tiny_detection(tmp_path)), TrainOptions(quiet=True), StopAfter(4)
+    )  # 3 batches per epoch: stops before batch 1 of epoch 2
+    assert stopped.status == "interrupted"
+    resumed = train(None, TrainOptions(resume=stopped.run_dir, quiet=True))  # type: ignore[arg-type]
+    assert resumed.status == "finished"
+    pd.testing.assert_frame_equal(
+        learning_columns(resumed.run_dir), learning_columns(trained), atol=1e-5, rtol=0
+    )
+
+
+def test_predict_writes_coco_results_and_pictures_from_the_checkpoint_and_the_export(
+    tmp_path, trained
+):
+    runner = CliRunner()
+    images = []
+    for index, colour in enumerate([(200, 30, 30), (20, 40, 200)]):
+        path = tmp_path / f"image{index}.png"
+        Image.new("RGB", (48, 40), colour).save(path)
+        images.append(str(path))
+    args = ["predict", str(trained), *images, "--score-threshold", "0", "--out"]
+    result = runner.invoke(app, [*args, str(tmp_path / "checkpoint")])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "checkpoint" / "predictions.json").read_text())
+    assert written and {p["image_id"] for p in written} == {1, 2}
+    assert all(p["bbox"][0] >= 0 and p["bbox"][0] + p["bbox"][2] <= 48.01 for p in written)
+    assert Image.open(tmp_path / "checkpoint" / "image0.png").size == (48, 40)
+    again = runner.invoke(app, [*args, str(tmp_path / "checkpoint")])
+    assert again.exit_code == 2 and "use --force" in again.output
+
+    exported = runner.invoke(app, ["export", str(trained)])
+    assert exported.exit_code == 0, exported.output
+    metadata = json.loads((trained / "export" / "model.json").read_text())
+    assert metadata["task"] == "detection" and metadata["category_ids"] == [0, 1, 2, 3, 4]
+    result = runner.invoke(app, [*args, str(tmp_path / "exported"), "--exported"])
+    assert result.exit_code == 0, result.output
+    from_export = json.loads((tmp_path / "exported" / "predictions.json").read_text())
+    assert len(from_export) == len(written)
+    for mine, theirs in zip(written, from_export, strict=True):
+        assert mine["category_id"] == theirs["category_id"]
+        np.testing.assert_allclose(mine["bbox"], theirs["bbox"], atol=0.05)
+        np.testing.assert_allclose(mine["score"], theirs["score"], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.features=[stage1, stage9]", "model.features[1]: 'stage9' names no sublayer"),
+        ("model.features=[stage3, stage2]", "model.features[1] (stage2): its map is 8x8 after 4x4"),
+        ("model.features=[fc]", "model.features[0] (fc): gives [1, 5]; the FPN takes"),
+    ],
+)
+def test_features_the_fpn_cannot_take_are_one_line_before_a_run_exists(tmp_path, override, message):
+    result = CliRunner().invoke(
+        app, ["train", str(RECIPE), "--quiet", *set_args(tiny_detection(tmp_path, override))]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())
