@@ -161,18 +161,23 @@ def test_swinresnet_recipe_is_the_articles_setting() -> None:
 
 @pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
 def test_shipped_recipes_build_and_give_logits_at_reduced_resolution(path: Path) -> None:
-    """Every recipe's model at 32x32: image logits, or per-pixel logits for segmentation."""
+    """Every recipe's model at 32x32: image logits, per-pixel logits for segmentation, class
+    logits at every location for detection."""
     import paddle
 
     from swint_cli.models import build_model
 
     recipe = load_recipe(path)
-    model, report = build_model(recipe.model, 32)
+    model, report = build_model(recipe.model, 32, recipe.task)
     built_in = 6 if recipe.model.backbone == "swin_t" else 0  # SwinT layers of the backbone
     assert report.swint_count == len(report.replaced) + built_in
     model.eval()
     with paddle.no_grad():
         logits = model(paddle.randn([2, 3, 32, 32]))
+    if recipe.task == "detection":
+        logits = logits[0]  # (class logits, box codes, centerness)
+        assert logits.shape == [2, len(model.locations.points), recipe.model.num_classes]
+        return
     per_pixel = [32, 32] if recipe.task == "segmentation" else []
     assert logits.shape == [2, recipe.model.num_classes, *per_pixel]
     if path.name == "swinresnet.yaml":

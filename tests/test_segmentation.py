@@ -206,7 +206,8 @@ def test_predict_refuses_a_segmentation_run_in_one_line(swin_unet_run: Path) -> 
     result = runner.invoke(app, ["predict", str(swin_unet_run), "any.png"])
     assert result.exit_code == 2
     assert result.output.strip() == (
-        f"error: {swin_unet_run}: a segmentation run; predict handles classification runs"
+        f"error: {swin_unet_run}: a segmentation run; predict handles classification and "
+        "detection runs"
     )
 
 

@@ -7,6 +7,7 @@ import paddle
 from ..models import build_model, model_flops
 from ..nn.precision import autocast, effective
 from ..recipe import load_recipe
+from ..train.detection import random_boxes
 from ..train.optimizers import build_optimizer
 from ..train.step import train_step
 from ..train.tasks import task_for
@@ -18,7 +19,8 @@ MODEL_FLOPS_SOURCE = "model_flops"  # analytic SwinT + Conv2D/Linear through hoo
 def model_subject(spec: dict) -> Subject:
     """The model of the recipe file ``spec["recipe"]`` built at ``resolution`` (the recipe's
     own image size is not used) on a random batch of ``batch_size`` images and labels (masks
-    for segmentation recipes), its products in ``precision``, with ``recompute`` every SwinT
+    for segmentation, :func:`~swint_cli.train.detection.random_boxes` for detection), its
+    products in ``precision``, with ``recompute`` every SwinT
     of its rules recomputing its activations, and with ``in_backward`` the optimizer's update
     inside backward.
 
@@ -37,9 +39,13 @@ def model_subject(spec: dict) -> Subject:
     model, report = build_model(section, size, recipe.task)
     flops = model_flops(model, size)
     images = paddle.randn([batch, 3, size, size])
-    task = task_for(recipe)
-    per_pixel = [size, size] if recipe.task == "segmentation" else []
-    labels = paddle.randint(0, recipe.model.num_classes, [batch, *per_pixel])
+    task = task_for(recipe, model)
+    classes = recipe.model.num_classes
+    if recipe.task == "detection":
+        labels = random_boxes(batch, size, classes)
+    else:
+        per_pixel = [size, size] if recipe.task == "segmentation" else []
+        labels = paddle.randint(0, classes, [batch, *per_pixel])
     training = recipe.training
     config = training.optimizer
     if spec.get("in_backward"):

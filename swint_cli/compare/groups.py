@@ -35,10 +35,12 @@ POOLED = {  # compare.csv prefix -> per-run row column ({m}: the metric)
 
 def key_metric(runs: Sequence[Run]) -> str:
     """The validation metric groups are judged by: ``val_miou`` when every run with epochs
-    has it (segmentation), else ``val_acc1``."""
+    has it (segmentation), ``val_map`` when every one has that (detection), else
+    ``val_acc1``."""
     tables = [run.epochs for run in runs if not run.epochs.empty]
-    if tables and all("val_miou" in table.columns for table in tables):
-        return "val_miou"
+    for metric in ("val_miou", "val_map"):
+        if tables and all(metric in table.columns for table in tables):
+            return metric
     return "val_acc1"
 
 

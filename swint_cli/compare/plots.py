@@ -35,6 +35,7 @@ def _save(figure: Figure, path: Path) -> None:
 
 METRIC_LABELS = {
     "val_miou": ("Validation mean IoU", "mean IoU (%)"),
+    "val_map": ("Validation box mAP@[.5:.95]", "mAP (%)"),
     "val_acc1": ("Validation accuracy", "top-1 accuracy (%)"),
 }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import paddle
 from paddle.nn import functional as F
 
@@ -80,6 +81,23 @@ class Detection:
             )
             for i in range(boxes.shape[0])
         ]
+
+
+BENCH_BOXES = 4  # per image in random_boxes
+
+
+def random_boxes(batch: int, image_size: int, num_classes: int, seed: int = 0) -> dict:
+    """Labels of the loader's form for ``batch`` images: :data:`BENCH_BOXES` boxes each, of
+    sides 1/8 to 1/2 of the image at uniform positions and classes (for timing a step)."""
+    rng = np.random.default_rng(seed)
+    sides = rng.uniform(image_size / 8, image_size / 2, (batch, BENCH_BOXES, 2))
+    corners = rng.uniform(0, 1, (batch, BENCH_BOXES, 2)) * (image_size - sides)
+    boxes = np.concatenate([corners, corners + sides], axis=-1).astype(np.float32)
+    return {
+        "boxes": paddle.to_tensor(boxes),
+        "classes": paddle.to_tensor(rng.integers(0, num_classes, (batch, BENCH_BOXES))),
+        "index": paddle.arange(batch, dtype="int64"),
+    }
 
 
 def results_of(dataset: DetectionDataset, index: int, found: object) -> list[dict]:
