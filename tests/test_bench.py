@@ -258,6 +258,21 @@ def test_segmentation_model_bench_trains_on_per_pixel_labels() -> None:
     assert any((a != b).any() for a, b in zip(after, before, strict=True))
 
 
+def test_detection_model_bench_trains_the_detector_on_random_boxes() -> None:
+    recipe = resolve_model("detection-quickstart", 32, (RECIPES,))
+    spec = {"recipe": str(recipe), "resolution": 32, "batch_size": 2, "amp": False}
+    subject = model_subject(spec)
+    assert subject.details == {"backbone": "resnet18", "swint_slots": 2, "precision": "fp32"}
+    logits, codes, centerness = subject.infer()
+    locations = len(subject.module.locations.points)
+    assert logits.shape == [2, locations, 5] and codes.shape == [2, locations, 4]
+    assert centerness.shape == [2, locations]
+    head = subject.module.head.class_logits.weight
+    before = head.numpy().copy()
+    subject.train()  # FCOS's loss on random boxes, backward and the recipe's optimizer step
+    assert (head.numpy() != before).any()
+
+
 Parameters = dict[str, np.ndarray]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from tiny_runs import ROOT, StopAfter, learning_columns, set_args
+from tiny_runs import ROOT, StopAfter, learning_columns, run_dir_of, set_args
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
@@ -140,3 +140,150 @@ def test_features_the_fpn_cannot_take_are_one_line_before_a_run_exists(tmp_path,
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not any(tmp_path.iterdir())
+
+
+STRIDED_NETWORK = """
+from paddle import nn
+
+
+class Strided(nn.Layer):
+    def __init__(self, num_classes, width=8):
+        super().__init__()
+        self.stem = nn.Conv2D(3, width, 3, stride=2, padding=1)
+        self.down1 = nn.Conv2D(width, 2 * width, 3, stride=2, padding=1)
+        self.mix1 = nn.Conv2D(2 * width, 2 * width, 3, padding=1)
+        self.down2 = nn.Conv2D(2 * width, 4 * width, 3, stride=2, padding=1)
+        self.head = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.stem(x))
+        x = nn.functional.relu(self.mix1(nn.functional.relu(self.down1(x))))
+        x = nn.functional.relu(self.down2(x))
+        return self.head(x.mean(axis=[2, 3]))
+
+
+def strided(num_classes, width=8):
+    return Strided(num_classes, width)
+"""
+
+
+def test_a_network_of_your_own_detects_from_the_maps_it_names_with_a_swinT_inside(tmp_path):
+    (tmp_path / "strided.py").write_text(STRIDED_NETWORK)
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text(
+        RECIPE.read_text().replace("backbone: resnet18", "backbone: strided.py:strided")
+    )
+    mine = [
+        "model.features=[mix1, down2]",
+        "model.replace=[{slots: mix1, num_heads: 2, window_size: 4}]",
+        "model.args={width: 8}",
+    ]
+    overrides = [
+        o
+        for o in tiny_detection(tmp_path / "runs")
+        if not o.startswith(("model.backbone", "model.features", "model.replace"))
+    ]
+    result = train(
+        load_recipe(recipe, [*overrides, *mine, "training.epochs=1"]), TrainOptions(quiet=True)
+    )
+    assert result.status == "finished"
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["swint_slots"] == 1
+    unnamed = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(recipe),
+            "--quiet",
+            *set_args(
+                [*overrides, "model.args={width: 8}", "model.replace=[]", "model.features=null"]
+            ),
+        ],
+    )
+    assert unnamed.exit_code == 2
+    assert "model.features: a network of your own has no default feature maps" in unnamed.output
+
+
+def test_hybrid_recompute_and_bf16_work_inside_the_detectors_backbone(tmp_path):
+    overrides = tiny_detection(
+        tmp_path,
+        "model.replace=[{slots: stage2.conv2, num_heads: 4, window_size: 4, hybrid: true, "
+        "recompute: true}]",
+        "training.precision=bf16",
+        "training.epochs=1",
+        "training.limit_batches=2",
+    )
+    result = train(load_recipe(RECIPE, overrides), TrainOptions(quiet=True))
+    assert result.status == "finished"
+    epochs = pd.read_csv(result.run_dir / "epochs.csv")
+    assert np.isfinite(epochs["train_loss"]).all()
+
+
+def _coco_set(folder: Path) -> list[str]:
+    """Six 40x32 images of two categories (ids 7 and 3) as a COCO train and val split."""
+    (folder / "images").mkdir(parents=True)
+    images, annotations = [], []
+    rng = np.random.default_rng(0)
+    for index in range(6):
+        pixels = np.full((32, 40, 3), 30, np.uint8)
+        x, y = int(rng.integers(0, 20)), int(rng.integers(0, 12))
+        pixels[y : y + 16, x : x + 16] = (220, 40, 40) if index % 2 else (40, 40, 220)
+        Image.fromarray(pixels).save(folder / "images" / f"{index}.png")
+        images.append({"id": 100 + index, "file_name": f"{index}.png", "width": 40, "height": 32})
+        annotations.append(
+            {
+                "id": index + 1,
+                "image_id": 100 + index,
+                "category_id": 7 if index % 2 else 3,
+                "bbox": [x, y, 16, 16],
+            }
+        )
+    data = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 7, "name": "red"}, {"id": 3, "name": "blue"}],
+    }
+    (folder / "train.json").write_text(json.dumps(data))
+    return [
+        "data.dataset=coco",
+        f"data.train_images={folder / 'images'}",
+        f"data.train_annotations={folder / 'train.json'}",
+        f"data.val_images={folder / 'images'}",
+        f"data.val_annotations={folder / 'train.json'}",
+        "data.train_size=null",
+        "data.val_size=null",
+        "model.num_classes=2",
+        "data.transforms.random_crop=false",
+    ]
+
+
+def test_coco_data_trains_and_its_predictions_keep_the_files_category_ids(tmp_path):
+    coco = _coco_set(tmp_path / "coco")
+    args = [
+        "train",
+        str(RECIPE),
+        "--quiet",
+        *set_args(tiny_detection(tmp_path / "runs", *coco, "training.epochs=1")),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = run_dir_of(tmp_path / "runs")
+    truth = json.loads((run / "val_annotations.json").read_text())
+    assert [c["id"] for c in truth["categories"]] == [3, 7]
+    assert {a["image_id"] for a in truth["annotations"]} == set(range(100, 106))
+    predictions = json.loads((run / "val_predictions.json").read_text())
+    assert {p["category_id"] for p in predictions} <= {3, 7}
+    assert json.loads((run / "run.json").read_text())["category_ids"] == [3, 7]
+
+
+def test_bad_coco_annotations_are_one_line_with_exit_2_before_a_run_exists(tmp_path):
+    coco = _coco_set(tmp_path / "coco")
+    data = json.loads((tmp_path / "coco" / "train.json").read_text())
+    data["annotations"][2]["category_id"] = 5
+    (tmp_path / "coco" / "train.json").write_text(json.dumps(data))
+    args = ["train", str(RECIPE), "--quiet", *set_args(tiny_detection(tmp_path / "runs", *coco))]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "annotations[2]: category_id 5 is not a category (ids: 3, 7)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -101,6 +101,48 @@ def test_each_backbone_is_accepted_for_its_task_only(
     )
 
 
+def test_a_detector_takes_the_classification_backbones_but_not_unet(tmp_path: Path) -> None:
+    text = "task: detection\ndata:\n  dataset: detection_shapes\nmodel:\n  backbone: {}\n"
+    for name in BACKBONES["classification"]:
+        assert load_recipe(write(tmp_path, text.format(name))).task == "detection"
+    with pytest.raises(
+        RecipeError, match=f"model.backbone: task detection needs one of {CLASSIFIERS}"
+    ):
+        load_recipe(write(tmp_path, text.format("unet")))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "task: detection",
+            "data.dataset: task detection needs one of detection_shapes, "
+            "cifar10_canvas, coco, got 'shapes'",
+        ),
+        ("data:\n  dataset: detection_shapes", "data.dataset: task classification needs one of"),
+        (
+            "model:\n  features: [layer2]",
+            "model.features: applies to detection, not to classification",
+        ),
+        ("model:\n  detector:\n    channels: 64", "model.detector: applies to detection"),
+        (
+            "task: detection\ndata:\n  dataset: detection_shapes\n  train_images: x",
+            "data.train_images: applies to data.dataset coco, not detection_shapes",
+        ),
+        (
+            "task: detection\ndata:\n  dataset: coco\ntraining:\n  loss:\n    label_smoothing: 0.1",
+            "training.loss.label_smoothing: applies to classification "
+            "and segmentation, not detection",
+        ),
+    ],
+)
+def test_detection_settings_outside_detection_and_the_reverse_name_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        load_recipe(write(tmp_path, text + "\n"))
+
+
 def test_the_recipe_package_imports_before_the_models() -> None:
     """The schema reads the backbone registry from swint_cli.models, whose surgery names the
     schema's types: importing the recipe package first, in a fresh process, must work."""
