@@ -16,16 +16,13 @@ from ..files import write_json, writing
 from ..models.detection import Detections, select_detections
 from ..models.detection.fcos import DecodedFCOS
 from ..recipe.schema import Detector as DetectorSettings
-from ..runs.layout import inside
 from .inference_model import (
     EXPORT_DIR,
-    EXPORT_FILES,
     Checkpoint,
-    load_exported,
     read_postprocessing,
 )
-from .predict import BATCH, read_image
-from .trained_model import ExportError, ModelInfo, open_trained_run
+from .predict import load_for_prediction, prepared_batches, read_image, read_images
+from .trained_model import ExportError, ModelInfo
 
 PREDICTIONS = "predictions.json"
 SCORE_THRESHOLD = 0.3  # what predict keeps and draws unless told otherwise
@@ -68,24 +65,16 @@ class ImageDetections:
 def load_detector(
     run_dir: str | Path, checkpoint: Checkpoint = "best", exported: bool = False
 ) -> Detector:
-    """The run's detector: the recipe's FCOS with ``checkpoint`` weights (``best`` falls back
-    to ``last``, with a note), or with ``exported`` the model in ``RUN_DIR/export`` and its
-    ``model.json`` post-processing settings."""
-    run = open_trained_run(run_dir)
-    if run.recipe.task != "detection":
-        raise ExportError(f"{run.path}: a {run.recipe.task} run, not a detection run")
+    """The run's detector (:func:`~.predict.load_for_prediction`): FCOS decoding boxes and
+    scores, with the recipe's post-processing settings, or with ``exported`` the export and
+    its ``model.json`` settings."""
+    loaded = load_for_prediction(run_dir, "detection", checkpoint, exported)
     if exported:
-        for name in EXPORT_FILES:  # what loading the export reads must be the run's own
-            inside(run.path, f"{EXPORT_DIR}/{name}")
-        model, info = load_exported(run.path / EXPORT_DIR)
-        settings = read_postprocessing(run.path / EXPORT_DIR)
-        return Detector(model, info, settings, info.transform(), f"{run.path / EXPORT_DIR}")
-    info, info_note = run.model_info()
-    model, file, note = run.load_model(checkpoint)
-    notes = [text for text in (note, info_note) if text]
-    return Detector(
-        DecodedFCOS(model), info, run.recipe.model.detector, info.transform(), str(file), notes
-    )
+        model, settings = loaded.model, read_postprocessing(loaded.run.path / EXPORT_DIR)
+    else:
+        model, settings = DecodedFCOS(loaded.model), loaded.run.recipe.model.detector
+    info = loaded.info
+    return Detector(model, info, settings, info.transform(), loaded.source, loaded.notes)
 
 
 def detect(
@@ -93,18 +82,10 @@ def detect(
 ) -> tuple[list[ImageDetections], list[DataError]]:
     """The detections scoring above ``score_threshold`` in every readable image (prepared as
     the run's validation data), in the order given, and the errors of the unreadable ones."""
-    readable: list[tuple[Path, np.ndarray]] = []
-    failures: list[DataError] = []
-    for path in map(Path, images):
-        try:
-            readable.append((path, read_image(path)))
-        except DataError as exc:
-            failures.append(exc)
+    readable, failures = read_images(images)
     settings, size = detector.settings, detector.info.image_size
     found: list[ImageDetections] = []
-    for start in range(0, len(readable), BATCH):
-        chunk = readable[start : start + BATCH]
-        batch = np.stack([detector.transform(image, None) for _, image in chunk])
+    for chunk, batch in prepared_batches(readable, detector.transform):
         with paddle.no_grad():
             boxes, scores = detector.model(paddle.to_tensor(batch))
         for index, (path, image) in enumerate(chunk):
