@@ -287,3 +287,22 @@ def test_bad_coco_annotations_are_one_line_with_exit_2_before_a_run_exists(tmp_p
     assert "annotations[2]: category_id 5 is not a category (ids: 3, 7)" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_data_parallel_validation_gathers_every_image_once_from_both_ranks(tmp_path):
+    """Two processes each evaluate their shard of 15 images (one padded with a repeat): the
+    run's ground truth holds all 15 once, and its files reproduce its AP."""
+    from test_train import launch
+
+    overrides = tiny_detection(tmp_path / "runs", "data.val_size=15", "training.epochs=1")
+    process = launch(tmp_path, str(RECIPE), "--quiet", *set_args(overrides))
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out[-2000:]
+    run = run_dir_of(tmp_path / "runs")
+    truth = json.loads((run / "val_annotations.json").read_text())
+    assert sorted(image["id"] for image in truth["images"]) == list(range(1, 16))
+    predictions = json.loads((run / "val_predictions.json").read_text())
+    epochs = pd.read_csv(run / "epochs.csv")
+    assert coco_scores(truth, predictions).map == pytest.approx(
+        epochs["val_map"].iloc[-1], abs=1e-6
+    )
