@@ -519,3 +519,36 @@ def test_runs_sharing_a_seed_count_once_as_their_mean_and_are_named(tmp_path: Pa
     table = pd.read_csv(out / "compare.csv")
     assert table["n"][0] == 2 and table["seeds"][0] == "0 1"
     assert table["metric_mean"][0] == pytest.approx(((0.3 + 0.5) / 2 + 0.6) / 2)
+
+
+def test_detection_runs_are_grouped_and_tested_on_val_map(tmp_path: Path) -> None:
+    """Runs whose epochs.csv has val_map (detection) are judged by it: each seed's figure is
+    its last three val_map values, paired with the baseline's seeds."""
+    rng = np.random.default_rng(3)
+    maps: dict[str, list[list[float]]] = {}
+    for name, level in (("plain", 0.20), ("hybrid", 0.24)):
+        for seed in range(3):
+            run = fake_run(tmp_path, name, seed, 0.01 if name == "plain" else 0.02, [0.1] * 6)
+            epochs = pd.read_csv(run / "epochs.csv").drop(columns=["val_acc1", "val_acc5"])
+            epochs["val_map"] = curve(rng, level)
+            epochs.to_csv(run / "epochs.csv", index=False)
+            maps.setdefault(name, []).append(list(epochs["val_map"]))
+    out = tmp_path / "report"
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            *map(str, sorted(tmp_path.glob("*-seed*"))),
+            "--baseline",
+            "plain",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "compare.csv").set_index("group")
+    assert set(table["metric"]) == {"val_map"}
+    plain = np.array([np.mean(values[-3:]) for values in maps["plain"]])
+    hybrid = np.array([np.mean(values[-3:]) for values in maps["hybrid"]])
+    assert table.loc["hybrid", "metric_mean"] == pytest.approx(hybrid.mean(), abs=1e-9)
+    assert table.loc["hybrid", "p_value"] == pytest.approx(stats.ttest_rel(hybrid, plain).pvalue)
