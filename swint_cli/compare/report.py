@@ -46,8 +46,8 @@ def _status(row: Row) -> str:
 
 
 def metric_format(metric: str) -> Callable[[object], str]:
-    """Accuracy-like ``val_*`` fractions (acc, IoU) as percentages, others with 4 digits."""
-    return _percent if ("acc" in metric or "iou" in metric) else _fixed(4)
+    """Accuracy-like ``val_*`` fractions (acc, IoU, mAP) as percentages, others with 4 digits."""
+    return _percent if any(kind in metric for kind in ("acc", "iou", "map")) else _fixed(4)
 
 
 def display_rows(rows: Sequence[Row], extras: Sequence[str]) -> list[tuple[str, list[str]]]:
@@ -61,6 +61,8 @@ def display_rows(rows: Sequence[Row], extras: Sequence[str]) -> list[tuple[str, 
         ("epochs done", _epochs),
     ]
     for metric in ("val_acc1", "val_acc5", *extras):
+        if all(r[f"best_{metric}"] is None and r[f"final_{metric}"] is None for r in rows):
+            continue  # a metric none of the runs has (accuracy, for detection runs)
         show = metric_format(metric)
         label = metric.removeprefix("val_")
         fields.append((f"best val {label}", lambda r, m=metric, f=show: f(r[f"best_{m}"])))
