@@ -289,9 +289,22 @@ def test_bad_coco_annotations_are_one_line_with_exit_2_before_a_run_exists(tmp_p
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def _repeats(predictions: list[dict]) -> int:
+    """Pairs of predictions of one class whose boxes and scores agree to rounding: the same
+    detection twice (NMS keeps no two such boxes; two locations never score so alike)."""
+    return sum(
+        a["category_id"] == b["category_id"]
+        and abs(a["score"] - b["score"]) <= 2e-5
+        and max(abs(x - y) for x, y in zip(a["bbox"], b["bbox"], strict=True)) <= 0.02
+        for i, a in enumerate(predictions)
+        for b in predictions[i + 1 :]
+    )
+
+
 def test_data_parallel_validation_gathers_every_image_once_from_both_ranks(tmp_path):
-    """Two processes each evaluate their shard of 15 images (one padded with a repeat): the
-    run's ground truth holds all 15 once, and its files reproduce its AP."""
+    """Two processes each evaluate their shard of 15 images (rank 1's padded with image 0,
+    which rank 0 has too): the run's ground truth and predictions hold each image once, and
+    its files reproduce its AP."""
     from test_train import launch
 
     overrides = tiny_detection(tmp_path / "runs", "data.val_size=15", "training.epochs=1")
@@ -302,6 +315,8 @@ def test_data_parallel_validation_gathers_every_image_once_from_both_ranks(tmp_p
     truth = json.loads((run / "val_annotations.json").read_text())
     assert sorted(image["id"] for image in truth["images"]) == list(range(1, 16))
     predictions = json.loads((run / "val_predictions.json").read_text())
+    image_0 = [p for p in predictions if p["image_id"] == 1]  # evaluated on both ranks
+    assert image_0 and _repeats(image_0) == 0
     epochs = pd.read_csv(run / "epochs.csv")
     assert coco_scores(truth, predictions).map == pytest.approx(
         epochs["val_map"].iloc[-1], abs=1e-6

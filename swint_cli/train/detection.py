@@ -18,12 +18,17 @@ import math
 
 import numpy as np
 import paddle
-from paddle.nn import functional as F
 
 from ..data import batches_of
 from ..data.loaders import DetectionDataset
-from ..models.detection import DetectorOutputs, FCOSLoss, Locations, select_detections
-from ..models.detection.boxes import decode
+from ..models.detection import (
+    Detections,
+    DetectorOutputs,
+    FCOSLoss,
+    Locations,
+    select_detections,
+)
+from ..models.detection.fcos import decode_outputs
 from ..recipe.schema import Detector
 from ..runs import EPOCH_COLUMNS
 from .coco_metrics import coco_scores
@@ -51,8 +56,6 @@ class Detection:
     def __init__(self, locations: Locations, settings: Detector, num_classes: int) -> None:
         self.locations, self.settings = locations, settings
         self.criterion = FCOSLoss(locations, num_classes, settings.center_sampling_radius)
-        self.points = paddle.to_tensor(locations.points)
-        self.scales = paddle.to_tensor(locations.scales)
 
     def labels(self, batch_labels: dict) -> dict:
         return batch_labels
@@ -64,11 +67,10 @@ class Detection:
         """No per-batch accuracy: (0, 0)."""
         return 0, 0
 
-    def detections(self, outputs: tuple, image_size: int) -> list:
+    def detections(self, outputs: tuple, image_size: int) -> list[Detections]:
         """Each image's :class:`~swint_cli.models.detection.Detections` in input pixels."""
-        logits, codes, centerness = outputs
-        boxes = decode(self.points, self.scales, codes).clip(0, image_size)
-        scores = paddle.sqrt(F.sigmoid(logits) * F.sigmoid(centerness).unsqueeze(-1))
+        criterion = self.criterion
+        boxes, scores = decode_outputs(outputs, criterion.points, criterion.scales, image_size)
         settings = self.settings
         return [
             select_detections(
@@ -100,7 +102,7 @@ def random_boxes(batch: int, image_size: int, num_classes: int, seed: int = 0) -
     }
 
 
-def results_of(dataset: DetectionDataset, index: int, found: object) -> list[dict]:
+def results_of(dataset: DetectionDataset, index: int, found: Detections) -> list[dict]:
     """COCO results entries of image ``index``'s detections ``found`` (in input pixels)."""
     width, height = dataset.split.sizes[index]
     size = dataset.transform.size
@@ -128,31 +130,31 @@ def evaluate_detection(
     task: Detection,
 ) -> tuple[dict[str, float], dict[str, object]]:
     """(metrics, files) over the ``loader``'s batches (at most ``limit``), all ranks'
-    detections gathered before scoring."""
+    detections gathered before scoring, each image's once (padded shards repeat images)."""
     dataset: DetectionDataset = loader.dataset
     was_training = model.training
     model.eval()
-    loss_sum, images, results, seen = 0.0, 0, [], set()
+    loss_sum, images, results = 0.0, 0, {}
     with batches_of(loader) as batches:
         for batch, labels in itertools.islice(batches, limit):
             outputs = model(batch)
             count = batch.shape[0]
             loss_sum += float(task.loss(outputs, labels)) * count
             images += count
+            indices = labels["index"].numpy().tolist()
             for index, found in zip(
-                labels["index"].numpy().tolist(),
-                task.detections(outputs, batch.shape[-1]),
-                strict=True,
+                indices, task.detections(outputs, batch.shape[-1]), strict=True
             ):
-                if index not in seen:  # a padded shard repeats images
-                    seen.add(index)
-                    results += results_of(dataset, index, found)
+                results.setdefault(index, results_of(dataset, index, found))
     if was_training:
         model.train()
     loss_sum, images = all_reduce_sums([loss_sum, float(images)], context)
-    gathered = all_gather_objects((sorted(seen), results), context)
-    evaluated = sorted({i for indices, _ in gathered for i in indices})
-    detections = [entry for _, found in gathered for entry in found]
+    merged: dict[int, list[dict]] = {}
+    for part in all_gather_objects(results, context):
+        for index, entries in part.items():
+            merged.setdefault(index, entries)
+    evaluated = sorted(merged)
+    detections = [entry for index in evaluated for entry in merged[index]]
     truth = dataset.split.subset(evaluated).ground_truth(dataset.categories)
     scores = coco_scores(truth, detections)
     metrics = {

@@ -10,6 +10,8 @@ its feature maps' channels and sizes, which fixes the pyramid and its locations.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -62,17 +64,39 @@ class Locations:
         return [h * w for h, w in self.level_sizes]
 
 
-def probe_maps(taps: FeatureTaps, image_size: int) -> list[paddle.Tensor]:
-    """The tapped maps of one ``[1, 3, S, S]`` zero image (eval mode, flags restored)."""
-    modes = [(layer, layer.training) for layer in taps.backbone.sublayers(include_self=True)]
+@contextmanager
+def evaluating(network: nn.Layer) -> Iterator[None]:
+    """Every sublayer of ``network`` in eval mode meanwhile, each flag restored afterwards
+    (set directly: Paddle's global tracer mode, which ``Layer.eval()`` switches, is left)."""
+    modes = [(layer, layer.training) for layer in network.sublayers(include_self=True)]
     try:
         for layer, _ in modes:
             layer.training = False
-        with paddle.no_grad():
-            return taps(paddle.zeros([1, 3, image_size, image_size]))
+        yield
     finally:
         for layer, training in modes:
             layer.training = training
+
+
+def probe_maps(taps: FeatureTaps, image_size: int) -> list[paddle.Tensor]:
+    """The tapped maps of one ``[1, 3, S, S]`` zero image (eval mode, without gradients)."""
+    with evaluating(taps.backbone), paddle.no_grad():
+        return taps(paddle.zeros([1, 3, image_size, image_size]))
+
+
+def decode_outputs(
+    outputs: tuple[paddle.Tensor, ...],
+    points: paddle.Tensor,
+    scales: paddle.Tensor,
+    image_size: int,
+) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """A detector's (class logits, box codes, centerness) at locations (``points``,
+    ``scales``) -> (boxes ``[B, N, 4]`` clipped to the image, scores ``[B, N, K]`` =
+    ``sqrt(sigmoid(class logit) * sigmoid(centerness))``)."""
+    logits, codes, centerness = outputs
+    boxes = decode(points, scales, codes).clip(0, image_size)
+    scores = paddle.sqrt(F.sigmoid(logits) * F.sigmoid(centerness).unsqueeze(-1))
+    return boxes, scores
 
 
 def _check_maps(names: list[str], maps: list[object], image_size: int) -> None:
@@ -133,16 +157,10 @@ class FCOS(nn.Layer):
     def _freeze_unused(self, image_size: int) -> list[str]:
         """Names of backbone parameters no feature map depends on, set to take no gradient."""
         probe = paddle.zeros([1, 3, image_size, image_size])
-        modes = [(layer, layer.training) for layer in self.backbone.sublayers(include_self=True)]
-        try:
-            for layer, _ in modes:
-                layer.training = False
+        with evaluating(self.backbone):
             total = paddle.add_n([m.sum() for m in self.taps(probe)])
             trainable = [p for p in self.backbone.parameters() if not p.stop_gradient]
             reached = paddle.grad(total, trainable, allow_unused=True)
-        finally:
-            for layer, training in modes:
-                layer.training = training
         names = {id(p): name for name, p in self.backbone.named_parameters()}
         unused = []
         for parameter, gradient in zip(trainable, reached, strict=True):
@@ -170,7 +188,5 @@ class DecodedFCOS(nn.Layer):
         self.register_buffer("scales", paddle.to_tensor(locations.scales), persistable=False)
 
     def forward(self, images: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor]:
-        logits, codes, centerness = self.detector(images)
-        boxes = decode(self.points, self.scales, codes).clip(0, self.detector.image_size)
-        scores = paddle.sqrt(F.sigmoid(logits) * F.sigmoid(centerness).unsqueeze(-1))
-        return boxes, scores
+        outputs = self.detector(images)
+        return decode_outputs(outputs, self.points, self.scales, self.detector.image_size)
