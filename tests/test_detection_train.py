@@ -321,3 +321,10 @@ def test_data_parallel_validation_gathers_every_image_once_from_both_ranks(tmp_p
     assert coco_scores(truth, predictions).map == pytest.approx(
         epochs["val_map"].iloc[-1], abs=1e-6
     )
+
+
+def test_a_finished_detection_run_suggests_predict_with_out(tmp_path):
+    from swint_cli.cli.train import next_commands
+
+    lines = next_commands(tmp_path, "finished", "detection")
+    assert any(f"swint predict {tmp_path} IMAGE.png --out DIR" in line for line in lines)

@@ -84,7 +84,8 @@ def train_command(
 
 def next_commands(run: Path, status: str, task: str) -> list[str]:
     """What a user runs next on ``run``: resume it when it was interrupted; compare it,
-    export it and (for classification) predict with it once it has checkpoints."""
+    export it and (for classification and detection) predict with it once it has
+    checkpoints."""
     if status == "interrupted":
         return [f"next: swint train --resume {run}"]
     if status != "finished":
@@ -92,5 +93,9 @@ def next_commands(run: Path, status: str, task: str) -> list[str]:
     lines = [f"next: swint compare {run} {run.parent}/OTHER-RUN   (runs side by side)"]
     if task == "classification":
         lines.append(f"      swint predict {run} IMAGE.png          (top-5 classes of images)")
+    if task == "detection":
+        lines.append(
+            f"      swint predict {run} IMAGE.png --out DIR   (boxes: COCO results, pictures)"
+        )
     lines.append(f"      swint export {run}                     (inference model in export/)")
     return lines
