@@ -15,20 +15,37 @@ from paddle.vision.models import resnet18, resnet34, resnet50, resnet101
 
 from ..layer_config import SwinTConfig
 from ..recipe.names import BACKBONE_TASKS, Task, backbone_names
+from .detection.feature_taps import last_of_each_size
 from .small_cnn import SmallCNN
 from .swin_transformer import SWIN_CONFIGS, SwinConfig, SwinTransformer
 from .unet import UNet
+
+FeatureMaps = Callable[[nn.Layer, int], list[str]]  # (backbone, image size) -> sublayer paths
 
 
 @dataclass(frozen=True)
 class Backbone:
     """A backbone by name: ``factory(num_classes)`` builds it randomly initialised, mapping
     ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits (classification) or to
-    ``[N, num_classes, H, W]`` per-pixel logits (segmentation)."""
+    ``[N, num_classes, H, W]`` per-pixel logits (segmentation); ``features`` names the
+    sublayers a detector reads, finest first (None: the recipe must name them)."""
 
     name: str
     task: Task
     factory: Callable[..., nn.Layer]
+    features: FeatureMaps | None = None
+
+
+def _fixed(*paths: str) -> FeatureMaps:
+    return lambda backbone, image_size: list(paths)
+
+
+def _swin_stage_ends(backbone: nn.Layer, image_size: int) -> list[str]:
+    """A Swin's stage ends: of its ``layers``, the last of each resolution, the last three
+    (strides 8, 16 and 32 for patch size 4)."""
+    return last_of_each_size(
+        backbone, [f"layers.{i}" for i in range(len(backbone.layers))], image_size
+    )[-3:]
 
 
 def _resnet(build: Callable[..., nn.Layer]) -> Callable[..., nn.Layer]:
@@ -74,8 +91,16 @@ _FACTORIES: dict[str, Callable[..., nn.Layer]] = {
     **{name: _swin(config) for name, config in SWIN_CONFIGS.items()},
     "unet": UNet,
 }
+_FEATURES: dict[str, FeatureMaps] = {
+    **dict.fromkeys(  # strides 8, 16, 32, as torchvision's FCOS
+        ("resnet18", "resnet34", "resnet50", "resnet101"), _fixed("layer2", "layer3", "layer4")
+    ),
+    "small_cnn": _fixed("stage1", "stage2", "stage3"),  # strides 2, 4, 8
+    **dict.fromkeys(SWIN_CONFIGS, _swin_stage_ends),
+}
 BACKBONES: tuple[Backbone, ...] = tuple(  # in the names' order; a name needs a factory
-    Backbone(name, task, _FACTORIES[name]) for name, task in BACKBONE_TASKS.items()
+    Backbone(name, task, _FACTORIES[name], _FEATURES.get(name))
+    for name, task in BACKBONE_TASKS.items()
 )
 
 

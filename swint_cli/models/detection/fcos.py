@@ -10,8 +10,6 @@ its feature maps' channels and sizes, which fixes the pyramid and its locations.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -23,7 +21,7 @@ from paddle.nn import functional as F
 from ..errors import ModelError
 from .boxes import decode
 from .fcos_head import FCOSHead
-from .feature_taps import FeatureTaps
+from .feature_taps import FeatureTaps, evaluating, probe_maps
 from .fpn import FeaturePyramid
 
 
@@ -62,26 +60,6 @@ class Locations:
     @property
     def level_counts(self) -> list[int]:
         return [h * w for h, w in self.level_sizes]
-
-
-@contextmanager
-def evaluating(network: nn.Layer) -> Iterator[None]:
-    """Every sublayer of ``network`` in eval mode meanwhile, each flag restored afterwards
-    (set directly: Paddle's global tracer mode, which ``Layer.eval()`` switches, is left)."""
-    modes = [(layer, layer.training) for layer in network.sublayers(include_self=True)]
-    try:
-        for layer, _ in modes:
-            layer.training = False
-        yield
-    finally:
-        for layer, training in modes:
-            layer.training = training
-
-
-def probe_maps(taps: FeatureTaps, image_size: int) -> list[paddle.Tensor]:
-    """The tapped maps of one ``[1, 3, S, S]`` zero image (eval mode, without gradients)."""
-    with evaluating(taps.backbone), paddle.no_grad():
-        return taps(paddle.zeros([1, 3, image_size, image_size]))
 
 
 def decode_outputs(

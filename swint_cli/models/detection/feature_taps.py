@@ -8,6 +8,8 @@ network works unchanged: no graph surgery, no knowledge of its ``forward``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import paddle
 from paddle import nn
@@ -54,3 +56,38 @@ class FeatureTaps:
         maps = [self._outputs.get(name) for name in self.names]
         self._outputs.clear()  # no reference kept to the batch's activations
         return maps  # type: ignore[return-value]
+
+
+def last_of_each_size(backbone: nn.Layer, names: list[str], image_size: int) -> list[str]:
+    """Of the sublayers ``names`` (in forward order), the last whose output has each spatial
+    size, on a ``[1, 3, S, S]`` probe (eval mode): the ends of a network's stages."""
+    taps = FeatureTaps(backbone, names)
+    try:
+        maps = probe_maps(taps, image_size)
+    finally:
+        taps.remove()
+    last: dict[tuple[int, ...], str] = {}
+    for name, found in zip(names, maps, strict=True):
+        last.pop(tuple(found.shape[2:]), None)  # re-inserted: the dict keeps the last's order
+        last[tuple(found.shape[2:])] = name
+    return list(last.values())
+
+
+@contextmanager
+def evaluating(network: nn.Layer) -> Iterator[None]:
+    """Every sublayer of ``network`` in eval mode meanwhile, each flag restored afterwards
+    (set directly: Paddle's global tracer mode, which ``Layer.eval()`` switches, is left)."""
+    modes = [(layer, layer.training) for layer in network.sublayers(include_self=True)]
+    try:
+        for layer, _ in modes:
+            layer.training = False
+        yield
+    finally:
+        for layer, training in modes:
+            layer.training = training
+
+
+def probe_maps(taps: FeatureTaps, image_size: int) -> list[paddle.Tensor]:
+    """The tapped maps of one ``[1, 3, S, S]`` zero image (eval mode, without gradients)."""
+    with evaluating(taps.backbone), paddle.no_grad():
+        return taps(paddle.zeros([1, 3, image_size, image_size]))
