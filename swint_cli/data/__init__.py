@@ -1,8 +1,10 @@
-"""Data for the training runner: the embedded ``shapes`` set, CIFAR-10, image folders.
+"""Data for the training runner: the embedded ``shapes`` sets, CIFAR-10, image folders,
+and for detection ``detection_shapes``, ``cifar10_canvas`` and COCO files.
 
 ``build_datasets(data, seed)`` gives (train, val, class_names), datasets of
-(image float32 [3, S, S], label int64); ``build_loader(...)`` batches one rank's shard in a
-fixed order per (seed, epoch). Unreadable data raises :class:`DataError`.
+(image float32 [3, S, S], label int64), of (image, mask) for segmentation and of (image,
+boxes) for detection; ``build_loader(...)`` batches one rank's shard in a fixed order per
+(seed, epoch). Unreadable data raises :class:`DataError`.
 """
 
 from __future__ import annotations
