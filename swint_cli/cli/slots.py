@@ -24,7 +24,7 @@ def slots_command(
     ] = None,
 ) -> None:
     """List Conv2D and Conv2DTranspose slots: path, in/out, kernel, stride, input, replaced."""
-    from ..models import apply_model_section, build_backbone, find_conv_slots, slots_table
+    from ..models import build_backbone, build_model, find_conv_slots, slots_table
     from ..recipe import load_recipe
 
     with user_errors():
@@ -44,7 +44,7 @@ def slots_command(
         replaced, hybrid = None, set()
         weights = None
         if is_recipe:
-            report = apply_model_section(backbone, recipe.model, size)
+            _, report = build_model(recipe.model, size, recipe.task)  # weights as train loads them
             weights = report.weights
             replaced = {path for path, _, _ in report.replaced}
             rules = recipe.model.replace

@@ -12,14 +12,16 @@ from ..nn.batched_conv import batch_small_convs
 from ..recipe.names import is_own_network
 from .backbones import build_backbone
 from .detection import FCOS
+from .detection.fcos import BACKBONE, HEAD, PYRAMID
 from .errors import ModelError
 from .registry import find_backbone
 from .surgery import SurgeryReport, apply_model_section
+from .weights import WeightsFile, WeightsReport, load_state, read_weights
 
 if TYPE_CHECKING:
     from ..recipe.schema import ModelSection
 
-BACKBONE = "backbone"  # where the backbone sits in the detector
+CLASSES = "class_logits"  # the head's classifier: its size is the class count
 
 
 def default_features(name: str, backbone: nn.Layer, image_size: int) -> list[str]:
@@ -37,11 +39,22 @@ def default_features(name: str, backbone: nn.Layer, image_size: int) -> list[str
 
 def build_detector(section: ModelSection, image_size: int) -> tuple[FCOS, SurgeryReport]:
     """The recipe's FCOS: the backbone built, loaded and swapped as ``section`` says (slot
-    paths relative to the backbone), its ``features`` (or defaults) feeding the FPN."""
+    paths relative to the backbone), its ``features`` (or defaults) feeding the FPN.
+
+    ``model.weights`` of a backbone (a classifier's) load into the backbone, and the report
+    names its tensors; a detector's own (a detection run's: ``backbone.``, ``pyramid.``,
+    ``head.``) load into every part, the head's classifier kept fresh for another class
+    count, and the report names the detector's tensors."""
     backbone = build_backbone(
         section.backbone, section.num_classes, section.head, section.patch_size, section.args
     )
-    report = apply_model_section(backbone, section, image_size)
+    weights = read_weights(section.weights, section.weights_format) if section.weights else None
+    detector_weights = weights is not None and weights.has_prefix(PYRAMID + ".")
+    if detector_weights:
+        part = weights.part(BACKBONE + ".")
+        report = apply_model_section(backbone, section, image_size, part, BACKBONE + ".")
+    else:
+        report = apply_model_section(backbone, section, image_size, weights)
     features = section.features or default_features(section.backbone, backbone, image_size)
     settings = section.detector
     detector = FCOS(
@@ -54,4 +67,27 @@ def build_detector(section: ModelSection, image_size: int) -> tuple[FCOS, Surger
         head_depth=settings.head_depth,
     )
     batch_small_convs(detector)  # the FPN's and head's convolutions on the faster CPU paths
+    if detector_weights:
+        loaded = report.weights.plus(_load_pyramid_and_head(detector, weights, section))
+        report = dataclasses.replace(report, weights=loaded)
     return detector, dataclasses.replace(report, within=BACKBONE)
+
+
+def _load_pyramid_and_head(
+    detector: FCOS, weights: WeightsFile, section: ModelSection
+) -> WeightsReport:
+    """Load a detector's weights into ``detector``'s pyramid and head (the head's classifier
+    fresh for another class count); one report, in the detector's names."""
+    parts = [(PYRAMID, detector.pyramid, None), (HEAD, detector.head, CLASSES)]
+    reports = [
+        load_state(
+            layer,
+            weights.part(name + "."),
+            section.weights_skip,
+            section.weights_strict,
+            head=head,
+            prefix=name + ".",
+        )
+        for name, layer, head in parts
+    ]
+    return reports[0].plus(reports[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ from paddle import nn
 from ..nn import HybridSwinT, SwinT
 from ..recipe.names import is_own_network
 from .backbones import build_backbone
+from .detection.fcos import BACKBONE, PYRAMID
 from .errors import ModelError
 from .user_networks import check_output
-from .weights import WeightsReport, load_weights
+from .weights import WeightsFile, WeightsReport, holds_swint, load_state, read_weights
 
 if TYPE_CHECKING:  # the schema imports the backbone registry from this package
     from ..recipe.schema import ModelSection, ReplaceRule
@@ -308,10 +310,10 @@ def replace_slots(model: nn.Layer, rules: list[ReplaceRule], image_size: int) ->
 def build_model(
     section: ModelSection, image_size: int, task: str = "classification"
 ) -> tuple[nn.Layer, SurgeryReport]:
-    """The recipe's model: backbone and head, local weights if any (loaded before the surgery,
-    so they fit the plain backbone), then the ``replace`` rules applied at ``image_size``.
-    A network of the user's own is first checked to give ``task``'s output shape. A
-    detection model is :func:`~.detector.build_detector`'s."""
+    """The recipe's model: backbone and head, local weights if any, then the ``replace`` rules
+    applied at ``image_size`` (:func:`apply_model_section`). A network of the user's own is
+    first checked to give ``task``'s output shape. A detection model is
+    :func:`~.detector.build_detector`'s; a detector's weights give a classifier its backbone."""
     if task == "detection":
         from .detector import build_detector  # it builds on this module
 
@@ -321,28 +323,42 @@ def build_model(
     )
     if is_own_network(section.backbone):
         check_output(model, section.backbone, task, section.num_classes, image_size)
-    return model, apply_model_section(model, section, image_size)
+    weights = read_weights(section.weights, section.weights_format) if section.weights else None
+    if weights is not None and weights.has_prefix(PYRAMID + "."):
+        weights = weights.part(BACKBONE + ".")
+    return model, apply_model_section(model, section, image_size, weights)
 
 
-def apply_model_section(model: nn.Layer, section: ModelSection, image_size: int) -> SurgeryReport:
-    """Load ``section``'s weights into the plain backbone ``model`` (if any), then apply its
-    ``replace`` rules at ``image_size``; the report includes the weights' load report."""
-    weights = None
-    if section.weights:
-        weights = load_weights(
-            model,
-            section.weights,
-            section.weights_format,
-            section.weights_skip,
-            section.weights_strict,
-        )
-        before = {key: id(tensor) for key, tensor in model.state_dict().items()}
+def apply_model_section(
+    model: nn.Layer,
+    section: ModelSection,
+    image_size: int,
+    weights: WeightsFile | None = None,
+    prefix: str = "",
+) -> SurgeryReport:
+    """Load ``weights`` (read from ``section.weights``) into the backbone ``model`` and apply
+    ``section``'s ``replace`` rules at ``image_size``; the report includes the load report.
+
+    Weights of a plain network load before the surgery, so the slots it swaps start fresh
+    (a hybrid slot keeps its convolution's); weights holding SwinT layers (a swint run's own)
+    load after it, into the SwinT of the same paths. ``prefix`` is the backbone's place in
+    the file's names (``backbone.`` for a detector's weights)."""
+    if weights is None:
+        return replace_slots(model, section.replace, image_size)
+    load = functools.partial(
+        load_state, skip=section.weights_skip, strict=section.weights_strict, prefix=prefix
+    )
+    if holds_swint(weights, model):
+        report = replace_slots(model, section.replace, image_size)
+        swapped = [path for path, _, _ in report.replaced]
+        return dataclasses.replace(report, weights=load(model, weights, swapped=swapped))
+    loaded = load(model, weights)
+    before = {prefix + key: id(tensor) for key, tensor in model.state_dict().items()}
     report = replace_slots(model, section.replace, image_size)
-    if weights is not None:
-        # the loaded tensors the surgery dropped (a hybrid slot keeps its convolution's)
-        kept = {id(tensor) for tensor in model.state_dict().values()}
-        weights = weights.swapped(sorted(key for key, at in before.items() if at not in kept))
-    return dataclasses.replace(report, weights=weights)
+    # the loaded tensors the surgery dropped (a hybrid slot keeps its convolution's)
+    kept = {id(tensor) for tensor in model.state_dict().values()}
+    gone = sorted(key for key, at in before.items() if at not in kept)
+    return dataclasses.replace(report, weights=loaded.swapped(gone))
 
 
 def _counted_layers(layer: nn.Layer) -> Iterator[nn.Layer]:

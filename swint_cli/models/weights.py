@@ -1,11 +1,13 @@
-"""``model.weights``: a state dict from where users have it, loaded into the plain backbone
-(before any surgery), with a report of what was loaded, what starts fresh and why.
+"""``model.weights``: a state dict from where users have it, loaded into the backbone, with
+a report of what was loaded, what starts fresh and why.
 
 The file is a ``.safetensors`` file, a ``paddle.save`` pickle such as a ``.pdparams`` (read
 by the restricted unpickler: plain data only), a PyTorch checkpoint (``.pth``, ``.pt``: read
 without torch, :mod:`swint_cli.files.torch_checkpoint`), or a run directory (its best
 weights). Other frameworks' names and layouts are converted (:mod:`.weight_formats`:
-detected, or ``model.weights_format``).
+detected, or ``model.weights_format``). Weights of a plain network load before the surgery
+(the swapped slots start fresh); a swint run's own weights, SwinT layers and all, load after
+it (:func:`~.surgery.apply_model_section`).
 
 Where shapes differ on purpose the model keeps its own initialisation, and the report says
 why: the head (``fc``) for another class count or head; parameters matching
@@ -35,6 +37,7 @@ from .state import cast_like, kind_problem, shape_of
 from .weight_formats import WeightFormatError, convert, detect_format
 
 TABLE = "relative_position_bias_table"
+LEFT_FRESH = ("head", "skipped", "swapped")  # on purpose, never a load error
 
 
 @dataclass
@@ -60,6 +63,16 @@ class WeightsReport:
         kept = [key for key in gone if key not in self.fresh]
         fresh = {**self.fresh, **{key: "swapped" for key in kept}}
         return replace(self, loaded=self.loaded - len(kept), fresh=fresh)
+
+    def plus(self, other: WeightsReport) -> WeightsReport:
+        """This report and ``other``'s, of another part of the same file, as one."""
+        return replace(
+            self,
+            loaded=self.loaded + other.loaded,
+            resized=[*self.resized, *other.resized],
+            fresh={**self.fresh, **other.fresh},
+            unexpected=[*self.unexpected, *other.unexpected],
+        )
 
     def to_json(self) -> dict[str, object]:
         """The report as ``weights.json`` holds it."""
@@ -115,18 +128,29 @@ def _resized_tables(
 
 
 def _why_fresh(
-    key: str, value: object, state: Mapping[str, np.ndarray], skip: Sequence[str]
+    key: str,
+    value: object,
+    state: Mapping[str, np.ndarray],
+    skip: Sequence[str],
+    heads: Sequence[str],
+    swapped: Sequence[str],
 ) -> str | None:
-    """Why model tensor ``key`` is not loaded from ``state``, or None when it is."""
+    """Why model tensor ``key`` is not loaded from ``state``, or None when it is; ``skip``
+    globs match the key as the report names it (``prefix`` included)."""
     if any(fnmatch.fnmatchcase(key, pattern) for pattern in skip):
         return "skipped"
     if key in state and shape_of(state[key]) == shape_of(value):
         return kind_problem(key, state[key], value)
-    if key.startswith(HEAD + "."):
+    if _under(key, heads):
         return "head"
     if key not in state:
-        return "not in the file"
+        return "swapped" if _under(key, swapped) else "not in the file"
     return f"shape {shape_of(state[key])} in the file, {shape_of(value)} in the model"
+
+
+def _under(key: str, paths: Sequence[str]) -> bool:
+    """Whether ``key`` names a tensor of one of the sublayers ``paths``."""
+    return any(key.startswith(path + ".") for path in paths)
 
 
 def _problem(key: str, why: str) -> str:
@@ -136,16 +160,31 @@ def _problem(key: str, why: str) -> str:
     return f"{key} has {why}" if why.startswith("shape ") else why
 
 
-def load_weights(
-    model: nn.Layer,
-    path: str | Path,
-    weights_format: str | None = None,
-    skip: Sequence[str] = (),
-    strict: bool = True,
-) -> WeightsReport:
-    """Load ``path`` into ``model`` (the plain backbone) as the module docstring says, and
-    report it. ModelError names the file and the first tensor that does not fit (strict),
-    an unreadable or refused file, or a conversion that cannot map it."""
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file read and converted to Paddle's names and layouts (:func:`read_weights`):
+    ``state`` maps tensor names to arrays; ``note`` says which file of a run directory."""
+
+    file: Path
+    sha256: str
+    format: str
+    state: dict[str, np.ndarray]
+    note: str | None = None
+
+    def part(self, prefix: str) -> WeightsFile:
+        """The tensors named ``prefix...``, without the prefix (``backbone.`` of a detector)."""
+        inner = {key[len(prefix) :]: v for key, v in self.state.items() if key.startswith(prefix)}
+        return replace(self, state=inner)
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some tensor is named ``prefix...``."""
+        return any(key.startswith(prefix) for key in self.state)
+
+
+def read_weights(path: str | Path, weights_format: str | None = None) -> WeightsFile:
+    """The weights ``path`` names (a file or a run directory's best), read and converted from
+    ``weights_format`` (None: detected from the names). ModelError names the file for a
+    missing, unreadable or refused file, or a conversion that cannot map it."""
     file, note = _file_of(Path(path))
     try:
         state, _ = read_arrays(file)
@@ -156,29 +195,80 @@ def load_weights(
         state = convert(state, chosen)
     except WeightFormatError as exc:
         raise ModelError(f"weights file {file}: {exc}") from None
+    return WeightsFile(file, file_sha256(file), chosen, state, note)
+
+
+def holds_swint(weights: WeightsFile, model: nn.Layer) -> bool:
+    """Whether ``weights`` holds tensors the plain ``model`` (before the surgery) has no place
+    for outside its head: a swint run's own weights, whose SwinT layers load after the
+    surgery (:func:`~.surgery.apply_model_section`)."""
     own = model.state_dict()
+    return any(key not in own and not _under(key, [HEAD]) for key in weights.state)
+
+
+def load_state(
+    model: nn.Layer,
+    weights: WeightsFile,
+    skip: Sequence[str] = (),
+    strict: bool = True,
+    *,
+    head: str | None = HEAD,
+    prefix: str = "",
+    swapped: Sequence[str] = (),
+) -> WeightsReport:
+    """Load ``weights`` into ``model`` as the module docstring says, and report it.
+
+    ``head`` is the sublayer (if any) that keeps its initialisation for another class count;
+    ``prefix`` is ``model``'s place in the file's names (``pyramid.`` in a detector): the
+    report, ``skip`` globs and errors name tensors with it. ``swapped`` are sublayers the
+    surgery replaced: tensors under them that the file lacks start fresh (``swapped``), and
+    the file's tensors under them that the model lacks are not used. ModelError names the
+    file and the first tensor that does not fit (``strict``)."""
+    own = {prefix + key: value for key, value in model.state_dict().items()}
+    heads = [prefix + head] if head else []
+    swapped = [prefix + path for path in swapped]
+    state = {prefix + key: value for key, value in weights.state.items()}
     state, resized = _resized_tables(state, own)
-    fresh = {key: why for key, value in own.items() if (why := _why_fresh(key, value, state, skip))}
-    unexpected = [key for key in state if key not in own and not key.startswith(HEAD + ".")]
-    problems = [_problem(key, why) for key, why in fresh.items() if why not in ("head", "skipped")]
+    fresh = {
+        key: why
+        for key, value in own.items()
+        if (why := _why_fresh(key, value, state, skip, heads, swapped))
+    }
+    unexpected = [key for key in state if key not in own and not _under(key, [*heads, *swapped])]
+    problems = [_problem(key, why) for key, why in fresh.items() if why not in LEFT_FRESH]
     problems += [f"the model has no {key}" for key in unexpected]
     if problems and strict:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ModelError(
-            f"weights file {file} does not fit the model: {problems[0]}{more} "
+            f"weights file {weights.file} does not fit the model: {problems[0]}{more} "
             "(model.weights_strict: false loads what fits)"
         )
     # Tensors left fresh get their current value, so Paddle does not warn about them.
     model.set_state_dict(
-        {key: own[key] if key in fresh else cast_like(state[key], own[key]) for key in own}
+        {
+            key[len(prefix) :]: value if key in fresh else cast_like(state[key], value)
+            for key, value in own.items()
+        }
     )
     return WeightsReport(
-        file=str(file),
-        sha256=file_sha256(file),
-        format=chosen,
+        file=str(weights.file),
+        sha256=weights.sha256,
+        format=weights.format,
         loaded=len(own) - len(fresh),
         resized=resized,
         fresh=fresh,
         unexpected=unexpected,
-        note=note,
+        note=weights.note,
     )
+
+
+def load_weights(
+    model: nn.Layer,
+    path: str | Path,
+    weights_format: str | None = None,
+    skip: Sequence[str] = (),
+    strict: bool = True,
+) -> WeightsReport:
+    """Load the weights ``path`` names into ``model`` (the plain backbone): :func:`read_weights`
+    then :func:`load_state`."""
+    return load_state(model, read_weights(path, weights_format), skip, strict)

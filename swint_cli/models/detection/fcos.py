@@ -24,6 +24,9 @@ from .fcos_head import FCOSHead
 from .feature_taps import FeatureTaps, evaluating, probe_maps
 from .fpn import FeaturePyramid
 
+# FCOS's sublayers: the first part of every name in its state dict
+BACKBONE, PYRAMID, HEAD = "backbone", "pyramid", "head"
+
 
 class DetectorOutputs(NamedTuple):
     """What :class:`FCOS` predicts for a batch of B images at its N locations."""
