@@ -53,6 +53,16 @@ def require_or_skip(switch: str, reason: str) -> None:
     pytest.skip(reason)
 
 
+def paddle2onnx_problem() -> str | None:
+    """Why ``--format onnx`` cannot work here, or None."""
+    try:
+        import paddle2onnx  # noqa: F401
+    except Exception as exc:  # missing, or refusing this Paddle version
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"paddle2onnx not importable: {first_line}"
+    return None
+
+
 @pytest.fixture
 def cifar_mini() -> Path:
     """The project's mini CIFAR-10 archive in ``../shared/data``; tests that take it skip

@@ -7,13 +7,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import paddle
 import pandas as pd
 import pytest
+from conftest import paddle2onnx_problem, require_or_skip
 from PIL import Image
 from tiny_runs import ROOT, StopAfter, learning_columns, run_dir_of, set_args
 from typer.testing import CliRunner
 
 from swint_cli.cli import app
+from swint_cli.export.detect import load_detector
+from swint_cli.files import read_arrays
 from swint_cli.recipe import load_recipe
 from swint_cli.train import TrainOptions, train
 from swint_cli.train.coco_metrics import coco_scores
@@ -328,3 +332,38 @@ def test_a_finished_detection_run_suggests_predict_with_out(tmp_path):
 
     lines = next_commands(tmp_path, "finished", "detection")
     assert any(f"swint predict {tmp_path} IMAGE.png --out DIR" in line for line in lines)
+
+
+def test_a_detection_run_starts_from_another_detection_runs_weights(tmp_path, trained):
+    """``model.weights`` naming a detection run loads its best weights into every part of the
+    new detector, SwinT included, and weights.json says nothing started fresh."""
+    overrides = tiny_detection(tmp_path, f"model.weights={trained}", "training.epochs=1")
+    result = train(load_recipe(RECIPE, overrides), TrainOptions(quiet=True))
+    assert result.status == "finished", result.message
+    report = json.loads((result.run_dir / "weights.json").read_text())
+    assert report["file"] == str(trained / "checkpoints" / "best.safetensors")
+    assert report["fresh"] == {} and report["unexpected"] == []
+    saved, _ = read_arrays(trained / "checkpoints" / "best.safetensors")
+    assert report["loaded"] == len(saved)
+
+
+def test_a_detectors_onnx_export_gives_the_checkpoints_boxes_and_scores(tmp_path, trained):
+    """``swint export --format onnx`` of a detector: onnxruntime's boxes and scores at every
+    location equal the checkpoint's decoded FCOS outputs."""
+    problem = paddle2onnx_problem()
+    if problem:
+        require_or_skip("SWINT_REQUIRE_ONNX", problem)  # CI installs the [onnx] extra
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    out = tmp_path / "onnx"
+    args = ["export", str(trained), "--format", "onnx", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    boxes, scores = session.run(None, {session.get_inputs()[0].name: images})
+    detector = load_detector(trained)
+    with paddle.no_grad():
+        expected = [t.numpy() for t in detector.model(paddle.to_tensor(images))]
+    assert boxes.shape == expected[0].shape and scores.shape == expected[1].shape
+    np.testing.assert_allclose(boxes, expected[0], atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(scores, expected[1], atol=1e-5, rtol=1e-4)

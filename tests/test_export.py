@@ -14,7 +14,7 @@ import numpy as np
 import paddle
 import pytest
 from assertions import one_error_line
-from conftest import require_or_skip
+from conftest import paddle2onnx_problem, require_or_skip
 from PIL import Image
 from test_run_safety import plant
 from tiny_runs import QUICKSTART, tiny
@@ -275,16 +275,6 @@ def test_top_k_orders_by_probability_and_clips_k() -> None:
     assert [name for name, _ in ranked[1]] == ["a", "b", "c"]  # ties: lower index first
     assert sum(p for _, p in ranked[0]) == pytest.approx(1.0)
     assert ranked[1][0][1] == pytest.approx(ranked[1][1][1])
-
-
-def paddle2onnx_problem() -> str | None:
-    """Why ``--format onnx`` cannot work here, or None."""
-    try:
-        import paddle2onnx  # noqa: F401
-    except Exception as exc:  # missing, or refusing this Paddle version
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"paddle2onnx not importable: {first_line}"
-    return None
 
 
 def test_onnx_export_matches_onnxruntime(run_dir: Path, tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import paddle
 from paddle import nn
 from paddle.nn import functional as F
 
+from ...nn.group_norm import GroupNorm
+
 PRIOR = 0.01  # the class logits start at sigmoid^-1(0.01): focal loss's prior probability
 GROUPS = 32
 
@@ -29,7 +31,7 @@ def _conv(in_channels: int, out_channels: int, bias: float = 0.0) -> nn.Conv2D:
 def _tower(channels: int, depth: int) -> nn.Sequential:
     layers: list[nn.Layer] = []
     for _ in range(depth):  # GroupNorm of 32 groups, or as many as divide the channels
-        layers += [_conv(channels, channels), nn.GroupNorm(math.gcd(GROUPS, channels), channels)]
+        layers += [_conv(channels, channels), GroupNorm(math.gcd(GROUPS, channels), channels)]
         layers.append(nn.ReLU())
     return nn.Sequential(*layers)
 
