@@ -78,6 +78,21 @@ def test_a_file_with_swaps_the_recipe_lacks_names_the_first_misfit(tmp_path: Pat
         _model(replace=SWAPS[:1], weights=str(tmp_path / "run.safetensors"))
 
 
+def test_a_stray_tensor_is_not_taken_for_swinT_layers(tmp_path: Path) -> None:
+    """A plain network's file with one tensor the model lacks still loads before the surgery
+    (non-strict): the hybrid slot keeps the file's convolution, the stray tensor is reported."""
+    source, _ = _model()
+    state = _randomised(source, tmp_path / "plain.safetensors")
+    write_arrays(tmp_path / "plain.safetensors", {**state, "extra.weight": np.ones(3, "float32")})
+    hybrid = [{**SWAPS[1], "hybrid": True}]
+    path = str(tmp_path / "plain.safetensors")
+    target, report = _model(replace=hybrid, weights=path, weights_strict=False)
+    assert report.weights.unexpected == ["extra.weight"]
+    np.testing.assert_array_equal(
+        target.stage2.conv2.conv.weight.numpy(), state["stage2.conv2.weight"]
+    )
+
+
 def test_a_detectors_weights_load_into_every_part_but_another_class_counts_classifiers(
     tmp_path: Path,
 ) -> None:

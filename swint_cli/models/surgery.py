@@ -26,7 +26,7 @@ from .backbones import build_backbone
 from .detection.fcos import BACKBONE, PYRAMID
 from .errors import ModelError
 from .user_networks import check_output
-from .weights import WeightsFile, WeightsReport, holds_swint, load_state, read_weights
+from .weights import WeightsFile, WeightsReport, load_state, read_weights, under
 
 if TYPE_CHECKING:  # the schema imports the backbone registry from this package
     from ..recipe.schema import ModelSection, ReplaceRule
@@ -327,6 +327,14 @@ def build_model(
     if weights is not None and weights.has_prefix(PYRAMID + "."):
         weights = weights.part(BACKBONE + ".")
     return model, apply_model_section(model, section, image_size, weights)
+
+
+def holds_swint(weights: WeightsFile, model: nn.Layer) -> bool:
+    """Whether ``weights`` holds tensors inside a Conv2D slot of the plain ``model`` that the
+    slot lacks (``layer3.0.conv2.blocks.0...``): the SwinT of a swint run's own weights."""
+    own = model.state_dict()
+    slots = [path for path, layer in model.named_sublayers() if isinstance(layer, SLOT_TYPES)]
+    return any(key not in own and under(key, slots) for key in weights.state)
 
 
 def apply_model_section(

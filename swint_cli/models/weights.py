@@ -141,14 +141,14 @@ def _why_fresh(
         return "skipped"
     if key in state and shape_of(state[key]) == shape_of(value):
         return kind_problem(key, state[key], value)
-    if _under(key, heads):
+    if under(key, heads):
         return "head"
     if key not in state:
-        return "swapped" if _under(key, swapped) else "not in the file"
+        return "swapped" if under(key, swapped) else "not in the file"
     return f"shape {shape_of(state[key])} in the file, {shape_of(value)} in the model"
 
 
-def _under(key: str, paths: Sequence[str]) -> bool:
+def under(key: str, paths: Sequence[str]) -> bool:
     """Whether ``key`` names a tensor of one of the sublayers ``paths``."""
     return any(key.startswith(path + ".") for path in paths)
 
@@ -198,14 +198,6 @@ def read_weights(path: str | Path, weights_format: str | None = None) -> Weights
     return WeightsFile(file, file_sha256(file), chosen, state, note)
 
 
-def holds_swint(weights: WeightsFile, model: nn.Layer) -> bool:
-    """Whether ``weights`` holds tensors the plain ``model`` (before the surgery) has no place
-    for outside its head: a swint run's own weights, whose SwinT layers load after the
-    surgery (:func:`~.surgery.apply_model_section`)."""
-    own = model.state_dict()
-    return any(key not in own and not _under(key, [HEAD]) for key in weights.state)
-
-
 def load_state(
     model: nn.Layer,
     weights: WeightsFile,
@@ -234,7 +226,7 @@ def load_state(
         for key, value in own.items()
         if (why := _why_fresh(key, value, state, skip, heads, swapped))
     }
-    unexpected = [key for key in state if key not in own and not _under(key, [*heads, *swapped])]
+    unexpected = [key for key in state if key not in own and not under(key, [*heads, *swapped])]
     problems = [_problem(key, why) for key, why in fresh.items() if why not in LEFT_FRESH]
     problems += [f"the model has no {key}" for key in unexpected]
     if problems and strict:
