@@ -178,6 +178,10 @@ BAD_COCO = {
         lambda d, _: d["annotations"][1].update(bbox=[30, 10, 20, 20]),
         "annotations[1]: bbox [30, 10, 20, 20] is outside its 40x30 image",
     ),
+    "past_the_edge": (  # within the edge tolerance of the right side, none of it inside
+        lambda d, _: d["annotations"][1].update(bbox=[40.005, 10, 0.004, 5]),
+        "annotations[1]: bbox [40.005, 10, 0.004, 5] is outside its 40x30 image",
+    ),
     "unknown_image": (
         lambda d, _: d["annotations"][0].update(image_id=99),
         "annotations[0]: image_id 99 is not among the file's images",

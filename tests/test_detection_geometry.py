@@ -76,6 +76,17 @@ def test_each_location_learns_the_smallest_box_that_passes_centre_sampling_and_i
     assert matched.numpy().tolist() == [EXPECTED]
 
 
+def test_of_two_boxes_a_few_pixels_apart_in_area_the_smaller_one_is_learnt():
+    """Areas 603 and 600 (the larger first): "1e8 - area" in float32 would tie them."""
+    boxes = [[[0, 0, 30, 20.1], [0, 0, 20, 30]]]  # 603 and 600 px²
+    for order in (boxes, [boxes[0][::-1]]):
+        matched = assign_boxes(
+            _tensor([[10, 10]]), _tensor([8]), _tensor(order), _tensor([[0, 1]], "int64")
+        )
+        smaller = 1 if order is boxes else 0
+        assert matched.numpy().tolist() == [[smaller]]
+
+
 def test_an_image_of_padding_only_has_only_background_locations():
     matched = assign_boxes(
         _tensor(POINTS), _tensor(SCALES), _tensor([[[0, 0, 64, 64]]]), _tensor([[-1]], "int64")

@@ -96,9 +96,16 @@ def _box(where: str, bbox: object, width: int, height: int) -> list[float]:
     if w <= 0 or h <= 0:
         raise DataError(f"{where}: bbox {bbox} has non-positive width or height")
     tolerance = EDGE_TOLERANCE
-    if x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance:
+    clipped = [max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)]
+    outside = x < -tolerance or y < -tolerance or x + w > width + tolerance
+    if (
+        outside
+        or y + h > height + tolerance
+        or clipped[2] <= clipped[0]
+        or clipped[3] <= clipped[1]
+    ):
         raise DataError(f"{where}: bbox {bbox} is outside its {width}x{height} image")
-    return [max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)]
+    return clipped
 
 
 def read_coco(

@@ -19,8 +19,6 @@ from .boxes import box_area
 
 CENTER_SAMPLING_RADIUS = 1.5
 SCALE_RANGE = (4.0, 8.0)  # in units of the level's stride
-_UNMATCHED = 1e-5
-_AREA_CEILING = 1e8  # areas below this order the matches; above, the smaller box may lose
 
 
 @paddle.no_grad()
@@ -53,7 +51,8 @@ def assign_boxes(
     in_range = (reach > lower.reshape([1, -1, 1])) & (reach < upper.reshape([1, -1, 1]))
     real = (classes >= 0).unsqueeze(1)  # (B, 1, M)
     allowed = near_center & inside & in_range & real
-    priority = allowed.astype("float32") * (_AREA_CEILING - box_area(boxes).unsqueeze(1))
-    best = priority.max(axis=-1)  # (B, N)
-    index = priority.argmax(axis=-1)
-    return paddle.where(best < _UNMATCHED, paddle.full_like(index, -1), index)
+    areas = box_area(boxes).unsqueeze(1).expand(allowed.shape)  # (B, N, M)
+    # the smallest allowed box: argmin over areas, +inf where not allowed (torchvision's
+    # "1e8 - area" argmax ties boxes within 8 px² of each other in float32)
+    index = paddle.where(allowed, areas, paddle.full_like(areas, float("inf"))).argmin(axis=-1)
+    return paddle.where(allowed.any(axis=-1), index, paddle.full_like(index, -1))
