@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,18 +59,45 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-def read_categories(path: Path, key: str) -> list[Category]:
-    """The categories of annotation file ``path``, sorted by id (the class order)."""
-    data = _load(path, key)
+@dataclass(frozen=True)
+class _AnnotationFile:
+    """One split's image folder and its annotation file, parsed once."""
+
+    key: str  # data.<key> names the annotation file
+    folder: Path
+    file: Path
+    data: dict
+
+
+def _annotation_file(data: DataSection, split: str) -> _AnnotationFile:
+    """The split's ``data.{split}_images`` folder and parsed ``data.{split}_annotations``;
+    DataError when either is unset, the folder is missing or the file is not COCO JSON."""
+    image_key, annotation_key = f"{split}_images", f"{split}_annotations"
+    images, annotations = getattr(data, image_key), getattr(data, annotation_key)
+    for key, value in ((image_key, images), (annotation_key, annotations)):
+        if not value:
+            raise DataError(
+                f"data.{key} is not set: dataset coco needs data.{image_key} and "
+                f"data.{annotation_key}"
+            )
+    folder, file = Path(images).expanduser(), Path(annotations).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"data.{image_key}: {folder} is not a directory")
+    return _AnnotationFile(annotation_key, folder, file, _load(file, annotation_key))
+
+
+def _categories(annotations: _AnnotationFile) -> list[Category]:
+    """The categories of an annotation file, sorted by id (the class order)."""
+    where = f"data.{annotations.key}: {annotations.file}"
     categories = []
-    for index, item in enumerate(data["categories"]):
-        entry = _entry(f"data.{key}: {path}: categories[{index}]", item, {"id": int, "name": str})
+    for index, item in enumerate(annotations.data["categories"]):
+        entry = _entry(f"{where}: categories[{index}]", item, {"id": int, "name": str})
         categories.append(Category(entry["id"], entry["name"]))
     ids = [c.id for c in categories]
     if len(set(ids)) != len(ids):
-        raise DataError(f"data.{key}: {path}: category ids repeat")
+        raise DataError(f"{where}: category ids repeat")
     if not categories:
-        raise DataError(f"data.{key}: {path}: no categories")
+        raise DataError(f"{where}: no categories")
     return sorted(categories, key=lambda c: c.id)
 
 
@@ -108,23 +136,11 @@ def _box(where: str, bbox: object, width: int, height: int) -> list[float]:
     return clipped
 
 
-def read_coco(
-    images: str | None, annotations: str | None, split: str, categories: list[Category]
-) -> DetectionSplit:
-    """The split in folder ``images`` annotated by ``annotations`` (``data.{split}_images``,
-    ``data.{split}_annotations``), its classes indexed by their position in ``categories``."""
-    image_key, annotation_key = f"{split}_images", f"{split}_annotations"
-    for key, value in ((image_key, images), (annotation_key, annotations)):
-        if not value:
-            raise DataError(
-                f"data.{key} is not set: dataset coco needs data.{image_key} and "
-                f"data.{annotation_key}"
-            )
-    folder, file = Path(images).expanduser(), Path(annotations).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"data.{image_key}: {folder} is not a directory")
-    data = _load(file, annotation_key)
-    where_file = f"data.{annotation_key}: {file}"
+def _read_split(annotations: _AnnotationFile, categories: list[Category]) -> DetectionSplit:
+    """The split of an annotation file, its classes indexed by their position in
+    ``categories``."""
+    folder, data = annotations.folder, annotations.data
+    where_file = f"data.{annotations.key}: {annotations.file}"
     class_of = {c.id: index for index, c in enumerate(categories)}
     ids, names, sizes, paths = [], [], [], []
     position: dict[int, int] = {}
@@ -182,21 +198,13 @@ def read_coco(
 
 
 def read_coco_splits(data: DataSection) -> tuple[DetectionSplit, DetectionSplit, list[Category]]:
-    """(train, val, categories) of a recipe's ``data`` section with ``dataset: coco``; the two
-    annotation files must have the same categories."""
-    if not data.train_annotations:
+    """(train, val, categories) of a recipe's ``data`` section with ``dataset: coco``, each
+    annotation file read once; the two files must have the same categories."""
+    train, val = _annotation_file(data, "train"), _annotation_file(data, "val")
+    categories, val_categories = _categories(train), _categories(val)
+    if [c.id for c in val_categories] != [c.id for c in categories]:
         raise DataError(
-            "data.train_annotations is not set: dataset coco needs data.train_images and "
-            "data.train_annotations"
+            f"data.val_annotations: its category ids {[c.id for c in val_categories]} differ "
+            f"from data.train_annotations' {[c.id for c in categories]}"
         )
-    categories = read_categories(Path(data.train_annotations).expanduser(), "train_annotations")
-    if data.val_annotations:
-        val_categories = read_categories(Path(data.val_annotations).expanduser(), "val_annotations")
-        if [c.id for c in val_categories] != [c.id for c in categories]:
-            raise DataError(
-                f"data.val_annotations: its category ids {[c.id for c in val_categories]} differ "
-                f"from data.train_annotations' {[c.id for c in categories]}"
-            )
-    train = read_coco(data.train_images, data.train_annotations, "train", categories)
-    val = read_coco(data.val_images, data.val_annotations, "val", categories)
-    return train, val, categories
+    return _read_split(train, categories), _read_split(val, categories), categories
