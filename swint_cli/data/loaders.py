@@ -154,26 +154,24 @@ def _detection_splits(
         names = made["train"][1]
         categories = [Category(index, name) for index, name in enumerate(names)]
         return made["train"][0], made["val"][0], categories, CIFAR10_NORMALIZATION
-    if data.path:
-        raise DataError(
-            f"data.path is {data.path!r} but data.dataset is {data.dataset}, which reads no "
-            "files (set data.dataset to a dataset that reads data.path)"
-        )
+    _refuse_path(data)
     splits = [generate_detection_shapes(counts[s], seed, s, size) for s in ("train", "val")]
     categories = [Category(index, name) for index, name in enumerate(DETECTION_SHAPE_CLASSES)]
     return splits[0], splits[1], categories, Normalization(SHAPES_MEAN, SHAPES_STD)
 
 
-def _subset_split(split: DetectionSplit, size: int | None, seed: int, name: str) -> DetectionSplit:
-    if size is None:
-        return split
-    if size > len(split):
+def _refuse_path(data: DataSection) -> None:
+    """DataError when ``data.path`` is set for a generated dataset, which reads no files."""
+    if data.path:
         raise DataError(
-            f"data.{name}_size is {size} but the {name} split has only {len(split)} images"
+            f"data.path is {data.path!r} but data.dataset is {data.dataset}, which reads no "
+            "files (set data.dataset to a dataset that reads data.path)"
         )
-    split_id = ("train", "val").index(name)
-    keep = np.sort(np.random.default_rng((seed, split_id)).permutation(len(split))[:size])
-    return split.subset(keep.tolist())
+
+
+def _subset_split(split: DetectionSplit, size: int | None, seed: int, name: str) -> DetectionSplit:
+    keep = _subset_indices(len(split), size, seed, name)
+    return split if keep is None else split.subset(keep.tolist())
 
 
 def build_detection_datasets(
@@ -226,15 +224,21 @@ def _subset(
     images: Images, labels: Targets, size: int | None, seed: int, split: str
 ) -> tuple[Images, Targets]:
     """``size`` samples picked by a seeded permutation (kept in file order), or all of them."""
+    keep = _subset_indices(len(labels), size, seed, split)
+    return (images, labels) if keep is None else (_take(images, keep), _take(labels, keep))
+
+
+def _subset_indices(count: int, size: int | None, seed: int, split: str) -> np.ndarray | None:
+    """Which ``size`` of a split's ``count`` samples ``data.{split}_size`` keeps: a seeded
+    permutation's first, in file order; None (all) when the size is not set."""
     if size is None:
-        return images, labels
-    if size > len(labels):
+        return None
+    if size > count:
         raise DataError(
-            f"data.{split}_size is {size} but the {split} split has only {len(labels)} images"
+            f"data.{split}_size is {size} but the {split} split has only {count} images"
         )
     split_id = ("train", "val").index(split)
-    keep = np.sort(np.random.default_rng((seed, split_id)).permutation(len(labels))[:size])
-    return _take(images, keep), _take(labels, keep)
+    return np.sort(np.random.default_rng((seed, split_id)).permutation(count)[:size])
 
 
 def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDataset, list[str]]:
@@ -253,11 +257,7 @@ def build_datasets(data: DataSection, seed: int) -> tuple[ImageDataset, ImageDat
     normalization: Normalization
     generated = {"shapes": generate_shapes, "segmentation_shapes": generate_segmentation_shapes}
     if data.dataset in generated:
-        if data.path:
-            raise DataError(
-                f"data.path is {data.path!r} but data.dataset is {data.dataset}, which reads no "
-                "files (set data.dataset to a dataset that reads data.path)"
-            )
+        _refuse_path(data)
         generate = generated[data.dataset]
         train = generate(data.train_size or DEFAULT_SIZES["train"], seed, "train")
         val = generate(data.val_size or DEFAULT_SIZES["val"], seed, "val")
