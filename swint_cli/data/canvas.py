@@ -8,6 +8,7 @@ import numpy as np
 from .detection_set import DetectionSplit, no_boxes
 
 ATTEMPTS = 30  # random positions tried per object before it is left out
+DEFAULT_SIZES = {"train": 2000, "val": 400}  # canvases per split unless data.*_size says
 
 
 Box = tuple[int, int, int, int]
@@ -34,17 +35,21 @@ def place(rng: np.random.Generator, canvas: int, sizes: list[tuple[int, int]]) -
     return spots
 
 
-def generated_split(
-    images: np.ndarray, boxes: list[np.ndarray], labels: list[np.ndarray], prefix: str
-) -> DetectionSplit:
-    """A split of generated canvases ``images`` [N, S, S, 3] with their boxes and labels:
-    image ids 1..N, file names ``{prefix}_{i:06d}``, no crowd boxes."""
-    count, size = len(images), images.shape[1]
+Canvas = tuple[np.ndarray, np.ndarray, np.ndarray]  # uint8 [S, S, 3], boxes (n, 4), labels (n,)
+
+
+def generated_split(canvases: list[Canvas], size: int, prefix: str) -> DetectionSplit:
+    """A split of generated ``size``-pixel ``canvases``: image ids 1..N, file names
+    ``{prefix}_{i:06d}``, no crowd boxes."""
+    count = len(canvases)
+    images = (
+        np.stack([c[0] for c in canvases]) if canvases else np.zeros((0, size, size, 3), np.uint8)
+    )
     empty_boxes, empty_labels = no_boxes()
     return DetectionSplit(
         images=images,
-        boxes=boxes,
-        labels=labels,
+        boxes=[c[1] for c in canvases],
+        labels=[c[2] for c in canvases],
         crowd_boxes=[empty_boxes] * count,
         crowd_labels=[empty_labels] * count,
         image_ids=list(range(1, count + 1)),

@@ -19,11 +19,10 @@ from PIL import Image
 from .canvas import generated_split, place
 from .cifar10 import read_cifar10
 from .detection_set import DetectionSplit
+from .shapes import SPLIT_IDS
 
-DEFAULT_SIZES = {"train": 2000, "val": 400}
 MAX_OBJECTS = 4
 TILES = 8  # per side of the canvas
-_SPLITS = {"train": 0, "val": 1}
 
 
 def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -74,13 +73,7 @@ def generate_cifar10_canvas(
     train, val, names = read_cifar10(path)
     photos, classes = train if split == "train" else val
     canvases = [
-        _canvas(np.random.default_rng((seed, _SPLITS[split], 3, i)), photos, classes, size)
+        _canvas(np.random.default_rng((seed, SPLIT_IDS[split], 3, i)), photos, classes, size)
         for i in range(count)
     ]
-    images = (
-        np.stack([c[0] for c in canvases]) if canvases else np.zeros((0, size, size, 3), np.uint8)
-    )
-    split_set = generated_split(
-        images, [c[1] for c in canvases], [c[2] for c in canvases], f"canvas_{split}"
-    )
-    return split_set, list(names)
+    return generated_split(canvases, size, f"canvas_{split}"), list(names)

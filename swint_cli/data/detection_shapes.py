@@ -16,12 +16,10 @@ from PIL import Image
 from .canvas import generated_split, place
 from .detection_set import DetectionSplit
 from .shapes import CLASSES as SHAPE_CLASSES
-from .shapes import PARAMS, colours, draw_coverage
+from .shapes import PARAMS, SPLIT_IDS, colours, draw_coverage
 
 CLASSES = SHAPE_CLASSES[:5]
-DEFAULT_SIZES = {"train": 2000, "val": 400}
 MAX_OBJECTS = 3
-_SPLITS = {"train": 0, "val": 1}
 
 
 def _scaled(coverage: np.ndarray, side: int) -> np.ndarray:
@@ -70,11 +68,6 @@ def _canvas(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray
 def generate_detection_shapes(count: int, seed: int, split: str, size: int) -> DetectionSplit:
     """``count`` canvases of ``split`` (``"train"`` or ``"val"``), ``size`` pixels square."""
     canvases = [
-        _canvas(np.random.default_rng((seed, _SPLITS[split], 2, i)), size) for i in range(count)
+        _canvas(np.random.default_rng((seed, SPLIT_IDS[split], 2, i)), size) for i in range(count)
     ]
-    images = (
-        np.stack([c[0] for c in canvases]) if canvases else np.zeros((0, size, size, 3), np.uint8)
-    )
-    return generated_split(
-        images, [c[1] for c in canvases], [c[2] for c in canvases], f"shapes_{split}"
-    )
+    return generated_split(canvases, size, f"shapes_{split}")

@@ -23,12 +23,12 @@ import paddle
 
 from ..recipe.schema import DETECTION_DATASETS, SEGMENTATION_DATASETS, DataSection
 from .box_transforms import DetectionTransform
+from .canvas import DEFAULT_SIZES as CANVASES
 from .cifar10 import read_cifar10
 from .cifar10_canvas import generate_cifar10_canvas
 from .coco import read_coco_splits
 from .detection_set import Category, DetectionSplit
 from .detection_shapes import CLASSES as DETECTION_SHAPE_CLASSES
-from .detection_shapes import DEFAULT_SIZES as DETECTION_SIZES
 from .detection_shapes import generate_detection_shapes
 from .errors import DataError
 from .image_folder import ImageFiles, read_image_folder
@@ -143,8 +143,7 @@ def _detection_splits(
         ]
         return splits[0], splits[1], categories, IMAGENET_NORMALIZATION
     counts = {
-        split: getattr(data, f"{split}_size") or DETECTION_SIZES[split]
-        for split in ("train", "val")
+        split: getattr(data, f"{split}_size") or CANVASES[split] for split in ("train", "val")
     }
     if data.dataset == "cifar10_canvas":
         made = {

@@ -40,7 +40,7 @@ DEFAULT_SIZES = {"train": 5000, "val": 1000}
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.295, 0.295, 0.295)
 
-_SPLITS = {"train": 0, "val": 1}
+SPLIT_IDS = {"train": 0, "val": 1}  # the split in every generated set's seeds
 # Uniform draws per image. Columns: 0 size, 1-2 centre, 3 angle, 4-6 background, 7-9 colour
 # step, 10 noise strength, 11 period, 12-13 phases, 14 diagonal direction.
 PARAMS = 15
@@ -178,7 +178,7 @@ def draw_coverage(labels: np.ndarray, params: np.ndarray) -> np.ndarray:
 
 def _render(count: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images uint8 [count, 32, 32, 3], coverage float32 [count, 32, 32] and labels."""
-    split_id = _SPLITS[split]
+    split_id = SPLIT_IDS[split]
     params = np.random.default_rng((seed, split_id, 0)).random((count, PARAMS))
     noise = np.random.default_rng((seed, split_id, 1)).standard_normal(
         (count, NATIVE_SIZE, NATIVE_SIZE, 3), dtype=np.float32
