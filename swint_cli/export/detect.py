@@ -110,20 +110,10 @@ def coco_results(found: Sequence[ImageDetections], info: ModelInfo) -> list[dict
     ``bbox`` as ``[x, y, w, h]`` pixels and ``score``."""
     ids = info.category_ids or tuple(range(len(info.classes)))
     return [
-        {
-            "image_id": number,
-            "file_name": str(item.image),
-            "category_id": ids[int(label)],
-            "category": info.classes[int(label)],
-            "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-            "score": round(float(score), 5),
-        }
+        {"image_id": number, "file_name": str(item.image), **entry, "category": info.classes[label]}
         for number, item in enumerate(found, start=1)
-        for (x1, y1, x2, y2), score, label in zip(
-            item.detections.boxes.tolist(),
-            item.detections.scores,
-            item.detections.classes,
-            strict=True,
+        for entry, label in zip(
+            item.detections.coco_results(number, ids), item.detections.classes, strict=True
         )
     ]
 

@@ -107,18 +107,8 @@ def results_of(dataset: DetectionDataset, index: int, found: Detections) -> list
     width, height = dataset.split.sizes[index]
     size = dataset.transform.size
     detections = found.scaled(width / size, height / size)
-    categories = dataset.categories
-    return [
-        {
-            "image_id": dataset.split.image_ids[index],
-            "category_id": categories[int(label)].id,
-            "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-            "score": round(float(score), 5),
-        }
-        for (x1, y1, x2, y2), score, label in zip(
-            detections.boxes.tolist(), detections.scores, detections.classes, strict=True
-        )
-    ]
+    ids = [category.id for category in dataset.categories]
+    return detections.coco_results(dataset.split.image_ids[index], ids)
 
 
 @paddle.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,21 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    def coco_results(self, image_id: int, category_ids: Sequence[int]) -> list[dict]:
+        """The detections as COCO results entries of image ``image_id``: ``category_id``
+        (``category_ids[class]``), ``bbox`` as ``[x, y, w, h]`` (to 0.01 px), ``score``."""
+        return [
+            {
+                "image_id": image_id,
+                "category_id": category_ids[int(label)],
+                "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                "score": round(float(score), 5),
+            }
+            for (x1, y1, x2, y2), score, label in zip(
+                self.boxes.tolist(), self.scores, self.classes, strict=True
+            )
+        ]
 
     def scaled(self, x: float, y: float) -> Detections:
         """The boxes in a frame whose x and y are ``x`` and ``y`` times these."""
