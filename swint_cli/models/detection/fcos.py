@@ -21,7 +21,7 @@ from paddle.nn import functional as F
 from ..errors import ModelError
 from .boxes import decode
 from .fcos_head import FCOSHead
-from .feature_taps import FeatureTaps, evaluating, probe_maps
+from .feature_taps import FeatureTaps, evaluating
 from .fpn import FeaturePyramid
 
 # FCOS's sublayers: the first part of every name in its state dict
@@ -124,7 +124,8 @@ class FCOS(nn.Layer):
         super().__init__()
         self.backbone = backbone
         self.taps = FeatureTaps(backbone, features)
-        maps = probe_maps(self.taps, image_size)
+        with evaluating(backbone):  # one probe, with gradients: _freeze_unused follows them
+            maps = self.taps(paddle.zeros([1, 3, image_size, image_size]))
         _check_maps(features, maps, image_size)
         self.pyramid = FeaturePyramid([int(m.shape[1]) for m in maps], channels, extra_levels)
         self.head = FCOSHead(channels, num_classes, head_depth)
@@ -133,15 +134,14 @@ class FCOS(nn.Layer):
             sizes.append((math.ceil(sizes[-1][0] / 2), math.ceil(sizes[-1][1] / 2)))
         self.locations = Locations.of_levels(image_size, sizes)
         self.num_classes, self.image_size = num_classes, image_size
-        self.unused = self._freeze_unused(image_size)
+        self.unused = self._freeze_unused(maps)
 
-    def _freeze_unused(self, image_size: int) -> list[str]:
-        """Names of backbone parameters no feature map depends on, set to take no gradient."""
-        probe = paddle.zeros([1, 3, image_size, image_size])
-        with evaluating(self.backbone):
-            total = paddle.add_n([m.sum() for m in self.taps(probe)])
-            trainable = [p for p in self.backbone.parameters() if not p.stop_gradient]
-            reached = paddle.grad(total, trainable, allow_unused=True)
+    def _freeze_unused(self, maps: list[paddle.Tensor]) -> list[str]:
+        """Names of backbone parameters none of the probe's ``maps`` depends on, set to take
+        no gradient."""
+        total = paddle.add_n([m.sum() for m in maps])
+        trainable = [p for p in self.backbone.parameters() if not p.stop_gradient]
+        reached = paddle.grad(total, trainable, allow_unused=True)
         names = {id(p): name for name, p in self.backbone.named_parameters()}
         unused = []
         for parameter, gradient in zip(trainable, reached, strict=True):
