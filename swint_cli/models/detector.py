@@ -15,8 +15,8 @@ from .detection import FCOS
 from .detection.fcos import BACKBONE, HEAD, PYRAMID
 from .errors import ModelError
 from .registry import find_backbone
-from .surgery import SurgeryReport, apply_model_section
-from .weights import WeightsFile, WeightsReport, load_state, read_weights
+from .surgery import SurgeryReport, apply_model_section, section_weights
+from .weights import WeightsFile, WeightsReport, load_state
 
 if TYPE_CHECKING:
     from ..recipe.schema import ModelSection
@@ -48,8 +48,7 @@ def build_detector(section: ModelSection, image_size: int) -> tuple[FCOS, Surger
     backbone = build_backbone(
         section.backbone, section.num_classes, section.head, section.patch_size, section.args
     )
-    weights = read_weights(section.weights, section.weights_format) if section.weights else None
-    detector_weights = weights is not None and weights.has_prefix(PYRAMID + ".")
+    weights, detector_weights = section_weights(section)
     if detector_weights:
         part = weights.part(BACKBONE + ".")
         report = apply_model_section(backbone, section, image_size, part, BACKBONE + ".")

@@ -323,10 +323,19 @@ def build_model(
     )
     if is_own_network(section.backbone):
         check_output(model, section.backbone, task, section.num_classes, image_size)
-    weights = read_weights(section.weights, section.weights_format) if section.weights else None
-    if weights is not None and weights.has_prefix(PYRAMID + "."):
+    weights, of_detector = section_weights(section)
+    if of_detector:
         weights = weights.part(BACKBONE + ".")
     return model, apply_model_section(model, section, image_size, weights)
+
+
+def section_weights(section: ModelSection) -> tuple[WeightsFile | None, bool]:
+    """``model.weights`` read (None when unset), and whether they are a detector's (named
+    ``backbone.``, ``pyramid.``, ``head.``)."""
+    if not section.weights:
+        return None, False
+    weights = read_weights(section.weights, section.weights_format)
+    return weights, weights.has_prefix(PYRAMID + ".")
 
 
 def holds_swint(weights: WeightsFile, model: nn.Layer) -> bool:
@@ -344,8 +353,9 @@ def apply_model_section(
     weights: WeightsFile | None = None,
     prefix: str = "",
 ) -> SurgeryReport:
-    """Load ``weights`` (read from ``section.weights``) into the backbone ``model`` and apply
-    ``section``'s ``replace`` rules at ``image_size``; the report includes the load report.
+    """Load ``weights`` (``section.weights`` as :func:`section_weights` reads them; None: no
+    weights) into the backbone ``model`` and apply ``section``'s ``replace`` rules at
+    ``image_size``; the report includes the load report.
 
     Weights of a plain network load before the surgery, so the slots it swaps start fresh
     (a hybrid slot keeps its convolution's); weights holding SwinT layers (a swint run's own)
